@@ -1,0 +1,13 @@
+#!/bin/sh
+# bench/run.sh — run every benchmark binary; each prints JSON lines on stdout.
+# Called by `make bench` with BUILD set to the build directory.
+set -u
+BUILD=${BUILD:-build}
+status=0
+for b in "$BUILD"/bench/bench_*; do
+    [ -x "$b" ] || continue
+    case "$b" in *.o | *.d) continue ;; esac
+    echo "# $(basename "$b")" >&2
+    "$b" || { echo "{\"bench\":\"$(basename "$b")\",\"error\":\"exit status $?\"}"; status=1; }
+done
+exit $status

@@ -1,0 +1,40 @@
+/*
+ * orchestrator/orchestrator.h — the hqcnn command line and the pieces it drives.
+ *
+ * hq_cli_main dispatches `hqcnn <command> ...` through one table of commands (cli.c);
+ * each command lives in its own orchestrator/cmd_<name>.c and has the signature of
+ * hq_cli_cmd_fn. Commands print results on stdout, errors on stderr as
+ * "hqcnn: error: <message>", and return a process exit status:
+ *   0 success, 1 runtime failure, 2 usage error.
+ */
+#ifndef HQ_ORCHESTRATOR_H
+#define HQ_ORCHESTRATOR_H
+
+#include "core/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exit statuses of commands. */
+enum { HQ_EXIT_OK = 0, HQ_EXIT_FAIL = 1, HQ_EXIT_USAGE = 2 };
+
+typedef int (*hq_cli_cmd_fn)(int argc, char **argv); /* argv[0] is the command name */
+
+int hq_cli_main(int argc, char **argv);
+
+/* Print "hqcnn: error: <fmt>" to stderr (secrets redacted) and return HQ_EXIT_FAIL. */
+int hq_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "hqcnn: usage: <fmt>" to stderr and return HQ_EXIT_USAGE. */
+int hq_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print the status's last error and return HQ_EXIT_FAIL (or HQ_EXIT_USAGE for
+ * HQ_ERR_INVALID_ARG raised by argument parsing). */
+int hq_cli_fail(hq_status st);
+
+/* Per-command entry points (orchestrator/cmd_*.c). */
+int hq_cmd_qasm(int argc, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HQ_ORCHESTRATOR_H */
