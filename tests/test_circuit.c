@@ -403,3 +403,34 @@ HQ_TEST(circuit_alloc_failures) {
         if (!fired) break;
     }
 }
+
+#include "backends/counts.h"
+
+HQ_TEST(circuit_counts_histogram) {
+    hq_counts c;
+    hq_counts_init(&c, 3);
+    HQ_CHECK_OK(hq_counts_add(&c, 5, 3));
+    HQ_CHECK_OK(hq_counts_add(&c, 1, 2));
+    HQ_CHECK_OK(hq_counts_add(&c, 5, 1));
+    HQ_CHECK_FAILS(hq_counts_add(&c, 0, -1), HQ_ERR_INVALID_ARG, "negative count");
+    hq_counts_sort(&c);
+    HQ_CHECK_EQ_INT(c.n, 2);
+    HQ_CHECK_EQ_INT(c.shots, 6);
+    HQ_CHECK_EQ_INT(hq_counts_get(&c, 5), 4);
+    HQ_CHECK_EQ_INT(hq_counts_get(&c, 7), 0);
+    HQ_CHECK_NEAR(hq_counts_prob(&c, 1), 2.0 / 6, 1e-15);
+    /* <Z0>: 5=101 (bit0=1) x4, 1=001 (bit0=1) x2 -> -1; <Z1>: both bit1=0 -> +1; <Z2>: 4x(-1),
+     * 2x(+1) */
+    HQ_CHECK_NEAR(hq_counts_expect_z(&c, 1), -1.0, 1e-15);
+    HQ_CHECK_NEAR(hq_counts_expect_z(&c, 2), 1.0, 1e-15);
+    HQ_CHECK_NEAR(hq_counts_expect_z(&c, 4), (2.0 - 4.0) / 6, 1e-15);
+    hq_sbuf b = HQ_SBUF_INIT;
+    hq_counts_to_json(&c, &b);
+    HQ_CHECK_STR(b.p, "{\"001\": 2, \"101\": 4}");
+    hq_sbuf_free(&b);
+    hq_counts d;
+    HQ_CHECK_OK(hq_counts_copy(&d, &c));
+    HQ_CHECK_EQ_INT(d.shots, 6);
+    hq_counts_free(&d);
+    hq_counts_free(&c);
+}
