@@ -70,6 +70,18 @@ hq_status hq_device_load_ibm(const char *conf_path, const char *props_path, hq_d
 hq_status hq_device_create(int n_qubits, hq_device **out);
 void hq_device_free(hq_device *d);
 
+/* ---- building by hand (emulator profiles, IonQ characterization, tests) ---- */
+
+/* Append the directed edge a->b to the coupling map (a duplicate is ignored).
+ * HQ_ERR_INVALID_ARG if a or b is outside [0, n_qubits) or a == b; HQ_ERR_NOMEM. */
+hq_status hq_device_add_edge(hq_device *d, int a, int b);
+/* Append a calibrated gate instance (q1 = -1 for a 1-qubit gate); error / length_ns may
+ * be NAN. HQ_ERR_INVALID_ARG for a non-unitary-or-reset gate, wrong arity or bad qubits. */
+hq_status hq_device_add_gate(hq_device *d, hq_gate g, int q0, int q1, double error,
+                             double length_ns);
+/* Replace the basis gate list (n <= 16). HQ_ERR_INVALID_ARG otherwise. */
+hq_status hq_device_set_basis(hq_device *d, const hq_gate *basis, int n);
+
 /* Calibrated error / length of gate g on (q0[, q1]); q1 = -1 for 1-qubit gates. For a
  * 2-qubit gate the reverse direction is used if only it is listed. NAN if not found. */
 double hq_device_gate_error(const hq_device *d, hq_gate g, int q0, int q1);
