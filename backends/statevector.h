@@ -1,0 +1,198 @@
+/*
+ * backends/statevector.h — exact statevector simulator: amplitudes, sampling,
+ * expectation values, adjoint and parameter-shift gradients, and the batched path that
+ * training runs on.
+ *
+ *     hq_sv *sv;
+ *     hq_sv_create(2, &sv);                              // |00>
+ *     hq_sv_apply_gate(sv, HQ_GATE_H, (int[]){0}, NULL);
+ *     hq_sv_apply_gate(sv, HQ_GATE_CX, (int[]){0, 1}, NULL);
+ *     double zz;
+ *     hq_pauli p;
+ *     hq_pauli_parse("Z0 Z1", 2, &p);
+ *     hq_sv_expect_pauli(sv, &p, &zz);                   // 1.0
+ *     hq_sv_free(sv);
+ *
+ *     hq_counts counts;                                  // a whole circuit, sampled
+ *     hq_sv_run(circuit, symbol_values, 1000, seed, stream, &counts);
+ *     ...
+ *     hq_counts_free(&counts);
+ *
+ * Conventions (the same as backends/circuit.h):
+ *   - amplitude index bit k is qubit k (little-endian, Qiskit order);
+ *   - gate matrices: operand j of a gate is bit j of the matrix row/column index;
+ *   - amplitudes are complex128 (hq_cplx), in place, in one 64-byte aligned block;
+ *   - global phase is not tracked beyond what the gate matrices define.
+ *
+ * Memory: a state of n qubits takes 16 * 2^n bytes. Creating one larger than the
+ * memory limit (physical memory by default, see hq_sv_set_memory_limit) fails with
+ * HQ_ERR_NOMEM and a message naming the bytes needed and available, before anything is
+ * allocated.
+ *
+ * Errors: every function validates its arguments and returns HQ_ERR_INVALID_ARG (bad
+ * value: the message names the function, the value and the valid range), HQ_ERR_MISUSE
+ * (NULL, freed or foreign handle), HQ_ERR_NOMEM or HQ_ERR_UNSUPPORTED. Messages are in
+ * hq_errmsg(handle) when there is a handle, and always in hq_last_error().
+ *
+ * Ownership: hq_sv_create's caller owns the state and frees it with hq_sv_free (NULL is
+ * a no-op). hq_counts filled by this module are initialised here and freed by the caller
+ * with hq_counts_free (also after a failure: they are then empty).
+ *
+ * Threads: functions on distinct handles may run concurrently; one handle is not safe
+ * to use from two threads at once.
+ */
+#ifndef HQ_STATEVECTOR_H
+#define HQ_STATEVECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends/circuit.h"
+#include "backends/counts.h"
+#include "core/core.h"
+#include "core/rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest qubit count a state can have at all (indices are int64_t); the memory limit
+ * usually stops much earlier. */
+#define HQ_SV_MAX_QUBITS 62
+/* Largest operand count of hq_sv_apply_matrix. */
+#define HQ_SV_MAX_MATRIX_QUBITS 6
+
+/* An observable: a real linear combination of Pauli strings (each hq_pauli carries its
+ * own coefficient). The expectation of the sum is the sum of the expectations. */
+typedef struct hq_pauli_sum {
+    const hq_pauli *terms; /* (n_terms) borrowed */
+    int n_terms;           /* >= 1 */
+} hq_pauli_sum;
+
+typedef struct hq_sv hq_sv;
+
+/* ==== memory ========================================================================== */
+
+/*
+ * Bytes a state of n qubits needs (16 * 2^n), in *bytes; SIZE_MAX if it does not fit a
+ * size_t. HQ_ERR_INVALID_ARG if n is outside [1, HQ_SV_MAX_QUBITS].
+ */
+hq_status hq_sv_bytes(int n_qubits, size_t *bytes);
+/* The memory limit states are checked against: the value set by hq_sv_set_memory_limit,
+ * else the machine's physical memory (sysconf pages x page size). */
+size_t hq_sv_memory_limit(void);
+/* Set a process-wide memory limit in bytes for new states (0 = physical memory). */
+void hq_sv_set_memory_limit(size_t bytes);
+
+/* ==== create, access ================================================================== */
+
+/*
+ * Create a state of n_qubits (1..HQ_SV_MAX_QUBITS) in |0...0>.
+ * [out] *out: the new state (owned by the caller), NULL on failure.
+ * Returns HQ_ERR_INVALID_ARG (n out of range, out NULL), HQ_ERR_NOMEM (more than the
+ * memory limit — checked before allocating — or the allocation failed).
+ */
+hq_status hq_sv_create(int n_qubits, hq_sv **out);
+/* Free a state; NULL is a no-op. */
+void hq_sv_free(hq_sv *sv);
+/* Deep copy of src into a new state. */
+hq_status hq_sv_clone(const hq_sv *src, hq_sv **out);
+
+/* Number of qubits (0 for an invalid handle). */
+int hq_sv_n_qubits(const hq_sv *sv);
+/* 2^n (0 for an invalid handle). */
+int64_t hq_sv_dim(const hq_sv *sv);
+/* The amplitudes (2^n, index bit k = qubit k); borrowed, writable, valid until
+ * hq_sv_free. NULL for an invalid handle. */
+hq_cplx *hq_sv_amps(hq_sv *sv);
+
+/* Set the state to the basis state |index> (0 <= index < 2^n). */
+hq_status hq_sv_init_basis(hq_sv *sv, int64_t index);
+/* Copy n amplitudes (n must equal 2^n_qubits) into the state; not renormalised. */
+hq_status hq_sv_set_amps(hq_sv *sv, const hq_cplx *amps, int64_t n);
+
+/* ==== apply =========================================================================== */
+
+/*
+ * Apply a unitary gate of the table (backends/circuit.h) on the given qubits (gate's nq
+ * operands, distinct, in [0, n)) with its np parameters (params may be NULL when np=0).
+ * Returns HQ_ERR_INVALID_ARG for a non-unitary gate, bad qubits or non-finite params.
+ */
+hq_status hq_sv_apply_gate(hq_sv *sv, hq_gate g, const int *qubits, const double *params);
+/*
+ * Apply an arbitrary k-qubit matrix m ((2^k)^2 entries, row-major, operand j = bit j) to
+ * qubits q[0..k), 1 <= k <= HQ_SV_MAX_MATRIX_QUBITS. The matrix is not checked for
+ * unitarity (any linear map is applied as given).
+ */
+hq_status hq_sv_apply_matrix(hq_sv *sv, const hq_cplx *m, const int *qubits, int k);
+/*
+ * Apply the 2x2 matrix m to `target` on the subspace where all n_controls `controls`
+ * are 1 (0 <= n_controls < n; distinct qubits).
+ */
+hq_status hq_sv_apply_controlled(hq_sv *sv, const hq_cplx *m, const int *controls, int n_controls,
+                                 int target);
+/*
+ * Apply the unitary part of circuit c (which must have n qubits equal to the state's)
+ * bound to the symbol values sym (hq_circuit_n_symbols values, finite; NULL if none).
+ * Barriers are skipped and measurements are ignored (the result is the state before
+ * the final measurements). Dynamic circuits (reset, classical condition, a gate after a
+ * measurement; see hq_circuit_is_dynamic) are rejected with HQ_ERR_UNSUPPORTED: sample
+ * them with hq_sv_run.
+ */
+hq_status hq_sv_apply_circuit(hq_sv *sv, const hq_circuit *c, const double *sym);
+/* Create a state for c and apply its unitary part: hq_sv_create + hq_sv_apply_circuit. */
+hq_status hq_sv_simulate(const hq_circuit *c, const double *sym, hq_sv **out);
+
+/* ==== measure ========================================================================= */
+
+/* Squared norm sum |a_i|^2 into *out. */
+hq_status hq_sv_norm2(const hq_sv *sv, double *out);
+/* probs[i] = |a_i|^2 for all 2^n basis states (caller-allocated, 2^n doubles). */
+hq_status hq_sv_probabilities(const hq_sv *sv, double *probs);
+/* Marginal distribution of k qubits q[0..k) (distinct; 1 <= k <= min(n, 30)):
+ * probs[j] for j < 2^k, bit i of j = qubit q[i]. */
+hq_status hq_sv_marginal(const hq_sv *sv, const int *qubits, int k, double *probs);
+/* <psi|P|psi> of one Pauli string (coefficient included) into *out. Qubits the string
+ * acts on must be < n. */
+hq_status hq_sv_expect_pauli(const hq_sv *sv, const hq_pauli *p, double *out);
+/* Expectations of n_obs observables (sums of Pauli strings) into out[0..n_obs). */
+hq_status hq_sv_expect(const hq_sv *sv, const hq_pauli_sum *obs, int n_obs, double *out);
+
+/*
+ * Sample `shots` (1..2^40) measurements of all qubits from the current state (not
+ * collapsed) into *out (initialised here; outcome = basis index, bit k = qubit k;
+ * n <= 64). Reproducible: the same (seed, stream) and state give the same counts. The
+ * draws are sorted uniforms made from exponential spacings, merged with one pass over
+ * the cumulative distribution: O(2^n + shots) time, O(1) extra memory.
+ */
+hq_status hq_sv_sample(const hq_sv *sv, int64_t shots, uint64_t seed, uint64_t stream,
+                       hq_counts *out);
+/* Measure one qubit: draw the outcome from rng, collapse and renormalise the state.
+ * [out] *outcome 0 or 1. */
+hq_status hq_sv_measure(hq_sv *sv, int qubit, hq_rng *rng, int *outcome);
+/* Reset one qubit to |0>: measure it (drawing from rng) and flip it if it was 1. */
+hq_status hq_sv_reset_qubit(hq_sv *sv, int qubit, hq_rng *rng);
+
+/*
+ * Run circuit c bound to sym for `shots` shots and histogram its classical register
+ * into *out (initialised here; caller frees with hq_counts_free).
+ *   - Outcome bit k = classical bit k. A circuit without any measurement is measured
+ *     on all qubits instead (outcome bit k = qubit k, n_bits = n).
+ *   - Static circuits (hq_circuit_is_dynamic false) are simulated once and the final
+ *     distribution is sampled (hq_sv_sample with the same seed and stream).
+ *   - Dynamic circuits (mid-circuit measurement, reset, if(creg==k)) run one trajectory
+ *     per shot: the unitary prefix before the first non-unitary operation is simulated
+ *     once, then each shot continues from a copy, drawing its measurements from the
+ *     counter-based stream (seed, stream) at counter shot * 2^32, so results do not
+ *     depend on anything but (seed, stream).
+ * Returns HQ_ERR_UNSUPPORTED for more than 64 classical bits, HQ_ERR_INVALID_ARG for bad
+ * symbols or shots outside [1, 2^40], HQ_ERR_NOMEM beyond the memory limit.
+ */
+hq_status hq_sv_run(const hq_circuit *c, const double *sym, int64_t shots, uint64_t seed,
+                    uint64_t stream, hq_counts *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HQ_STATEVECTOR_H */
