@@ -192,6 +192,120 @@ hq_status hq_sv_reset_qubit(hq_sv *sv, int qubit, hq_rng *rng);
 hq_status hq_sv_run(const hq_circuit *c, const double *sym, int64_t shots, uint64_t seed,
                     uint64_t stream, hq_counts *out);
 
+/* ==== gradients ======================================================================= */
+
+/*
+ * Gradients of expectation values with respect to every circuit symbol, by the adjoint
+ * method (Jones & Gacon 2020, arXiv:2009.02823): one forward pass, then one backward
+ * sweep that un-computes the state and an adjoint state gate by gate, using the exact
+ * gate derivatives of hq_gate_matrix_deriv. Angles are affine in symbols, so
+ * d/d symbol_s = sum over the angle entries using s of coef * d/d angle.
+ *
+ * The circuit must be static (measurements are ignored as in hq_sv_apply_circuit);
+ * dynamic circuits return HQ_ERR_UNSUPPORTED.
+ *
+ * hq_sv_adjoint_jacobian: jac[k * n_symbols + s] = d<O_k>/d sym_s for the n_obs
+ * observables (one adjoint state per observable, sharing the un-computation: memory
+ * (n_obs + 1) states). expect (n_obs, may be NULL) receives the expectations.
+ */
+hq_status hq_sv_adjoint_jacobian(const hq_circuit *c, const double *sym, const hq_pauli_sum *obs,
+                                 int n_obs, double *expect, double *jac);
+/*
+ * Vector-Jacobian product: dsym[s] = sum_k dexpect[k] * d<O_k>/d sym_s, with ONE adjoint
+ * sweep for all observables (the adjoint state starts as sum_k dexpect[k] O_k |psi>):
+ * memory 2 states. dexpect (n_obs) is dL/d<O_k>; expect (n_obs, may be NULL) receives
+ * the expectations; dsym (n_symbols) is overwritten.
+ */
+hq_status hq_sv_adjoint_vjp(const hq_circuit *c, const double *sym, const hq_pauli_sum *obs,
+                            int n_obs, const double *dexpect, double *expect, double *dsym);
+
+/* ==== parameter-shift rules =========================================================== */
+
+/*
+ * An exact parameter-shift rule for one gate parameter x:
+ *     d f / d x = sum_t coef[t] * f(x + shift[t])
+ * where f is any expectation value of a circuit containing the gate, and only this one
+ * parameter of this one gate is shifted. Shifts are in the parameter's unit (radians;
+ * turns for gpi, gpi2, ms). The rules, per gate (d1 = (sqrt2+1)/(4 sqrt2),
+ * d2 = (sqrt2-1)/(4 sqrt2); c1 = 1/(8 sin^2(pi/8)), c2 = 1/(8 sin^2(3pi/8))):
+ *
+ *   rx ry rz p u1 rxx ryy rzz cp cu1,     two-term: the generator has two eigenvalues
+ *   u2 (phi, lambda), u3 / u (theta,      one apart (rotations: +-1/2; phases: 0, 1), so
+ *   phi, lambda), cu3 (phi, lambda),      f is a + b cos x + c sin x:
+ *   cu (phi, lambda, gamma)                 f' = [f(x + pi/2) - f(x - pi/2)] / 2
+ *                                         (u3 = P(phi) RY(theta) P(lambda) exactly, and
+ *                                         the phases of cu3/cu are controlled phases:
+ *                                         generators |1><1| x |1><1| or |1><1|, spectrum
+ *                                         {0, 1}.)
+ *   crx cry crz, cu3 (theta),             four-term: generator |1><1| x P/2 has
+ *   cu (theta)                            eigenvalues {0, +-1/2}, frequencies {1/2, 1}:
+ *                                           f' = d1 [f(x + pi/2) - f(x - pi/2)]
+ *                                              - d2 [f(x + 3pi/2) - f(x - 3pi/2)]
+ *   gpi (phi, turns)                      the phase enters twice, as e^{-i2pi phi} and
+ *                                         e^{+i2pi phi} in the two off-diagonal entries:
+ *                                         gpi = RZ(4 pi phi) X, one frequency 4 pi:
+ *                                           f' = 2pi [f(phi + 1/8) - f(phi - 1/8)]
+ *   gpi2 (phi), ms (phi0), ms (phi1)      the phase enters twice as a conjugation
+ *   (turns)                               RZ(a) V RZ(-a), a = 2 pi phi: frequencies
+ *                                         {1, 2} in a (Wierichs et al. 2022 equidistant
+ *                                         rule, R = 2), in turns:
+ *                                           f' = 2pi c1 [f(phi + 1/8) - f(phi - 1/8)]
+ *                                              - 2pi c2 [f(phi + 3/8) - f(phi - 3/8)]
+ *   ms (theta, turns)                     exp(-i pi theta S), S^2 = 1: one frequency 2pi:
+ *                                           f' = pi [f(theta + 1/4) - f(theta - 1/4)]
+ *
+ * Returns HQ_ERR_INVALID_ARG for a gate without parameters or k outside [0, np).
+ */
+typedef struct hq_shift_rule {
+    int n_terms;     /* 2 or 4 */
+    double shift[4]; /* offsets added to the parameter */
+    double coef[4];  /* weights of the shifted evaluations */
+} hq_shift_rule;
+
+hq_status hq_sv_shift_rule(hq_gate g, int k, hq_shift_rule *out);
+
+/* One weighted evaluation of a shift plan: gradient[sym] += coef * f(rows[row]). */
+typedef struct hq_shift_term {
+    int64_t row; /* row of hq_shift_plan.rows */
+    int32_t sym; /* symbol of the ORIGINAL circuit whose derivative this feeds */
+    double coef; /* weight */
+} hq_shift_term;
+
+/*
+ * The parameter-shift gradient of a template at given symbol values, as a batch of
+ * shifted circuits for a QPU: bind plan.circuit to each row of plan.rows, evaluate the
+ * expectation f(row) of the observable(s), and
+ *     d f / d sym_s = sum over terms with .sym == s of coef * f(row).
+ * Each symbolic parameter use (one parameter of one operation) is shifted on its own,
+ * with its gate's rule (hq_sv_shift_rule), and chained through the affine coefficients.
+ * When every such use has a symbol of its own (a symbol appearing in no other use, as in
+ * the HQCNN template), the shift is expressed on that symbol and plan.circuit is the
+ * template itself (borrowed). Otherwise (a symbol shared by several gates) plan.circuit
+ * is an owned copy with one extra symbol per use, named "__shift_<op>_<param>", added to
+ * that use's angle; rows then have the original values followed by the shifts.
+ */
+typedef struct hq_shift_plan {
+    const hq_circuit *circuit; /* template to bind: c itself, or an owned expanded copy */
+    int n_symbols;             /* columns of rows: symbols of `circuit` */
+    int n_grad;                /* gradient entries: symbols of the original circuit */
+    int64_t n_rows;            /* shifted circuits */
+    double *rows;              /* (n_rows x n_symbols) symbol values, owned */
+    int64_t n_terms;
+    hq_shift_term *terms; /* (n_terms) owned */
+    hq_circuit *owned;    /* the expanded copy when there is one (freed with the plan) */
+} hq_shift_plan;
+
+/* Build the shift plan of c at sym. *plan is overwritten (free with hq_sv_shift_plan_free,
+ * also after a failure). Dynamic circuits are allowed (the plan only shifts angles). */
+hq_status hq_sv_shift_plan(const hq_circuit *c, const double *sym, hq_shift_plan *plan);
+/* Free the plan's arrays and expanded copy; a zeroed plan is a no-op. */
+void hq_sv_shift_plan_free(hq_shift_plan *plan);
+/* The Jacobian jac[k * n_symbols + s] of n_obs observables by parameter shift, evaluating
+ * the plan exactly with this simulator (a check of the adjoint method, and of the plans
+ * the job layer sends to hardware). Static circuits only. */
+hq_status hq_sv_shift_jacobian(const hq_circuit *c, const double *sym, const hq_pauli_sum *obs,
+                               int n_obs, double *jac);
+
 #ifdef __cplusplus
 }
 #endif

@@ -723,3 +723,256 @@ HQ_TEST(sv_bad_arguments) {
     HQ_CHECK(hq_sv_amps(NULL) == NULL);
     hq_sv_free(sv);
 }
+
+/* ==== gradients ======================================================================= */
+
+/* expectations of obs for circuit c at sym, via the reference simulator and pauli_ref */
+static void ref_expect(const hq_circuit *c, const double *sym, const hq_pauli_sum *obs, int n_obs,
+                       double *out) {
+    int n = hq_circuit_n_qubits(c);
+    hq_cplx *psi = hq_malloc(((size_t)1 << n) * sizeof *psi);
+    hq_ref_simulate(c, sym, true, psi);
+    for (int k = 0; k < n_obs; k++) {
+        out[k] = 0;
+        for (int t = 0; t < obs[k].n_terms; t++) out[k] += pauli_ref(psi, n, &obs[k].terms[t]);
+    }
+    hq_free(psi);
+}
+
+/* central finite differences of the reference expectations, h = 1e-5 */
+static void fd_jacobian(const hq_circuit *c, const double *sym, const hq_pauli_sum *obs, int n_obs,
+                        double *jac) {
+    int ns = hq_circuit_n_symbols(c);
+    double *s = hq_malloc((size_t)ns * sizeof *s), ep[8], em[8];
+    const double h = 1e-5;
+    for (int j = 0; j < ns; j++) {
+        memcpy(s, sym, (size_t)ns * sizeof *s);
+        s[j] = sym[j] + h;
+        ref_expect(c, s, obs, n_obs, ep);
+        s[j] = sym[j] - h;
+        ref_expect(c, s, obs, n_obs, em);
+        for (int k = 0; k < n_obs; k++) jac[k * ns + j] = (ep[k] - em[k]) / (2 * h);
+    }
+    hq_free(s);
+}
+
+static void random_paulis(hq_rng *r, int n, hq_pauli *t, int count) {
+    for (int i = 0; i < count; i++) {
+        t[i].coef = hq_rng_normal(r);
+        t[i].x = hq_rng_u64(r) & ((1ull << n) - 1);
+        t[i].z = hq_rng_u64(r) & ((1ull << n) - 1);
+    }
+}
+
+/* adjoint == parameter shift == finite differences, VJP == J^T g, for circuit c */
+static void check_gradients(const hq_circuit *c, const double *sym, const hq_pauli_sum *obs,
+                            int n_obs, const char *what) {
+    int ns = hq_circuit_n_symbols(c);
+    double *ja = hq_calloc((size_t)(n_obs * ns), sizeof *ja);
+    double *jp = hq_calloc((size_t)(n_obs * ns), sizeof *jp);
+    double *jf = hq_calloc((size_t)(n_obs * ns), sizeof *jf);
+    double *v = hq_calloc((size_t)ns, sizeof *v);
+    double e[8], eref[8], e2[8], g[8];
+    HQ_CHECK_OK(hq_sv_adjoint_jacobian(c, sym, obs, n_obs, e, ja));
+    HQ_CHECK_OK(hq_sv_shift_jacobian(c, sym, obs, n_obs, jp));
+    fd_jacobian(c, sym, obs, n_obs, jf);
+    ref_expect(c, sym, obs, n_obs, eref);
+    for (int k = 0; k < n_obs; k++) {
+        HQ_CHECKF(fabs(e[k] - eref[k]) <= 1e-12, "%s: expectation %d %.17g vs %.17g", what, k, e[k],
+                  eref[k]);
+        for (int j = 0; j < ns; j++) {
+            double a = ja[k * ns + j], p = jp[k * ns + j], f = jf[k * ns + j];
+            HQ_CHECKF(fabs(a - f) <= 1e-6, "%s: d<O%d>/d%s adjoint %.12g vs FD %.12g", what, k,
+                      hq_circuit_symbol_name(c, j), a, f);
+            HQ_CHECKF(fabs(a - p) <= 1e-10, "%s: d<O%d>/d%s adjoint %.12g vs shift %.12g", what, k,
+                      hq_circuit_symbol_name(c, j), a, p);
+        }
+    }
+    hq_rng r;
+    hq_rng_init(&r, 17, 17, 0);
+    for (int k = 0; k < n_obs; k++) g[k] = hq_rng_normal(&r);
+    HQ_CHECK_OK(hq_sv_adjoint_vjp(c, sym, obs, n_obs, g, e2, v));
+    for (int j = 0; j < ns; j++) {
+        double want = 0;
+        for (int k = 0; k < n_obs; k++) want += g[k] * ja[k * ns + j];
+        HQ_CHECKF(fabs(v[j] - want) <= 1e-12, "%s: vjp[%d] %.17g vs J^T g %.17g", what, j, v[j],
+                  want);
+    }
+    for (int k = 0; k < n_obs; k++) HQ_CHECK_NEAR(e2[k], e[k], 1e-14);
+    hq_free(ja);
+    hq_free(jp);
+    hq_free(jf);
+    hq_free(v);
+}
+
+/* a constant random layer: U3 on every qubit, then a CX chain */
+static void scramble(hq_circuit *c, hq_rng *r, int n) {
+    for (int q = 0; q < n; q++) {
+        double p[3] = {rnd_angle(r), rnd_angle(r), rnd_angle(r)};
+        hq_circuit_add_gate(c, HQ_GATE_U3, &q, p);
+    }
+    for (int q = 0; q + 1 < n; q++) hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){q, q + 1}, NULL);
+}
+
+HQ_TEST(sv_gradients_every_parameterised_gate) {
+    /* one circuit per gate: scramble, the gate with each parameter an affine function of
+     * its own symbol, scramble; checks each shift rule on its own */
+    hq_rng r;
+    hq_rng_init(&r, 314, 0, 0);
+    const int n = 3;
+    for (int g = 0; g < HQ_GATE_COUNT; g++) {
+        const hq_gate_info *gi = hq_gate_get_info((hq_gate)g);
+        if (gi->kind != HQ_KIND_UNITARY || gi->np == 0) continue;
+        hq_circuit *c = new_circuit(n, 0);
+        HQ_REQUIRE(c);
+        scramble(c, &r, n);
+        hq_angle a[4];
+        double sym[4];
+        for (int i = 0; i < gi->np; i++) {
+            char name[8] = {'p', (char)('0' + i), 0};
+            int s;
+            HQ_REQUIRE_OK(hq_circuit_add_symbol(c, name, HQ_SYM_WEIGHT, &s));
+            a[i] = hq_angle_sym(s, 0.5 + hq_rng_uniform(&r), rnd_angle(&r) * 0.1);
+            sym[i] = rnd_angle(&r);
+        }
+        int q[3];
+        rnd_qubits(&r, n, gi->nq, q);
+        HQ_REQUIRE_OK(hq_circuit_add_gate_sym(c, (hq_gate)g, q, a));
+        scramble(c, &r, n);
+        hq_pauli t[4];
+        random_paulis(&r, n, t, 4);
+        hq_pauli_sum obs[2] = {{t, 2}, {t + 2, 2}};
+        check_gradients(c, sym, obs, 2, gi->name);
+        /* the plan shifts the template's own symbols here */
+        hq_shift_plan plan;
+        HQ_REQUIRE_OK(hq_sv_shift_plan(c, sym, &plan));
+        HQ_CHECK(plan.circuit == c && plan.owned == NULL && plan.n_symbols == gi->np);
+        hq_sv_shift_plan_free(&plan);
+        hq_circuit_free(c);
+    }
+}
+
+HQ_TEST(sv_gradients_random_circuits_shared_symbols) {
+    /* random circuits where symbols are shared between gates and angles mix symbols: the
+     * shift plan needs the expanded template */
+    hq_rng r;
+    hq_rng_init(&r, 2718, 0, 0);
+    for (int n = 1; n <= 4; n++) {
+        hq_circuit *c = new_circuit(n, 1);
+        HQ_REQUIRE(c);
+        const int ns = 5;
+        double sym[5];
+        for (int s = 0; s < ns; s++) {
+            char name[8] = {'s', (char)('0' + s), 0};
+            HQ_REQUIRE_OK(
+                hq_circuit_add_symbol(c, name, s & 1 ? HQ_SYM_INPUT : HQ_SYM_WEIGHT, NULL));
+            sym[s] = rnd_angle(&r);
+        }
+        for (int g = 0; g < HQ_GATE_COUNT; g++) {
+            const hq_gate_info *gi = hq_gate_get_info((hq_gate)g);
+            if (!gate_usable((hq_gate)g, n)) continue;
+            hq_angle a[4];
+            for (int i = 0; i < gi->np; i++) {
+                a[i] = hq_angle_sym((int32_t)hq_rng_below(&r, ns), rnd_angle(&r), rnd_angle(&r));
+                if (hq_rng_below(&r, 2)) { /* a second symbol in the same angle */
+                    a[i].sym[1] = (int32_t)hq_rng_below(&r, ns);
+                    a[i].coef[1] = rnd_angle(&r);
+                    a[i].n = a[i].sym[1] == a[i].sym[0] ? 1 : 2;
+                }
+            }
+            int q[3];
+            rnd_qubits(&r, n, gi->nq, q);
+            HQ_REQUIRE_OK(hq_circuit_add_gate_sym(c, (hq_gate)g, q, a));
+        }
+        HQ_REQUIRE_OK(hq_circuit_add_measure(c, 0, 0)); /* terminal: ignored */
+        hq_pauli t[3];
+        random_paulis(&r, n, t, 3);
+        hq_pauli_sum obs[3] = {{t, 1}, {t + 1, 1}, {t + 2, 1}};
+        char what[32];
+        snprintf(what, sizeof what, "random n=%d", n);
+        check_gradients(c, sym, obs, 3, what);
+        hq_shift_plan plan;
+        HQ_REQUIRE_OK(hq_sv_shift_plan(c, sym, &plan));
+        HQ_CHECK(plan.owned != NULL && plan.circuit == plan.owned);
+        HQ_CHECK_EQ_INT(plan.n_grad, ns);
+        HQ_CHECK(plan.n_symbols > ns);
+        hq_sv_shift_plan_free(&plan);
+        hq_circuit_free(c);
+    }
+}
+
+HQ_TEST(sv_shift_rules_table) {
+    /* every parameterised gate has a rule; coefficients of a rule sum to zero (a constant
+     * function has zero derivative) and the rule differentiates sin/cos of the right
+     * frequency exactly */
+    for (int g = 0; g < HQ_GATE_COUNT; g++) {
+        const hq_gate_info *gi = hq_gate_get_info((hq_gate)g);
+        for (int k = 0; k < gi->np; k++) {
+            hq_shift_rule r;
+            HQ_REQUIRE_OK(hq_sv_shift_rule((hq_gate)g, k, &r));
+            HQ_CHECK(r.n_terms == 2 || r.n_terms == 4);
+            double sum = 0;
+            for (int t = 0; t < r.n_terms; t++) sum += r.coef[t];
+            HQ_CHECK_NEAR(sum, 0, 1e-15);
+        }
+    }
+    hq_shift_rule r;
+    HQ_CHECK_FAILS(hq_sv_shift_rule(HQ_GATE_H, 0, &r), HQ_ERR_INVALID_ARG,
+                   "gate 4 (h) has no parameters");
+    HQ_CHECK_FAILS(hq_sv_shift_rule(HQ_GATE_U3, 3, &r), HQ_ERR_INVALID_ARG,
+                   "parameter 3 out of range [0, 3) for 'u3'");
+    HQ_CHECK_FAILS(hq_sv_shift_rule(HQ_GATE_RX, 0, NULL), HQ_ERR_INVALID_ARG, "out is NULL");
+    HQ_CHECK_FAILS(hq_sv_shift_rule(HQ_GATE_MEASURE, 0, &r), HQ_ERR_INVALID_ARG,
+                   "has no parameters");
+}
+
+HQ_TEST(sv_gradient_bad_arguments) {
+    hq_circuit *c = new_circuit(2, 1), *dyn = new_circuit(2, 1);
+    int s;
+    HQ_REQUIRE_OK(hq_circuit_add_symbol(c, "w", HQ_SYM_WEIGHT, &s));
+    HQ_REQUIRE_OK(
+        hq_circuit_add_gate_sym(c, HQ_GATE_RY, (int[]){0}, (hq_angle[]){hq_angle_sym(s, 1, 0)}));
+    HQ_REQUIRE_OK(hq_circuit_add_reset(dyn, 0));
+    hq_pauli z = hq_pauli_single('Z', 0), far = hq_pauli_single('Z', 2);
+    hq_pauli_sum o = {&z, 1}, of = {&far, 1};
+    double w = 0.3, nanv = NAN, jac[2], e[1], g[1] = {1};
+    HQ_CHECK_FAILS(hq_sv_adjoint_jacobian(NULL, &w, &o, 1, e, jac), HQ_ERR_INVALID_ARG,
+                   "hq_sv_adjoint_jacobian: circuit is NULL");
+    HQ_CHECK_FAILS(hq_sv_adjoint_jacobian(dyn, NULL, &o, 1, e, jac), HQ_ERR_UNSUPPORTED,
+                   "the circuit is dynamic");
+    HQ_CHECK_FAILS(hq_sv_adjoint_jacobian(c, &w, &of, 1, e, jac), HQ_ERR_INVALID_ARG,
+                   "acts on qubit 2, out of range [0, 2)");
+    HQ_CHECK_FAILS(hq_sv_adjoint_jacobian(c, &w, &o, 0, e, jac), HQ_ERR_INVALID_ARG, "n_obs 0");
+    HQ_CHECK_FAILS(hq_sv_adjoint_jacobian(c, &w, &o, 1, e, NULL), HQ_ERR_INVALID_ARG,
+                   "jac is NULL");
+    HQ_CHECK_FAILS(hq_sv_adjoint_jacobian(c, NULL, &o, 1, e, jac), HQ_ERR_INVALID_ARG,
+                   "no values were given");
+    HQ_CHECK_FAILS(hq_sv_adjoint_jacobian(c, &nanv, &o, 1, e, jac), HQ_ERR_INVALID_ARG,
+                   "value of symbol 'w' is not finite");
+    HQ_CHECK_FAILS(hq_sv_adjoint_vjp(c, &w, &o, 1, NULL, e, jac), HQ_ERR_INVALID_ARG,
+                   "dexpect is NULL");
+    HQ_CHECK_FAILS(hq_sv_adjoint_vjp(c, &w, &o, 1, &nanv, e, jac), HQ_ERR_INVALID_ARG,
+                   "dexpect[0] is not finite");
+    HQ_CHECK_FAILS(hq_sv_adjoint_vjp(c, &w, &o, 1, g, e, NULL), HQ_ERR_INVALID_ARG, "dsym is NULL");
+    HQ_CHECK_FAILS(hq_sv_adjoint_vjp(dyn, &w, &o, 1, g, e, jac), HQ_ERR_UNSUPPORTED, "dynamic");
+    hq_shift_plan plan;
+    HQ_CHECK_FAILS(hq_sv_shift_plan(c, NULL, &plan), HQ_ERR_INVALID_ARG, "no values were given");
+    hq_sv_shift_plan_free(&plan);
+    HQ_CHECK_FAILS(hq_sv_shift_plan(NULL, &w, &plan), HQ_ERR_INVALID_ARG, "circuit is NULL");
+    HQ_CHECK_FAILS(hq_sv_shift_plan(c, &w, NULL), HQ_ERR_INVALID_ARG, "plan is NULL");
+    hq_sv_shift_plan_free(NULL);
+    HQ_CHECK_FAILS(hq_sv_shift_jacobian(dyn, NULL, &o, 1, jac), HQ_ERR_UNSUPPORTED, "dynamic");
+    HQ_CHECK_FAILS(hq_sv_shift_jacobian(c, &w, &o, 1, NULL), HQ_ERR_INVALID_ARG, "jac is NULL");
+    HQ_CHECK_FAILS(hq_sv_shift_jacobian(c, &w, &of, 1, jac), HQ_ERR_INVALID_ARG, "acts on qubit 2");
+    /* a plan of a dynamic circuit is fine (it only shifts angles) */
+    HQ_CHECK_OK(hq_sv_shift_plan(dyn, NULL, &plan));
+    HQ_CHECK_EQ_INT(plan.n_rows, 0);
+    hq_sv_shift_plan_free(&plan);
+    /* memory limit applies to the (n_obs + 1) states of the Jacobian */
+    hq_sv_set_memory_limit(100);
+    HQ_CHECK_FAILS(hq_sv_adjoint_jacobian(c, &w, &o, 1, e, jac), HQ_ERR_NOMEM,
+                   "2 qubits need 128 B (2 x 2^2 amplitudes");
+    hq_sv_set_memory_limit(0);
+    hq_circuit_free(c);
+    hq_circuit_free(dyn);
+}
