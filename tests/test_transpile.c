@@ -1,0 +1,442 @@
+/*
+ * tests/test_transpile.c — backends/transpile: every decomposition checked one gate at a
+ * time against hq_gate_matrix (constant and symbolic angles), the single-qubit synthesis,
+ * and whole-circuit equivalence of the compiled circuit with the input (up to global phase
+ * and the final qubit permutation; ancillas must return to |0>) on the real manila,
+ * nairobi, sherbrooke and fez snapshots and for IonQ native / QIS: random circuits over
+ * every gate, the HQCNN template (symbolic, bound afterwards) and ISA validity. The
+ * reference is the naive simulator (sv_ref), an independent implementation.
+ */
+#include <complex.h>
+#include <math.h>
+#include <string.h>
+
+#include "backends/device.h"
+#include "backends/sv_ref.h"
+#include "backends/transpile.h"
+#include "backends/transpile_impl.h"
+#include "core/rng.h"
+#include "tests/hq_test.h"
+
+/* ==== helpers ============================================================================ */
+
+static hq_device *load_dev(const char *name) {
+    char dir[400], conf[512], props[512];
+    snprintf(dir, sizeof dir, "%s", hq_test_shared("data/ibm_backends"));
+    snprintf(props, sizeof props, "%s/props_%.40s.json", dir, name);
+    snprintf(conf, sizeof conf, "%s/conf_%.40s.json", dir, name);
+    hq_device *d = NULL;
+    if (hq_device_load_ibm(conf, props, &d) != HQ_OK)
+        hq_test_fail(__FILE__, __LINE__, "load %s: %s", name, hq_last_error());
+    return d;
+}
+
+/* apply the unitary ops of c (angles evaluated at sym) to state (n qubits); qmap maps c's
+ * qubits to state qubits (NULL = identity) */
+static void sim(const hq_circuit *c, const double *sym, const int *qmap, hq_cplx *state, int n) {
+    int64_t na = hq_circuit_n_angles(c);
+    double *ang = hq_malloc((size_t)(na ? na : 1) * sizeof *ang);
+    HQ_ASSERT(ang);
+    hq_circuit_eval_angles(c, sym, ang);
+    const hq_op *ops = hq_circuit_ops(c);
+    for (int64_t i = 0; i < hq_circuit_n_ops(c); i++) {
+        const hq_op *o = &ops[i];
+        const hq_gate_info *gi = hq_gate_get_info((hq_gate)o->gate);
+        if (gi->kind != HQ_KIND_UNITARY) continue;
+        double p[4];
+        for (int k = 0; k < o->np; k++) p[k] = ang[o->p[k]];
+        hq_cplx m[64];
+        HQ_ASSERT(hq_gate_matrix((hq_gate)o->gate, p, m) == HQ_OK);
+        int q[3];
+        for (int k = 0; k < o->nq; k++) q[k] = qmap ? qmap[o->q[k]] : o->q[k];
+        hq_ref_apply_matrix(state, n, m, q, o->nq);
+    }
+    hq_free(ang);
+}
+
+static double angle_val(const hq_angle *a, const double *sym) {
+    double v = a->c;
+    for (int i = 0; i < a->n; i++) v += a->coef[i] * sym[a->sym[i]];
+    return v;
+}
+
+/* max over entries of |a - e^{i phi} b| with phi fixed by `phase` (0 = choose here) */
+static double dist_phase(const hq_cplx *a, const hq_cplx *b, int64_t n, hq_cplx *phase) {
+    if (*phase == 0) {
+        int64_t best = 0;
+        for (int64_t i = 1; i < n; i++)
+            if (cabs(b[i]) > cabs(b[best])) best = i;
+        hq_cplx ph = cabs(b[best]) > 1e-12 ? a[best] / b[best] : 1;
+        *phase = cabs(ph) > 0 ? ph / cabs(ph) : 1;
+    }
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, cabs(a[i] - *phase * b[i]));
+    return m;
+}
+
+/*
+ * The compiled circuit r equals c (both at symbol values sym) up to global phase and the
+ * layouts: for random logical input states psi, running r->circuit on psi placed at
+ * initial_layout (ancillas |0>) gives (c psi) placed at final_layout, ancillas |0>, with
+ * one global phase for all inputs. IonQ native: the residual frame rz is applied last.
+ */
+static double equiv_error(const hq_circuit *c, const hq_transpile_result *r, const double *sym,
+                          uint64_t seed) {
+    int n = hq_circuit_n_qubits(c), np = r->n_physical;
+    int *cmap = hq_malloc((size_t)np * sizeof *cmap);
+    HQ_ASSERT(cmap);
+    for (int i = 0; i < np; i++) cmap[i] = -1;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (cmap[r->initial_layout[i]] < 0) cmap[r->initial_layout[i]] = k++;
+        if (cmap[r->final_layout[i]] < 0) cmap[r->final_layout[i]] = k++;
+    }
+    const hq_op *ops = hq_circuit_ops(r->circuit);
+    for (int64_t i = 0; i < hq_circuit_n_ops(r->circuit); i++)
+        for (int j = 0; j < ops[i].nq; j++) {
+            int q = hq_op_qubit(r->circuit, &ops[i], j);
+            if (cmap[q] < 0) cmap[q] = k++;
+        }
+    if (k > 14) {
+        hq_test_fail(__FILE__, __LINE__, "compiled circuit uses %d physical qubits", k);
+        hq_free(cmap);
+        return INFINITY;
+    }
+    int64_t dl = (int64_t)1 << n, dk = (int64_t)1 << k;
+    hq_cplx *psi = hq_malloc((size_t)dl * sizeof *psi),
+            *want = hq_malloc((size_t)dk * sizeof *want);
+    hq_cplx *got = hq_calloc((size_t)dk, sizeof *got);
+    HQ_ASSERT(psi && want && got);
+    hq_rng rng;
+    hq_rng_init(&rng, seed, 77, 0);
+    double err = 0;
+    hq_cplx phase = 0;
+    for (int trial = 0; trial < 2; trial++) {
+        double nrm = 0;
+        for (int64_t j = 0; j < dl; j++) {
+            psi[j] = hq_rng_normal(&rng) + I * hq_rng_normal(&rng);
+            nrm += creal(psi[j] * conj(psi[j]));
+        }
+        for (int64_t j = 0; j < dl; j++) psi[j] /= sqrt(nrm);
+        memset(got, 0, (size_t)dk * sizeof *got);
+        memset(want, 0, (size_t)dk * sizeof *want);
+        for (int64_t j = 0; j < dl; j++) {
+            int64_t a = 0;
+            for (int i = 0; i < n; i++)
+                if (j >> i & 1) a |= (int64_t)1 << cmap[r->initial_layout[i]];
+            got[a] = psi[j];
+        }
+        sim(r->circuit, sym, cmap, got, k);
+        if (r->ionq_frame)
+            for (int q = 0; q < n; q++) {
+                hq_cplx m[4];
+                tp_m2_rz(angle_val(&r->ionq_frame[q], sym), m);
+                int pq = cmap[q];
+                hq_ref_apply_matrix(got, k, m, &pq, 1);
+            }
+        sim(c, sym, NULL, psi, n);
+        for (int64_t j = 0; j < dl; j++) {
+            int64_t a = 0;
+            for (int i = 0; i < n; i++)
+                if (j >> i & 1) a |= (int64_t)1 << cmap[r->final_layout[i]];
+            want[a] = psi[j];
+        }
+        err = fmax(err, dist_phase(got, want, dk, &phase));
+    }
+    hq_free(psi);
+    hq_free(want);
+    hq_free(got);
+    hq_free(cmap);
+    return err;
+}
+
+/* unitary of a tp_prog on n qubits (TP_RZ evaluated at sym) */
+static void prog_unitary(const tp_prog *p, const double *sym, hq_cplx *u) {
+    int n = p->nq;
+    int64_t d = (int64_t)1 << n;
+    hq_cplx *col = hq_malloc((size_t)d * sizeof *col);
+    HQ_ASSERT(col);
+    for (int64_t j = 0; j < d; j++) {
+        memset(col, 0, (size_t)d * sizeof *col);
+        col[j] = 1;
+        for (int64_t i = 0; i < p->n; i++) {
+            const tp_op *o = &p->ops[i];
+            hq_cplx m[16];
+            int q[2] = {o->q[0], o->q[1]}, nq = 1;
+            switch ((tp_kind)o->kind) {
+            case TP_U: memcpy(m, o->m, sizeof o->m); break;
+            case TP_RZ: tp_m2_rz(angle_val(&o->a, sym), m); break;
+            case TP_CX: hq_gate_matrix(HQ_GATE_CX, NULL, m), nq = 2; break;
+            case TP_SWAP: hq_gate_matrix(HQ_GATE_SWAP, NULL, m), nq = 2; break;
+            case TP_G2: hq_gate_matrix((hq_gate)o->gate, NULL, m), nq = 2; break;
+            case TP_MS: hq_gate_matrix(HQ_GATE_MS, o->ms, m), nq = 2; break;
+            default: nq = 0;
+            }
+            if (nq) hq_ref_apply_matrix(col, n, m, q, nq);
+        }
+        for (int64_t i = 0; i < d; i++) u[i * d + j] = col[i];
+    }
+    hq_free(col);
+}
+
+static double rnd_angle(hq_rng *r) { return (hq_rng_uniform(r) * 2 - 1) * 4.0; }
+
+/* ==== decompositions, one gate at a time ================================================ */
+
+HQ_TEST(transpile_lower_each_gate) {
+    hq_rng rng;
+    hq_rng_init(&rng, 11, 0, 0);
+    for (int g = 0; g < HQ_GATE_COUNT; g++) {
+        const hq_gate_info *gi = hq_gate_get_info((hq_gate)g);
+        if (gi->kind != HQ_KIND_UNITARY) continue;
+        for (int variant = 0; variant < 4; variant++) {
+            /* variant 0/1: constant angles (1: IonQ MS lowering); 2/3: symbolic */
+            bool symbolic = variant >= 2;
+            hq_circuit *c;
+            HQ_REQUIRE_OK(hq_circuit_create(&c));
+            HQ_REQUIRE_OK(hq_circuit_add_qreg(c, "q", 3, NULL));
+            int qs[3] = {2, 0, 1}; /* operands not in index order */
+            hq_angle a[4];
+            double symv[4];
+            for (int i = 0; i < gi->np; i++) {
+                symv[i] = rnd_angle(&rng);
+                if (symbolic) {
+                    char nm[8];
+                    snprintf(nm, sizeof nm, "s%d", i);
+                    HQ_REQUIRE_OK(hq_circuit_add_symbol(c, nm, HQ_SYM_WEIGHT, NULL));
+                    a[i] = hq_angle_sym(i, 1, 0);
+                } else {
+                    a[i] = hq_angle_const(symv[i]);
+                }
+            }
+            /* special angles too: exercise the 0 / pi/2 / pi branches */
+            if (variant == 1 && gi->np) a[0] = hq_angle_const(symv[0] = M_PI * (g % 3) / 2);
+            HQ_REQUIRE_OK(hq_circuit_add_gate_sym(c, (hq_gate)g, qs, gi->np ? a : NULL));
+            tp_lower_opts lo = {variant == 1, variant == 3, false};
+            tp_prog p;
+            HQ_REQUIRE_OK(tp_lower(c, &lo, &p));
+            hq_cplx want[64], got[64];
+            HQ_REQUIRE_OK(hq_ref_unitary(c, symbolic ? symv : NULL, want));
+            prog_unitary(&p, symv, got);
+            hq_cplx ph = 0;
+            HQ_CHECKF(dist_phase(got, want, 64, &ph) < 1e-12, "lowering of %s (variant %d)",
+                      gi->name, variant);
+            /* and after the peephole passes */
+            tp_optimize(&p);
+            prog_unitary(&p, symv, got);
+            ph = 0;
+            HQ_CHECKF(dist_phase(got, want, 64, &ph) < 1e-12, "optimised %s (variant %d)", gi->name,
+                      variant);
+            tp_free(&p);
+            hq_circuit_free(c);
+        }
+    }
+}
+
+HQ_TEST(transpile_zyz_and_wrap) {
+    hq_rng rng;
+    hq_rng_init(&rng, 3, 0, 0);
+    for (int t = 0; t < 200; t++) {
+        double p[3] = {rnd_angle(&rng), rnd_angle(&rng), rnd_angle(&rng)};
+        if (t % 4 == 1) p[0] = 0;
+        if (t % 4 == 2) p[0] = M_PI;
+        if (t % 4 == 3) p[0] = M_PI / 2;
+        hq_cplx m[4], back[4];
+        HQ_REQUIRE_OK(hq_gate_matrix(HQ_GATE_U3, p, m));
+        /* a random phase must not matter */
+        for (int i = 0; i < 4; i++) m[i] *= cexp(I * p[1] * 0.37);
+        double th, ph, la;
+        tp_zyz(m, &th, &ph, &la);
+        HQ_CHECK(th >= 0 && th <= M_PI + 1e-12);
+        HQ_CHECK_OK(hq_gate_matrix(HQ_GATE_U3, (double[]){th, ph, la}, back));
+        hq_cplx z = 0;
+        HQ_CHECK(dist_phase(back, m, 4, &z) < 1e-12);
+    }
+    HQ_CHECK_NEAR(tp_wrap(3 * M_PI), M_PI, 1e-12);
+    HQ_CHECK_NEAR(tp_wrap(-M_PI), M_PI, 1e-12);
+    HQ_CHECK_NEAR(tp_wrap(0.5 - 4 * M_PI), 0.5, 1e-12);
+}
+
+HQ_TEST(transpile_angle_comb) {
+    bool ok = true;
+    hq_angle a = hq_angle_sym(3, 2, 1), b = hq_angle_sym(3, -2, 0.5);
+    hq_angle s = tp_ang_comb(a, 1, b, 1, &ok);
+    HQ_CHECK(ok && s.n == 0 && s.c == 1.5); /* symbol cancelled */
+    hq_angle big = {0};
+    for (int i = 0; i < HQ_ANGLE_MAX_TERMS; i++) big.sym[i] = i, big.coef[i] = 1;
+    big.n = HQ_ANGLE_MAX_TERMS;
+    tp_ang_comb(big, 1, hq_angle_sym(99, 1, 0), 1, &ok);
+    HQ_CHECK(!ok);
+}
+
+/* ==== whole circuits ======================================================================= */
+
+/* a random circuit over every unitary gate of the table (and barriers) */
+static hq_circuit *random_circuit(hq_rng *r, int n, int n_ops, bool measure) {
+    hq_circuit *c;
+    HQ_ASSERT(hq_circuit_create(&c) == HQ_OK);
+    HQ_ASSERT(hq_circuit_add_qreg(c, "q", n, NULL) == HQ_OK);
+    if (measure) HQ_ASSERT(hq_circuit_add_creg(c, "c", n, NULL) == HQ_OK);
+    for (int k = 0; k < n_ops; k++) {
+        hq_gate g;
+        const hq_gate_info *gi;
+        do {
+            g = (hq_gate)hq_rng_below(r, HQ_GATE_COUNT);
+            gi = hq_gate_get_info(g);
+        } while ((gi->kind != HQ_KIND_UNITARY && g != HQ_GATE_BARRIER) || gi->nq > n);
+        int q[3];
+        for (int i = 0; i < 3; i++) {
+            bool again;
+            do {
+                q[i] = (int)hq_rng_below(r, (uint64_t)n);
+                again = false;
+                for (int j = 0; j < i; j++) again |= q[j] == q[i];
+            } while (again && i < n);
+        }
+        if (g == HQ_GATE_BARRIER) {
+            HQ_ASSERT(hq_circuit_add_barrier(c, q, HQ_MIN(n, 2)) == HQ_OK);
+            continue;
+        }
+        double p[4];
+        for (int i = 0; i < 4; i++) p[i] = rnd_angle(r);
+        HQ_ASSERT(hq_circuit_add_gate(c, g, q, p) == HQ_OK);
+    }
+    if (measure)
+        for (int i = 0; i < n; i++) HQ_ASSERT(hq_circuit_add_measure(c, i, i) == HQ_OK);
+    return c;
+}
+
+static void check_ibm(const hq_circuit *c, const hq_device *d, const double *sym, const char *what,
+                      hq_transpile_options *opt) {
+    hq_transpile_result r;
+    hq_status st = hq_transpile_ibm(c, d, opt, &r);
+    HQ_CHECKF(st == HQ_OK, "%s on %s: %s", what, d->name, hq_last_error());
+    if (st) return;
+    HQ_CHECKF(hq_transpile_check_isa(r.circuit, d) == HQ_OK, "%s on %s: %s", what, d->name,
+              hq_last_error());
+    double e = equiv_error(c, &r, sym, 5);
+    HQ_CHECKF(e < 1e-9, "%s on %s: state error %.3g", what, d->name, e);
+    HQ_CHECK_EQ_INT(r.n_physical, d->n_qubits);
+    hq_transpile_result_free(&r);
+}
+
+static void check_ionq(const hq_circuit *c, const double *sym, const char *what) {
+    for (int gs = 0; gs < 2; gs++) {
+        hq_transpile_result r;
+        hq_status st = hq_transpile_ionq(c, (hq_ionq_gateset)gs, 0, NULL, &r);
+        HQ_CHECKF(st == HQ_OK, "%s ionq %d: %s", what, gs, hq_last_error());
+        if (st) continue;
+        const hq_op *ops = hq_circuit_ops(r.circuit);
+        for (int64_t i = 0; i < hq_circuit_n_ops(r.circuit); i++) {
+            hq_gate g = (hq_gate)ops[i].gate;
+            if (gs == HQ_IONQ_NATIVE)
+                HQ_CHECKF(g == HQ_GATE_GPI || g == HQ_GATE_GPI2 || g == HQ_GATE_MS ||
+                              g == HQ_GATE_MEASURE || g == HQ_GATE_BARRIER,
+                          "%s: non-native gate %s", what, hq_gate_get_info(g)->name);
+            else
+                HQ_CHECKF(g != HQ_GATE_U3 && g != HQ_GATE_ECR && g != HQ_GATE_MS &&
+                              g != HQ_GATE_GPI && g != HQ_GATE_ISWAP && g != HQ_GATE_CSWAP &&
+                              g != HQ_GATE_CU && g != HQ_GATE_CSX,
+                          "%s: non-QIS gate %s", what, hq_gate_get_info(g)->name);
+        }
+        double e = equiv_error(c, &r, sym, 9);
+        HQ_CHECKF(e < 1e-9, "%s ionq %s: state error %.3g", what, gs ? "qis" : "native", e);
+        hq_transpile_result_free(&r);
+    }
+}
+
+HQ_TEST(transpile_random_circuits_all_devices) {
+    const char *names[] = {"manila", "nairobi", "sherbrooke", "fez"};
+    hq_device *devs[4];
+    for (int i = 0; i < 4; i++) {
+        devs[i] = load_dev(names[i]);
+        HQ_REQUIRE(devs[i]);
+    }
+    hq_rng rng;
+    hq_rng_init(&rng, 2024, 0, 0);
+    for (int t = 0; t < 24; t++) {
+        int n = 2 + t % 4; /* 2..5 qubits */
+        hq_circuit *c = random_circuit(&rng, n, 25, t % 2 == 0);
+        char what[64];
+        snprintf(what, sizeof what, "random #%d (%d qubits)", t, n);
+        for (int i = 0; i < 4; i++) {
+            hq_transpile_options o = hq_transpile_default_options();
+            o.keep_swaps = t % 3 == 0;
+            o.optimization_level = t % 5 == 4 ? 0 : 1;
+            o.seed = (uint64_t)t;
+            check_ibm(c, devs[i], NULL, what, &o);
+        }
+        check_ionq(c, NULL, what);
+        hq_circuit_free(c);
+    }
+    for (int i = 0; i < 4; i++) hq_device_free(devs[i]);
+}
+
+/* The HQCNN template of DESIGN.md, n = 4, L = 2, symbolic; basis X: H before measuring. */
+static hq_circuit *hqcnn_template(bool x_basis) {
+    const int n = 4, L = 2;
+    hq_circuit *c;
+    HQ_ASSERT(hq_circuit_create(&c) == HQ_OK);
+    HQ_ASSERT(hq_circuit_add_qreg(c, "q", n, NULL) == HQ_OK);
+    HQ_ASSERT(hq_circuit_add_creg(c, "c", n, NULL) == HQ_OK);
+    char nm[48];
+    for (int i = 0; i < n; i++) {
+        snprintf(nm, sizeof nm, "x%d", i);
+        HQ_ASSERT(hq_circuit_add_symbol(c, nm, HQ_SYM_INPUT, NULL) == HQ_OK);
+    }
+    int s = n;
+    for (int i = 0; i < n; i++) {
+        HQ_ASSERT(hq_circuit_add_gate(c, HQ_GATE_H, &i, NULL) == HQ_OK);
+        HQ_ASSERT(hq_circuit_add_gate_sym(c, HQ_GATE_RY, &i, (hq_angle[]){hq_angle_sym(i, 1, 0)}) ==
+                  HQ_OK);
+    }
+    for (int l = 0; l < L; l++) {
+        for (int i = 0; i < n; i++) {
+            hq_angle a[3];
+            for (int k = 0; k < 3; k++) {
+                snprintf(nm, sizeof nm, "u%d_%d_%d", l, i, k);
+                HQ_ASSERT(hq_circuit_add_symbol(c, nm, HQ_SYM_WEIGHT, NULL) == HQ_OK);
+                a[k] = hq_angle_sym(s++, 1, 0);
+            }
+            HQ_ASSERT(hq_circuit_add_gate_sym(c, HQ_GATE_U3, &i, a) == HQ_OK);
+        }
+        for (int i = 0; i < n; i++)
+            HQ_ASSERT(hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){i, (i + 1) % n}, NULL) == HQ_OK);
+        for (int i = 0; i < n; i++)
+            HQ_ASSERT(hq_circuit_add_gate(c, HQ_GATE_CCX, (int[]){(i + n - 1) % n, (i + 1) % n, i},
+                                          NULL) == HQ_OK);
+        for (int i = 0; i < n; i++) {
+            HQ_ASSERT(hq_circuit_add_gate(c, HQ_GATE_H, &i, NULL) == HQ_OK);
+            for (int j = i + 1; j < n; j++) {
+                snprintf(nm, sizeof nm, "a%d_%d_%d", l, i, j);
+                HQ_ASSERT(hq_circuit_add_symbol(c, nm, HQ_SYM_WEIGHT, NULL) == HQ_OK);
+                HQ_ASSERT(hq_circuit_add_gate_sym(c, HQ_GATE_CP, (int[]){j, i},
+                                                  (hq_angle[]){hq_angle_sym(s++, 1, 0)}) == HQ_OK);
+            }
+        }
+    }
+    for (int i = 0; i < n && x_basis; i++)
+        HQ_ASSERT(hq_circuit_add_gate(c, HQ_GATE_H, &i, NULL) == HQ_OK);
+    for (int i = 0; i < n; i++) HQ_ASSERT(hq_circuit_add_measure(c, i, i) == HQ_OK);
+    return c;
+}
+
+HQ_TEST(transpile_hqcnn_template) {
+    const char *names[] = {"manila", "nairobi", "sherbrooke", "fez"};
+    hq_rng rng;
+    hq_rng_init(&rng, 99, 0, 0);
+    for (int xb = 0; xb < 2; xb++) {
+        hq_circuit *c = hqcnn_template(xb);
+        HQ_CHECK_EQ_INT(hq_circuit_n_symbols(c), 40);
+        double sym[40];
+        for (int i = 0; i < 40; i++) sym[i] = rnd_angle(&rng);
+        for (int i = 0; i < 4; i++) {
+            hq_device *d = load_dev(names[i]);
+            HQ_REQUIRE(d);
+            check_ibm(c, d, sym, xb ? "hqcnn (X basis)" : "hqcnn", NULL);
+            hq_device_free(d);
+        }
+        check_ionq(c, sym, "hqcnn");
+        hq_circuit_free(c);
+    }
+}
