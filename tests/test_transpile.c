@@ -201,7 +201,7 @@ HQ_TEST(transpile_lower_each_gate) {
             for (int i = 0; i < gi->np; i++) {
                 symv[i] = rnd_angle(&rng);
                 if (symbolic) {
-                    char nm[8];
+                    char nm[16];
                     snprintf(nm, sizeof nm, "s%d", i);
                     HQ_REQUIRE_OK(hq_circuit_add_symbol(c, nm, HQ_SYM_WEIGHT, NULL));
                     a[i] = hq_angle_sym(i, 1, 0);
