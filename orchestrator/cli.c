@@ -17,6 +17,7 @@ typedef struct cli_cmd {
 
 static const cli_cmd commands[] = {
     {"qasm", hq_cmd_qasm, "qasm run|convert FILE ...   simulate or convert an OpenQASM 2 circuit"},
+    {"data", hq_cmd_data, "data list|info|fetch ...    MedMNIST datasets: registry, download"},
 };
 
 static void print_help(FILE *f) {

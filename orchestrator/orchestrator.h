@@ -33,6 +33,7 @@ int hq_cli_fail(hq_status st);
 
 /* Per-command entry points (orchestrator/cmd_*.c). */
 int hq_cmd_qasm(int argc, char **argv);
+int hq_cmd_data(int argc, char **argv);
 
 #ifdef __cplusplus
 }
