@@ -60,32 +60,7 @@ static hq_status shell(const hq_circuit *c, int nq, hq_circuit **out) {
     return HQ_OK;
 }
 
-static void push_tp_barrier_copy(tp_prog *dst, const tp_prog *src, const tp_op *o) {
-    if (dst->npool + o->bar_n > dst->cappool) {
-        int64_t nc = HQ_MAX(dst->cappool * 2, dst->npool + o->bar_n + 64);
-        int32_t *np_ = hq_realloc(dst->pool, (size_t)nc * sizeof *np_);
-        if (!np_) {
-            dst->oom = true;
-            return;
-        }
-        dst->pool = np_;
-        dst->cappool = nc;
-    }
-    tp_op *b = tp_push(dst, TP_BARRIER, -1, -1);
-    *b = *o;
-    b->bar_off = (int32_t)dst->npool;
-    memcpy(dst->pool + dst->npool, src->pool + o->bar_off, (size_t)o->bar_n * sizeof *dst->pool);
-    dst->npool += o->bar_n;
-}
-
-static void copy_op(tp_prog *dst, const tp_prog *src, const tp_op *o) {
-    if (o->kind == TP_BARRIER) {
-        push_tp_barrier_copy(dst, src, o);
-        return;
-    }
-    tp_op *x = tp_push(dst, (tp_kind)o->kind, o->q[0], o->q[1]);
-    *x = *o;
-}
+static void copy_op(tp_prog *dst, const tp_prog *src, const tp_op *o) { tp_copy_op(dst, src, o); }
 
 /* a constant gate with the condition of `like` */
 static void cgate(tp_prog *p, int q, hq_gate g, double param, const tp_op *like) {
@@ -376,6 +351,27 @@ static int64_t count_kind(const tp_prog *p, tp_kind k) {
 
 /* ==== IBM ================================================================================ */
 
+#define LAYOUT_TRIES 8 /* best layouts of the cost model that are routed */
+#define ROUTE_SEEDS  4 /* routing tie-break seeds tried per layout */
+
+/* expected-error cost of a routed program: 2q gates (a SWAP is 3 CX) on their edges, ~2 sx
+ * per constant 1-qubit unitary, readout of the measured qubits */
+static double routed_cost(const tp_prog *p, const tp_target *t) {
+    double c = 0;
+    for (int64_t i = 0; i < p->n; i++) {
+        const tp_op *o = &p->ops[i];
+        size_t e = (size_t)o->q[0] * t->n + (size_t)o->q[1];
+        switch ((tp_kind)o->kind) {
+        case TP_CX: c += t->w2[e]; break;
+        case TP_SWAP: c += 3 * t->w2[e]; break;
+        case TP_U: c += 2 * t->w1[o->q[0]]; break;
+        case TP_MEASURE: c += t->wro[o->q[0]]; break;
+        default: break;
+        }
+    }
+    return c;
+}
+
 hq_status hq_transpile_ibm(const hq_circuit *c, const hq_device *d, const hq_transpile_options *opt,
                            hq_transpile_result *out) {
     double t0 = hq_time_now();
@@ -403,7 +399,7 @@ hq_status hq_transpile_ibm(const hq_circuit *c, const hq_device *d, const hq_tra
     tp_target T;
     memset(&T, 0, sizeof T);
     int *init = NULL, *fin = NULL;
-    tp_lower_opts lo = {false, false, o.drop_barriers};
+    tp_lower_opts lo = {.ccz = true, .drop_barriers = o.drop_barriers};
     hq_status st = tp_lower(c, &lo, &L);
     if (st) goto fail;
     int64_t n2 = count_kind(&L, TP_CX) + count_kind(&L, TP_SWAP);
@@ -414,17 +410,48 @@ hq_status hq_transpile_ibm(const hq_circuit *c, const hq_device *d, const hq_tra
         goto fail;
     }
     if (o.optimization_level >= 1) tp_optimize(&L);
-    out->stats.twoq_in = count_kind(&L, TP_CX) + 3 * count_kind(&L, TP_SWAP);
+    out->stats.twoq_in =
+        count_kind(&L, TP_CX) + 3 * count_kind(&L, TP_SWAP) + 6 * count_kind(&L, TP_CCZ);
     if ((st = tp_target_init(&T, d))) goto fail;
-    init = hq_malloc((size_t)n_log * sizeof *init);
-    fin = hq_malloc((size_t)n_log * sizeof *fin);
+    init = hq_malloc((size_t)n_log * (LAYOUT_TRIES + 1) * sizeof *init);
+    fin = hq_malloc((size_t)n_log * 2 * sizeof *fin);
     if (!init || !fin) {
         st = hq_failf(NULL, HQ_ERR_NOMEM, "hq_transpile_ibm: out of memory");
         goto fail;
     }
-    if ((st = tp_layout(&L, &T, o.initial_layout, o.layout_budget, init, &out->stats))) goto fail;
-    memcpy(fin, init, (size_t)n_log * sizeof *fin);
-    if ((st = tp_route(&L, &T, fin, !o.keep_swaps, o.seed, &P, &out->stats.swaps))) goto fail;
+    int n_lay = 0;
+    if ((st = tp_layout(&L, &T, o.initial_layout, o.layout_budget, LAYOUT_TRIES, init, &n_lay,
+                        &out->stats)))
+        goto fail;
+    /* route the best layouts with a few seeds each; keep the cheapest result */
+    double best = INFINITY;
+    int best_lay = 0;
+    for (int li = 0; li < n_lay; li++) {
+        for (int s = 0; s < ROUTE_SEEDS; s++) {
+            tp_prog R;
+            int64_t swaps = 0;
+            int *f = fin + n_log;
+            memcpy(f, init + (size_t)li * n_log, (size_t)n_log * sizeof *f);
+            st = tp_route(&L, &T, f, !o.keep_swaps, o.seed + (uint64_t)s, &R, &swaps);
+            if (!st) st = tp_expand_ccz(&R, T.adj);
+            if (st) {
+                tp_free(&R);
+                goto fail;
+            }
+            double cost = routed_cost(&R, &T);
+            if (cost < best - 1e-12) {
+                best = cost;
+                best_lay = li;
+                tp_free(&P);
+                P = R;
+                memcpy(fin, f, (size_t)n_log * sizeof *fin);
+                out->stats.swaps = swaps;
+            } else {
+                tp_free(&R);
+            }
+        }
+    }
+    memmove(init, init + (size_t)best_lay * n_log, (size_t)n_log * sizeof *init);
     if ((st = expand_swaps(&P, d))) goto fail;
     if (o.optimization_level >= 1) tp_optimize(&P);
     if (g != HQ_GATE_COUNT && (st = to_native(&P, d, g))) goto fail;
@@ -803,7 +830,7 @@ hq_status hq_transpile_ionq(const hq_circuit *c, hq_ionq_gateset gs, int max_qub
         if (st) goto fail;
         out->twoq_gate = HQ_GATE_CX;
     } else {
-        tp_lower_opts lo = {true, true, o.drop_barriers};
+        tp_lower_opts lo = {.ionq_ms = true, .swaps_as_cx = true, .drop_barriers = o.drop_barriers};
         if ((st = tp_lower(c, &lo, &L))) goto fail;
         if (o.optimization_level >= 1) tp_optimize(&L);
         out->stats.twoq_in = count_kind(&L, TP_CX) + count_kind(&L, TP_MS);

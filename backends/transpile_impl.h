@@ -23,6 +23,7 @@ typedef enum tp_kind {
     TP_SWAP,    /* SWAP q[0], q[1] */
     TP_G2,      /* native 2-qubit gate `gate` (ecr, cz, cx) on (q[0], q[1]) */
     TP_MS,      /* IonQ MS(ms[0], ms[1], ms[2]) in turns on (q[0], q[1]) */
+    TP_CCZ,     /* CCZ on (q[0], q[1], q[2]), kept whole through routing (IBM) */
     TP_MEASURE, /* q[0] -> clbit */
     TP_RESET,   /* q[0] -> |0> */
     TP_BARRIER, /* qubits pool[bar_off .. bar_off + bar_n) */
@@ -32,7 +33,7 @@ typedef struct tp_op {
     uint8_t kind;      /* tp_kind */
     uint8_t dead;      /* removed by a pass (compacted away by tp_compact) */
     uint16_t gate;     /* TP_G2: hq_gate */
-    int32_t q[2];      /* operands (q[1] = -1 for 1-qubit operations) */
+    int32_t q[3];      /* operands (-1 where unused: q[1] for 1-qubit, q[2] but for CCZ) */
     int32_t clbit;     /* TP_MEASURE: classical bit */
     int32_t cond_creg; /* classical condition register, -1 = none */
     uint64_t cond_val; /* value the register must equal */
@@ -66,6 +67,8 @@ void tp_rz(tp_prog *p, int q, hq_angle a);                         /* constant a
 void tp_cx(tp_prog *p, int c, int t);
 /* Copy the condition (creg, value) onto operations [from, p->n). */
 void tp_condition(tp_prog *p, int64_t from, int32_t creg, uint64_t val);
+/* Append a copy of src's operation o to dst (barrier qubit lists copied too). */
+void tp_copy_op(tp_prog *dst, const tp_prog *src, const tp_op *o);
 /* Drop dead operations. */
 void tp_compact(tp_prog *p);
 
@@ -90,12 +93,17 @@ double tp_wrap(double a);
 typedef struct tp_lower_opts {
     bool ionq_ms;     /* lower constant rxx/ryy/rzz/ms/cp/crz/cu1 to one TP_MS (IonQ) */
     bool swaps_as_cx; /* SWAP -> 3 CX instead of TP_SWAP */
+    bool ccz;         /* ccx / cswap keep a TP_CCZ, routed as a unit (see tp_expand_ccz) */
     bool drop_barriers;
 } tp_lower_opts;
 
 /* Lower every operation of c into p (p->nq = c's qubits): 1q -> TP_U / TP_RZ, 2q and 3q
  * gates -> 1q + CX (or TP_MS), SWAP per opts, measure/reset/barrier as is. */
 hq_status tp_lower(const hq_circuit *c, const tp_lower_opts *o, tp_prog *p);
+
+/* Expand every TP_CCZ: on a path x - m - y (m adjacent to both, per adj (n x n) or all
+ * adjacent when adj is NULL) 8 CX between neighbours; on a triangle the 6-CX form. */
+hq_status tp_expand_ccz(tp_prog *p, const uint8_t *adj);
 
 /* Peephole passes until nothing changes: merge single-qubit runs, commute diagonal gates
  * backwards through CX controls / CZ and X-type gates through CX / ECR targets, cancel
@@ -117,9 +125,11 @@ typedef struct tp_target {
 hq_status tp_target_init(tp_target *t, const hq_device *d);
 void tp_target_free(tp_target *t);
 
-/* Choose logical->physical (layout[nq]) for the logical program p, or validate `forced`. */
+/* Choose logical->physical maps for the logical program p: the up to max_layouts best by
+ * the cost model, best first, into layouts ((max_layouts, p->nq)), their number into
+ * *n_layouts; or validate and return `forced` alone. */
 hq_status tp_layout(const tp_prog *p, const tp_target *t, const int *forced, int64_t budget,
-                    int *layout, hq_transpile_stats *st);
+                    int max_layouts, int *layouts, int *n_layouts, hq_transpile_stats *st);
 
 /* Route: out (t->n qubits) = p with qubits mapped through layout (updated in place to the
  * final layout) and SWAPs inserted so every 2-qubit operation is on a usable edge. Input

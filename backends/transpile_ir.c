@@ -59,6 +59,7 @@ tp_op *tp_push(tp_prog *p, tp_kind k, int q0, int q1) {
     o->kind = (uint8_t)k;
     o->q[0] = q0;
     o->q[1] = q1;
+    o->q[2] = -1;
     o->clbit = -1;
     o->cond_creg = -1;
     return o;
@@ -91,6 +92,28 @@ void tp_condition(tp_prog *p, int64_t from, int32_t creg, uint64_t val) {
         p->ops[i].cond_creg = creg;
         p->ops[i].cond_val = val;
     }
+}
+
+void tp_copy_op(tp_prog *dst, const tp_prog *src, const tp_op *o) {
+    if (o->kind != TP_BARRIER) {
+        *tp_push(dst, (tp_kind)o->kind, 0, -1) = *o;
+        return;
+    }
+    if (dst->npool + o->bar_n > dst->cappool) {
+        int64_t nc = HQ_MAX(dst->cappool * 2, dst->npool + o->bar_n + 64);
+        int32_t *np_ = hq_realloc(dst->pool, (size_t)nc * sizeof *np_);
+        if (!np_) {
+            dst->oom = true;
+            return;
+        }
+        dst->pool = np_;
+        dst->cappool = nc;
+    }
+    tp_op *b = tp_push(dst, TP_BARRIER, -1, -1);
+    *b = *o;
+    b->bar_off = (int32_t)dst->npool;
+    memcpy(dst->pool + dst->npool, src->pool + o->bar_off, (size_t)o->bar_n * sizeof *dst->pool);
+    dst->npool += o->bar_n;
 }
 
 void tp_compact(tp_prog *p) {
@@ -497,11 +520,17 @@ static hq_status lower_op(lower_ctx *L, const tp_lower_opts *o, const hq_circuit
         rzA(L, b, f1);
         break;
     }
-    case HQ_GATE_CCX: ccx(L, a, b, q2); break;
-    case HQ_GATE_CSWAP: /* cx c,b; ccx a,b,c; cx c,b */
-        cx(L, q2, b);
-        ccx(L, a, b, q2);
-        cx(L, q2, b);
+    case HQ_GATE_CCX:
+    case HQ_GATE_CSWAP: /* cswap: cx c,b; ccx a,b,c; cx c,b */
+        if (g == HQ_GATE_CSWAP) cx(L, q2, b);
+        if (o->ccz) { /* CCX = H_c CCZ H_c, routed as one unit */
+            g1(L, q2, HQ_GATE_H);
+            tp_push(p, TP_CCZ, a, b)->q[2] = q2;
+            g1(L, q2, HQ_GATE_H);
+        } else {
+            ccx(L, a, b, q2);
+        }
+        if (g == HQ_GATE_CSWAP) cx(L, q2, b);
         break;
     default:
         return hq_failf(NULL, HQ_ERR_UNSUPPORTED, "transpile: gate %d has no decomposition",
@@ -524,6 +553,89 @@ hq_status tp_lower(const hq_circuit *c, const tp_lower_opts *o, tp_prog *p) {
     return tp_status(p, "transpile");
 }
 
+/* ==== CCZ expansion ====================================================================== */
+
+static void tgate(tp_prog *p, int q, bool dg, const tp_op *like) {
+    tp_gate1(p, q, dg ? HQ_GATE_TDG : HQ_GATE_T, NULL);
+    if (p->oom) return;
+    p->ops[p->n - 1].cond_creg = like->cond_creg;
+    p->ops[p->n - 1].cond_val = like->cond_val;
+}
+static void cxl(tp_prog *p, int c, int t, const tp_op *like) {
+    tp_op *o = tp_push(p, TP_CX, c, t);
+    o->cond_creg = like->cond_creg;
+    o->cond_val = like->cond_val;
+}
+
+/*
+ * CCZ = exp(i pi/4 (a + b + c - a^b - a^c - b^c + a^b^c)) as a phase polynomial. On a path
+ * x - m - y the parities are reached with 8 CX between neighbours (a shortest such network,
+ * found by breadth-first search over CX sequences):
+ *   T x, T m, T y; cx x,m [m = x^m] Tdg m; cx m,y [y = x^m^y] T y; cx x,m [m = m];
+ *   cx m,y [y = x^y] Tdg y; cx x,m [m = x^m]; cx m,y [y = m^y] Tdg y; cx x,m; cx m,y.
+ * On a triangle: H_c CCX H_c with the 6-CX CCX.
+ */
+static void ccz_path(tp_prog *p, int x, int m, int y, const tp_op *o) {
+    tgate(p, x, false, o);
+    tgate(p, m, false, o);
+    tgate(p, y, false, o);
+    cxl(p, x, m, o);
+    tgate(p, m, true, o);
+    cxl(p, m, y, o);
+    tgate(p, y, false, o);
+    cxl(p, x, m, o);
+    cxl(p, m, y, o);
+    tgate(p, y, true, o);
+    cxl(p, x, m, o);
+    cxl(p, m, y, o);
+    tgate(p, y, true, o);
+    cxl(p, x, m, o);
+    cxl(p, m, y, o);
+}
+
+hq_status tp_expand_ccz(tp_prog *p, const uint8_t *adj) {
+    tp_prog q;
+    tp_init(&q, p->nq);
+    for (int64_t i = 0; i < p->n; i++) {
+        const tp_op *o = &p->ops[i];
+        if (o->kind != TP_CCZ) {
+            tp_copy_op(&q, p, o);
+            continue;
+        }
+        int v[3] = {o->q[0], o->q[1], o->q[2]};
+        int n = p->nq, mid = -1, na = 0;
+        for (int k = 0; k < 3; k++) {
+            bool a1 = !adj || adj[(size_t)v[k] * n + v[(k + 1) % 3]];
+            bool a2 = !adj || adj[(size_t)v[k] * n + v[(k + 2) % 3]];
+            na += a1;
+            if (a1 && a2 && mid < 0) mid = k;
+        }
+        if (mid < 0) {
+            tp_free(&q);
+            return hq_failf(NULL, HQ_ERR_INTERNAL, "transpile: CCZ on %d, %d, %d is not routed",
+                            v[0], v[1], v[2]);
+        }
+        if (na == 3) { /* triangle (or all-to-all): H_c CCX H_c */
+            lower_ctx L = {&q, true};
+            int64_t from = q.n;
+            g1(&L, v[2], HQ_GATE_H);
+            ccx(&L, v[0], v[1], v[2]);
+            g1(&L, v[2], HQ_GATE_H);
+            tp_condition(&q, from, o->cond_creg, o->cond_val);
+        } else {
+            ccz_path(&q, v[(mid + 1) % 3], v[mid], v[(mid + 2) % 3], o);
+        }
+    }
+    hq_status st = tp_status(&q, "transpile");
+    if (st) {
+        tp_free(&q);
+        return st;
+    }
+    tp_free(p);
+    *p = q;
+    return HQ_OK;
+}
+
 /* ==== peephole: single-qubit runs ======================================================= */
 
 static bool is_1q(const tp_op *o) { return o->kind == TP_U || o->kind == TP_RZ; }
@@ -537,8 +649,9 @@ static int op_qubits(const tp_prog *p, const tp_op *o, const int32_t **list, int
     }
     buf[0] = o->q[0];
     buf[1] = o->q[1];
+    buf[2] = o->q[2];
     *list = buf;
-    return o->q[1] >= 0 ? 2 : 1;
+    return o->q[2] >= 0 ? 3 : o->q[1] >= 0 ? 2 : 1;
 }
 
 /* Rewrite the run ops idx[0..n) (consecutive on one qubit, n <= RUN_MAX) into their merged
@@ -620,7 +733,7 @@ static bool pass_merge(tp_prog *p) {
         return false;
     }
     bool changed = false;
-    int32_t buf[2];
+    int32_t buf[3];
     for (int64_t i = 0; i < p->n; i++) {
         tp_op *o = &p->ops[i];
         if (o->dead) continue;
@@ -659,6 +772,7 @@ static bool commutes(const tp_op *x, int q, const tp_op *g) {
     bool ctrl = g->q[0] == q, targ = g->q[1] == q;
     switch ((tp_kind)g->kind) {
     case TP_CX: return (diag && ctrl) || (xtype && targ);
+    case TP_CCZ: return diag;
     case TP_G2:
         if (g->gate == HQ_GATE_CZ) return diag;
         if (g->gate == HQ_GATE_CX) return (diag && ctrl) || (xtype && targ);
@@ -673,7 +787,7 @@ static bool commutes(const tp_op *x, int q, const tp_op *g) {
  * separated become neighbours that pass_cancel can remove. */
 static bool pass_commute(tp_prog *p) {
     bool changed = false;
-    int32_t buf[2];
+    int32_t buf[3];
     for (int64_t i = 0; i < p->n; i++) {
         tp_op *x = &p->ops[i];
         if (!is_free_1q(x)) continue;
@@ -690,7 +804,7 @@ static bool pass_commute(tp_prog *p) {
             bool on_q = false;
             for (int k = 0; k < nqs; k++) on_q |= qs[k] == q;
             if (!on_q) continue;
-            if ((o->kind == TP_CX || o->kind == TP_G2) && commutes(x, q, o)) {
+            if ((o->kind == TP_CX || o->kind == TP_G2 || o->kind == TP_CCZ) && commutes(x, q, o)) {
                 dest = j;
                 passed = true;
                 continue;
@@ -709,7 +823,7 @@ static bool pass_commute(tp_prog *p) {
 /* ==== peephole: 2-qubit cancellation ====================================================== */
 
 static bool self_inverse_2q(const tp_op *o) {
-    if (o->kind == TP_CX || o->kind == TP_SWAP) return true;
+    if (o->kind == TP_CX || o->kind == TP_SWAP || o->kind == TP_CCZ) return true;
     if (o->kind == TP_G2)
         return o->gate == HQ_GATE_CX || o->gate == HQ_GATE_CZ || o->gate == HQ_GATE_ECR;
     return false;
@@ -717,6 +831,12 @@ static bool self_inverse_2q(const tp_op *o) {
 
 static bool same_2q(const tp_op *a, const tp_op *b) {
     if (a->kind != b->kind || a->gate != b->gate) return false;
+    if (a->kind == TP_CCZ) { /* symmetric in all three */
+        int m = 0;
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++) m += a->q[i] == b->q[j];
+        return m == 3;
+    }
     bool sym = a->kind == TP_SWAP || (a->kind == TP_G2 && a->gate == HQ_GATE_CZ);
     if (a->q[0] == b->q[0] && a->q[1] == b->q[1]) return true;
     return sym && a->q[0] == b->q[1] && a->q[1] == b->q[0];
@@ -724,7 +844,7 @@ static bool same_2q(const tp_op *a, const tp_op *b) {
 
 static bool pass_cancel(tp_prog *p) {
     /* next[i][k]: next live op on qubit q[k] of op i */
-    int64_t *nxt = hq_malloc((size_t)(p->n ? p->n : 1) * 2 * sizeof *nxt);
+    int64_t *nxt = hq_malloc((size_t)(p->n ? p->n : 1) * 3 * sizeof *nxt);
     int64_t *last = hq_malloc((size_t)(p->nq ? p->nq : 1) * sizeof *last);
     if (!nxt || !last) {
         hq_free(nxt);
@@ -732,14 +852,14 @@ static bool pass_cancel(tp_prog *p) {
         return false;
     }
     for (int q = 0; q < p->nq; q++) last[q] = -1;
-    int32_t buf[2];
+    int32_t buf[3];
     for (int64_t i = p->n - 1; i >= 0; i--) {
         tp_op *o = &p->ops[i];
         const int32_t *qs;
         int nqs = op_qubits(p, o, &qs, buf);
-        nxt[2 * i] = nxt[2 * i + 1] = -1;
+        nxt[3 * i] = nxt[3 * i + 1] = nxt[3 * i + 2] = -1;
         for (int k = 0; k < nqs; k++) {
-            if (k < 2 && o->kind != TP_BARRIER) nxt[2 * i + k] = last[qs[k]];
+            if (k < 3 && o->kind != TP_BARRIER) nxt[3 * i + k] = last[qs[k]];
             last[qs[k]] = i;
         }
     }
@@ -749,8 +869,8 @@ static bool pass_cancel(tp_prog *p) {
         if (o->dead || o->q[1] < 0 || o->kind == TP_BARRIER || o->cond_creg >= 0 ||
             !self_inverse_2q(o))
             continue;
-        int64_t j = nxt[2 * i];
-        if (j < 0 || j != nxt[2 * i + 1]) continue;
+        int64_t j = nxt[3 * i];
+        if (j < 0 || j != nxt[3 * i + 1] || (o->q[2] >= 0 && j != nxt[3 * i + 2])) continue;
         tp_op *n = &p->ops[j];
         if (n->dead || n->cond_creg >= 0 || !same_2q(o, n)) continue;
         o->dead = n->dead = 1;

@@ -157,10 +157,14 @@ typedef struct lay {
     int k;           /* logical wires */
     double *inter;   /* (k, k) CX counts, symmetric */
     double *n1, *nm; /* (k) */
-    int *order;      /* (k) wire placement order */
-    double *lb;      /* (k + 1) lower bound of the cost of wires order[l..k) given level l */
-    int *best;       /* (k) best wire -> physical */
-    double best_cost;
+    int *tri;        /* (ntri, 3) wires of each CCZ */
+    int ntri;
+    int *order;    /* (k) wire placement order */
+    double *lb;    /* (k + 1) lower bound of the cost of wires order[l..k) given level l */
+    int K;         /* layouts kept */
+    int *best;     /* (K, k) the best layouts found, wire -> physical, by cost */
+    double *topc;  /* (K) their costs, ascending */
+    int ntop;      /* layouts kept so far */
     int *cur;      /* (k) current wire -> physical */
     uint8_t *used; /* (n) physical in use */
     int64_t nodes, budget;
@@ -178,6 +182,13 @@ static double c2(const tp_target *t, int p, int q) {
     return 3 * t->dw[i] - 2 * t->dw[i] / t->dist[i];
 }
 
+/* a CCZ on physical x, y, z: 8 CX along the cheapest path through a middle qubit */
+static double c3(const tp_target *t, int x, int y, int z) {
+    double a = c2(t, x, y) + c2(t, x, z), b = c2(t, y, x) + c2(t, y, z);
+    double c = c2(t, z, x) + c2(t, z, y);
+    return 4 * HQ_MIN(HQ_MIN(a, b), c);
+}
+
 /* cost increment of placing wire w on physical p given the wires already in cur */
 static double inc_cost(const lay *L, int w, int p) {
     const tp_target *t = L->t;
@@ -185,6 +196,14 @@ static double inc_cost(const lay *L, int w, int p) {
     for (int j = 0; j < L->k; j++)
         if (L->cur[j] >= 0 && L->inter[(size_t)w * L->k + j] > 0)
             c += L->inter[(size_t)w * L->k + j] * c2(t, p, L->cur[j]);
+    for (int i = 0; i < L->ntri; i++) {
+        const int *r = L->tri + 3 * i;
+        int o[2], m = 0;
+        for (int k = 0; k < 3; k++)
+            if (r[k] != w) o[m < 2 ? m : 1] = r[k], m++;
+        if (m != 2 || L->cur[o[0]] < 0 || L->cur[o[1]] < 0) continue;
+        c += c3(t, p, L->cur[o[0]], L->cur[o[1]]);
+    }
     return c;
 }
 
@@ -196,6 +215,10 @@ static double full_cost(const lay *L, const int *map) {
         for (int j = i + 1; j < L->k; j++)
             if (L->inter[(size_t)i * L->k + j] > 0)
                 c += L->inter[(size_t)i * L->k + j] * c2(t, map[i], map[j]);
+    }
+    for (int i = 0; i < L->ntri; i++) {
+        const int *r = L->tri + 3 * i;
+        c += c3(t, map[r[0]], map[r[1]], map[r[2]]);
     }
     return c;
 }
@@ -214,6 +237,13 @@ static void make_order(lay *L) {
                 double x = L->inter[(size_t)w * k + j];
                 tot += x;
                 if (placed[j]) to_placed += x;
+            }
+            for (int i = 0; i < L->ntri; i++) {
+                const int *r = L->tri + 3 * i;
+                if (r[0] != w && r[1] != w && r[2] != w) continue;
+                tot += 8;
+                for (int j = 0; j < 3; j++)
+                    if (r[j] != w && placed[r[j]]) to_placed += 4;
             }
             double s = to_placed * 1e6 + tot;
             if (s > bs) bs = s, best = w;
@@ -235,8 +265,34 @@ static void make_bounds(lay *L, double w1min, double wromin, double w2min) {
             for (int j = i + 1; j < k; j++)
                 if (HQ_MAX(pos[i], pos[j]) >= l) b += L->inter[(size_t)i * k + j] * w2min;
         }
+        for (int i = 0; i < L->ntri; i++) {
+            const int *r = L->tri + 3 * i;
+            if (HQ_MAX(HQ_MAX(pos[r[0]], pos[r[1]]), pos[r[2]]) >= l) b += 8 * w2min;
+        }
         L->lb[l] = b;
     }
+}
+
+/* ==== layout: the K best ================================================================= */
+
+/* prune above this: the K-th best cost once K layouts are known */
+static double bound(const lay *L) { return L->ntop < L->K ? INFINITY : L->topc[L->ntop - 1]; }
+
+/* keep L->cur (cost c) among the K best, ignoring duplicates */
+static void record(lay *L, double c) {
+    int k = L->k;
+    if (c >= bound(L)) return;
+    for (int i = 0; i < L->ntop; i++)
+        if (memcmp(L->best + (size_t)i * k, L->cur, (size_t)k * sizeof *L->cur) == 0) return;
+    int pos = L->ntop < L->K ? L->ntop++ : L->ntop - 1;
+    while (pos > 0 && L->topc[pos - 1] > c) {
+        L->topc[pos] = L->topc[pos - 1];
+        memcpy(L->best + (size_t)pos * k, L->best + (size_t)(pos - 1) * k,
+               (size_t)k * sizeof *L->best);
+        pos--;
+    }
+    L->topc[pos] = c;
+    memcpy(L->best + (size_t)pos * k, L->cur, (size_t)k * sizeof *L->cur);
 }
 
 /* ==== layout: greedy upper bound ========================================================= */
@@ -272,10 +328,7 @@ static void greedy(lay *L) {
                 c += bc;
             }
         }
-        if (ok && c < L->best_cost) {
-            L->best_cost = c;
-            memcpy(L->best, L->cur, (size_t)k * sizeof *L->best);
-        }
+        if (ok) record(L, c);
     }
 }
 
@@ -290,10 +343,7 @@ static void assign(lay *L, int l, double g) {
     }
     int k = L->k;
     if (l == k) {
-        if (g < L->best_cost - 1e-15) {
-            L->best_cost = g;
-            memcpy(L->best, L->cur, (size_t)k * sizeof *L->best);
-        }
+        record(L, g);
         return;
     }
     int w = L->order[l];
@@ -315,7 +365,7 @@ static void assign(lay *L, int l, double g) {
         cand[j] = p;
     }
     for (int i = 0; i < nc; i++) {
-        if (g + inc[i] + L->lb[l + 1] >= L->best_cost) break;
+        if (g + inc[i] + L->lb[l + 1] >= bound(L)) break;
         L->cur[w] = cand[i];
         L->used[cand[i]] = 1;
         assign(L, l + 1, g + inc[i]);
@@ -337,7 +387,7 @@ static void visit_set(lay *L) {
     }
     if (k == 1) w2min = 0;
     make_bounds(L, w1min, wromin, w2min);
-    if (L->lb[0] >= L->best_cost) return;
+    if (L->lb[0] >= bound(L)) return;
     (void)n;
     assign(L, 0, 0);
 }
@@ -374,7 +424,7 @@ static void esu(lay *L, int l, int n_ext, int v) {
 }
 
 hq_status tp_layout(const tp_prog *p, const tp_target *t, const int *forced, int64_t budget,
-                    int *layout, hq_transpile_stats *st) {
+                    int max_layouts, int *layouts, int *n_layouts, hq_transpile_stats *st) {
     int k = p->nq, n = t->n;
     if (k > 4096)
         return hq_failf(NULL, HQ_ERR_INVALID_ARG, "transpile: %d logical qubits, at most 4096", k);
@@ -385,21 +435,23 @@ hq_status tp_layout(const tp_prog *p, const tp_target *t, const int *forced, int
     L.t = t;
     L.k = k;
     L.budget = budget > 0 ? budget : 2000000;
-    L.best_cost = INFINITY;
+    L.K = HQ_MAX(max_layouts, 1);
+    *n_layouts = 0;
     L.inter = hq_calloc((size_t)k * k + 1, sizeof *L.inter);
     L.n1 = hq_calloc((size_t)k + 1, sizeof *L.n1);
     L.nm = hq_calloc((size_t)k + 1, sizeof *L.nm);
     L.order = hq_malloc(((size_t)k + 1) * sizeof *L.order);
     L.lb = hq_malloc(((size_t)k + 2) * sizeof *L.lb);
-    L.best = hq_malloc(((size_t)k + 1) * sizeof *L.best);
+    L.best = hq_malloc(((size_t)k * L.K + 1) * sizeof *L.best);
+    L.topc = hq_malloc((size_t)L.K * sizeof *L.topc);
     L.cur = hq_malloc(((size_t)k + 1) * sizeof *L.cur);
     L.used = hq_calloc((size_t)n, 1);
     L.sub = hq_malloc(((size_t)k + 1) * sizeof *L.sub);
     L.in_set = hq_calloc((size_t)n, 1);
     int *wire = hq_malloc(((size_t)k + 1) * sizeof *wire);
     hq_status status = HQ_OK;
-    if (!L.inter || !L.n1 || !L.nm || !L.order || !L.lb || !L.best || !L.cur || !L.used || !L.sub ||
-        !L.in_set || !wire) {
+    if (!L.inter || !L.n1 || !L.nm || !L.order || !L.lb || !L.best || !L.topc || !L.cur ||
+        !L.used || !L.sub || !L.in_set || !wire) {
         status = hq_failf(NULL, HQ_ERR_NOMEM, "transpile: out of memory in the layout search");
         goto done;
     }
@@ -426,6 +478,18 @@ hq_status tp_layout(const tp_prog *p, const tp_target *t, const int *forced, int
                 wire[o->q[1]] = x;
             }
             break;
+        case TP_CCZ: {
+            int *r = hq_realloc(L.tri, (size_t)(L.ntri + 1) * 3 * sizeof *r);
+            if (!r) {
+                status =
+                    hq_failf(NULL, HQ_ERR_NOMEM, "transpile: out of memory in the layout search");
+                goto done;
+            }
+            L.tri = r;
+            r += 3 * L.ntri++;
+            r[0] = a, r[1] = b, r[2] = wire[o->q[2]];
+            break;
+        }
         case TP_MEASURE:
             L.nm[a] += 1;
             any_measure = true;
@@ -448,7 +512,8 @@ hq_status tp_layout(const tp_prog *p, const tp_target *t, const int *forced, int
             }
             L.used[forced[i]] = 1;
         }
-        memcpy(layout, forced, (size_t)k * sizeof *layout);
+        memcpy(layouts, forced, (size_t)k * sizeof *layouts);
+        *n_layouts = 1;
         st->layout_cost = full_cost(&L, forced);
         st->layout_exact = false;
         goto done;
@@ -456,7 +521,7 @@ hq_status tp_layout(const tp_prog *p, const tp_target *t, const int *forced, int
     make_order(&L);
     for (int w = 0; w < k; w++) L.cur[w] = -1;
     greedy(&L);
-    if (!isfinite(L.best_cost)) {
+    if (L.ntop == 0) {
         status = hq_failf(NULL, HQ_ERR_UNSUPPORTED,
                           "transpile: no connected set of %d usable physical qubits on the device "
                           "(couplers with error 1 are excluded)",
@@ -483,8 +548,9 @@ hq_status tp_layout(const tp_prog *p, const tp_target *t, const int *forced, int
         }
         st->layout_exact = !L.stopped;
     }
-    memcpy(layout, L.best, (size_t)k * sizeof *layout);
-    st->layout_cost = L.best_cost;
+    memcpy(layouts, L.best, (size_t)L.ntop * k * sizeof *layouts);
+    *n_layouts = L.ntop;
+    st->layout_cost = L.topc[0];
 done:
     st->layout_nodes = L.nodes;
     hq_free(L.inter);
@@ -493,11 +559,13 @@ done:
     hq_free(L.order);
     hq_free(L.lb);
     hq_free(L.best);
+    hq_free(L.topc);
     hq_free(L.cur);
     hq_free(L.used);
     hq_free(L.sub);
     hq_free(L.in_set);
     hq_free(L.ext);
+    hq_free(L.tri);
     hq_free(wire);
     return status;
 }
@@ -527,6 +595,7 @@ static int op_wires(const tp_prog *p, const tp_op *o, int32_t *buf, const int32_
     }
     buf[n++] = o->q[0];
     if (o->q[1] >= 0) buf[n++] = o->q[1];
+    if (o->q[2] >= 0) buf[n++] = o->q[2];
     if (o->kind == TP_MEASURE || o->cond_creg >= 0) buf[n++] = p->nq;
     *list = buf;
     return n;
@@ -544,7 +613,7 @@ static hq_status dag_build(const tp_prog *p, dag *g) {
     /* pass 1: count edges (an edge per wire; duplicates between the same pair are fine) */
     for (int i = 0; i <= p->nq; i++) last[i] = -1;
     int64_t ne = 0;
-    int32_t buf[3];
+    int32_t buf[4];
     for (int64_t i = 0; i < n; i++) {
         const int32_t *w;
         int nw = op_wires(p, &p->ops[i], buf, &w);
@@ -591,14 +660,18 @@ typedef struct router {
 } router;
 
 static bool is_2q(const tp_op *o) {
-    return o->kind == TP_CX || o->kind == TP_SWAP || o->kind == TP_MS;
+    return o->kind == TP_CX || o->kind == TP_SWAP || o->kind == TP_MS || o->kind == TP_CCZ;
 }
 
 static bool executable(const router *R, const tp_op *o) {
     if (!is_2q(o)) return true;
     if (o->kind == TP_SWAP && R->elide && o->cond_creg < 0) return true;
+    const uint8_t *adj = R->t->adj;
+    size_t n = (size_t)R->t->n;
     int a = R->l2p[o->q[0]], b = R->l2p[o->q[1]];
-    return R->t->adj[(size_t)a * R->t->n + b];
+    if (o->kind != TP_CCZ) return adj[a * n + b];
+    int c = R->l2p[o->q[2]]; /* a path through the three: two of the pairs coupled */
+    return adj[a * n + b] + adj[a * n + c] + adj[b * n + c] >= 2;
 }
 
 static void emit(router *R, const tp_op *o) {
@@ -633,9 +706,11 @@ static void emit(router *R, const tp_op *o) {
     }
     tp_op *x = tp_push(out, (tp_kind)o->kind, 0, -1);
     int32_t q0 = R->l2p[o->q[0]], q1 = o->q[1] >= 0 ? R->l2p[o->q[1]] : -1;
+    int32_t q2 = o->q[2] >= 0 ? R->l2p[o->q[2]] : -1;
     *x = *o;
     x->q[0] = q0;
     x->q[1] = q1;
+    x->q[2] = q2;
 }
 
 static void apply_swap(router *R, int pa, int pb) {
@@ -647,8 +722,37 @@ static void apply_swap(router *R, int pa, int pb) {
     if (lb >= 0) R->l2p[lb] = pa;
 }
 
+/* 1 when executable, more the farther apart (CCZ: the cheapest path through a middle) */
 static int pdist(const router *R, const tp_op *o) {
-    return R->t->dist[(size_t)R->l2p[o->q[0]] * R->t->n + R->l2p[o->q[1]]];
+    const int *D = R->t->dist;
+    size_t n = (size_t)R->t->n;
+    int a = R->l2p[o->q[0]], b = R->l2p[o->q[1]];
+    if (o->kind != TP_CCZ) return D[a * n + b];
+    int c = R->l2p[o->q[2]];
+    int ab = D[a * n + b], ac = D[a * n + c], bc = D[b * n + c];
+    return HQ_MIN(HQ_MIN(ab + ac, ab + bc), ac + bc) - 1;
+}
+
+/* swap logical-holding qubit pa step by step towards pb until adjacent to one of targets */
+static void walk(router *R, int pa, const int *targets, int nt, int64_t *n_swaps) {
+    const tp_target *t = R->t;
+    int n = t->n;
+    for (;;) {
+        int best_t = -1;
+        for (int k = 0; k < nt; k++)
+            if (best_t < 0 ||
+                t->dist[(size_t)pa * n + targets[k]] < t->dist[(size_t)pa * n + targets[best_t]])
+                best_t = k;
+        int pb = targets[best_t], d = t->dist[(size_t)pa * n + pb];
+        if (d <= 1 || d >= FAR) return;
+        int nx = -1;
+        for (int r = 0; r < n && nx < 0; r++)
+            if (t->adj[(size_t)pa * n + r] && t->dist[(size_t)r * n + pb] == d - 1) nx = r;
+        if (nx < 0) return;
+        apply_swap(R, pa, nx);
+        (*n_swaps)++;
+        pa = nx;
+    }
 }
 
 hq_status tp_route(const tp_prog *p, const tp_target *t, int *layout, bool elide_swaps,
@@ -725,19 +829,11 @@ hq_status tp_route(const tp_prog *p, const tp_target *t, int *layout, bool elide
         if (stall > 10 + 2 * maxd) {
             /* stall guard: walk the first front gate's qubits together */
             const tp_op *o = &p->ops[front[0]];
-            int a = R.l2p[o->q[0]], b = R.l2p[o->q[1]];
-            while (!t->adj[(size_t)a * n + b]) {
-                int nx = -1;
-                for (int r = 0; r < n; r++)
-                    if (t->adj[(size_t)a * n + r] &&
-                        t->dist[(size_t)r * n + b] == t->dist[(size_t)a * n + b] - 1) {
-                        nx = r;
-                        break;
-                    }
-                if (nx < 0) break;
-                apply_swap(&R, a, nx);
-                (*n_swaps)++;
-                a = nx;
+            int tb = R.l2p[o->q[1]];
+            walk(&R, R.l2p[o->q[0]], &tb, 1, n_swaps);
+            if (o->kind == TP_CCZ) {
+                int tt[2] = {R.l2p[o->q[0]], R.l2p[o->q[1]]};
+                walk(&R, R.l2p[o->q[2]], tt, 2, n_swaps);
             }
             stall = 0;
             continue;
@@ -749,7 +845,7 @@ hq_status tp_route(const tp_prog *p, const tp_target *t, int *layout, bool elide
         for (int64_t f = 0; f < nf; f++) {
             const tp_op *o = &p->ops[front[f]];
             if (!is_2q(o)) continue;
-            for (int side = 0; side < 2; side++) {
+            for (int side = 0; side < (o->kind == TP_CCZ ? 3 : 2); side++) {
                 int pa = R.l2p[o->q[side]];
                 for (int pb = 0; pb < n; pb++) {
                     if (!t->adj[(size_t)pa * n + pb]) continue;

@@ -170,6 +170,14 @@ static void prog_unitary(const tp_prog *p, const double *sym, hq_cplx *u) {
             case TP_SWAP: hq_gate_matrix(HQ_GATE_SWAP, NULL, m), nq = 2; break;
             case TP_G2: hq_gate_matrix((hq_gate)o->gate, NULL, m), nq = 2; break;
             case TP_MS: hq_gate_matrix(HQ_GATE_MS, o->ms, m), nq = 2; break;
+            case TP_CCZ: {
+                hq_cplx z[64] = {0};
+                for (int k = 0; k < 8; k++) z[k * 9] = k == 7 ? -1 : 1;
+                int q3[3] = {o->q[0], o->q[1], o->q[2]};
+                hq_ref_apply_matrix(col, n, z, q3, 3);
+                nq = 0;
+                break;
+            }
             default: nq = 0;
             }
             if (nq) hq_ref_apply_matrix(col, n, m, q, nq);
@@ -212,7 +220,7 @@ HQ_TEST(transpile_lower_each_gate) {
             /* special angles too: exercise the 0 / pi/2 / pi branches */
             if (variant == 1 && gi->np) a[0] = hq_angle_const(symv[0] = M_PI * (g % 3) / 2);
             HQ_REQUIRE_OK(hq_circuit_add_gate_sym(c, (hq_gate)g, qs, gi->np ? a : NULL));
-            tp_lower_opts lo = {variant == 1, variant == 3, false};
+            tp_lower_opts lo = {.ionq_ms = variant == 1, .swaps_as_cx = variant == 3};
             tp_prog p;
             HQ_REQUIRE_OK(tp_lower(c, &lo, &p));
             hq_cplx want[64], got[64];
