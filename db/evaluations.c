@@ -1,0 +1,249 @@
+/*
+ * db/evaluations.c — the evaluation cache: one row per (circuit, backend, shots, basis,
+ * mitigation, calibration) holding the measured histogram and/or expectation values and
+ * the job that produced it. Lookups and inserts are batched: one transaction and one
+ * reused prepared statement per call, a few microseconds per circuit. Rows are immutable:
+ * the first result stored for a key is the one every later lookup returns.
+ */
+#include <string.h>
+
+#include "db/jobdb_impl.h"
+
+#define MAX_TAG 200 /* longest backend / basis / mitigation / calibration tag */
+
+void hq_jobdb_eval_clear(hq_jobdb_eval *e) {
+    if (!e) return;
+    if (e->has_counts) hq_counts_free(&e->counts);
+    hq_free(e->expect);
+    memset(e, 0, sizeof *e);
+}
+
+/* Validate one key; idx names it in messages. lookup: NULL calibration allowed. */
+static hq_status check_key(hq_jobdb *db, const char *func, int64_t idx, const hq_jobdb_eval_key *k,
+                           uint8_t hash[32]) {
+    char arg[48];
+    snprintf(arg, sizeof arg, "keys[%lld].hash", (long long)idx);
+    hq_status s = jobdb_parse_hash(db, func, arg, k->hash, hash);
+    if (s) return s;
+    snprintf(arg, sizeof arg, "keys[%lld].backend", (long long)idx);
+    if ((s = jobdb_check_text(db, func, arg, k->backend, MAX_TAG))) return s;
+    snprintf(arg, sizeof arg, "keys[%lld].basis", (long long)idx);
+    if ((s = jobdb_check_text(db, func, arg, k->basis, MAX_TAG))) return s;
+    if (k->shots < 0)
+        return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
+                        "%s: keys[%lld].shots %lld must be >= 0 (0 = exact)", func, (long long)idx,
+                        (long long)k->shots);
+    if ((k->mitigation && strlen(k->mitigation) > MAX_TAG) ||
+        (k->calibration && strlen(k->calibration) > MAX_TAG))
+        return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
+                        "%s: keys[%lld] mitigation / calibration tag longer than %d bytes", func,
+                        (long long)idx, MAX_TAG);
+    return HQ_OK;
+}
+
+/* ==== lookup =========================================================================== */
+
+#define EVAL_LOOKUP_HEAD                                                                     \
+    "SELECT e.id, e.counts, e.expect, e.job_id FROM circuits c JOIN evaluations e ON "       \
+    "e.circuit_id = c.id WHERE c.hash = ?1 AND e.backend = ?2 AND e.shots = ?3 AND e.basis " \
+    "= ?4 AND e.mitigation = ?5"
+static const char SQL_EVAL_LOOKUP[] = EVAL_LOOKUP_HEAD " AND e.calibration = ?6";
+static const char SQL_EVAL_LOOKUP_ANYCAL[] = EVAL_LOOKUP_HEAD " ORDER BY e.id DESC LIMIT 1";
+static const char SQL_RUN_COUNT_CACHE[] =
+    "UPDATE runs SET cache_hits = cache_hits + ?2, cache_misses = cache_misses + ?3 WHERE id = ?1";
+
+static hq_status read_eval(hq_jobdb *db, sqlite3_stmt *st, hq_jobdb_eval *e, int64_t idx,
+                           const char *func) {
+    memset(e, 0, sizeof *e);
+    e->eval_id = sqlite3_column_int64(st, 0);
+    e->job_id = sqlite3_column_int64(st, 3); /* NULL reads as 0 */
+    hq_status s = HQ_OK;
+    if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+        const void *b = sqlite3_column_blob(st, 1);
+        s = hq_jobdb_counts_decode(b, (size_t)sqlite3_column_bytes(st, 1), &e->counts);
+        e->has_counts = s == HQ_OK;
+    }
+    if (s == HQ_OK && sqlite3_column_type(st, 2) != SQLITE_NULL) {
+        const void *b = sqlite3_column_blob(st, 2);
+        s = hq_jobdb_expect_decode(b, (size_t)sqlite3_column_bytes(st, 2), &e->expect,
+                                   &e->n_expect);
+    }
+    if (s) {
+        int64_t id = e->eval_id;
+        hq_jobdb_eval_clear(e);
+        return hq_fail_prefix(&db->h.err, s, "%s: evaluation %lld (keys[%lld]) in %s", func,
+                              (long long)id, (long long)idx, db->path);
+    }
+    return HQ_OK;
+}
+
+hq_status hq_jobdb_eval_lookup(hq_jobdb *db, int64_t run_id, int64_t n,
+                               const hq_jobdb_eval_key *keys, hq_jobdb_eval *out, bool *found,
+                               int64_t *n_found) {
+    HQ_CHECK_HANDLE(db, HQ_MAGIC_JOBDB);
+    const char *f = "hq_jobdb_eval_lookup";
+    if (n_found) *n_found = 0;
+    if (n < 0 || (n > 0 && (!keys || !out)))
+        return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG, "%s: n = %lld with keys/out %s", f,
+                        (long long)n, keys && out ? "given" : "NULL");
+    if (run_id < 0)
+        return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG, "%s: run_id %lld must be >= 0", f,
+                        (long long)run_id);
+    if (n > 0) memset(out, 0, (size_t)n * sizeof *out);
+    if (found && n > 0) memset(found, 0, (size_t)n * sizeof *found);
+    hq_status s;
+    uint8_t h[32];
+    int64_t hits = 0;
+    for (int64_t i = 0; i < n; i++)
+        if ((s = check_key(db, f, i, &keys[i], h))) return s;
+    if (n == 0) return HQ_OK;
+
+    if ((s = jobdb_op_begin(db, JOBDB_READ, f))) return s;
+    if (run_id > 0 && (s = jobdb_run_must_exist(db, run_id, f))) goto out;
+    sqlite3_stmt *exact, *anycal;
+    if ((s = jobdb_stmt(db, ST_EVAL_LOOKUP, SQL_EVAL_LOOKUP, &exact)) ||
+        (s = jobdb_stmt(db, ST_EVAL_LOOKUP_ANYCAL, SQL_EVAL_LOOKUP_ANYCAL, &anycal)))
+        goto out;
+    for (int64_t i = 0; i < n && !s; i++) {
+        const hq_jobdb_eval_key *k = &keys[i];
+        sqlite3_stmt *st = k->calibration ? exact : anycal;
+        jobdb_parse_hash(db, f, "hash", k->hash, h); /* validated above */
+        sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, k->backend, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, k->shots);
+        sqlite3_bind_text(st, 4, k->basis, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, k->mitigation ? k->mitigation : "", -1, SQLITE_STATIC);
+        if (k->calibration) sqlite3_bind_text(st, 6, k->calibration, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            if ((s = read_eval(db, st, &out[i], i, f)) == HQ_OK) {
+                hits++;
+                if (found) found[i] = true;
+            }
+        } else if (rc != SQLITE_DONE) {
+            s = jobdb_fail(db, rc, f, "looking up evaluations");
+        }
+        sqlite3_reset(st);
+    }
+    jobdb_done(exact);
+    jobdb_done(anycal);
+    if (s == HQ_OK && n_found) *n_found = hits;
+out:
+    s = jobdb_op_end(db, s, f);
+    if (s) {
+        for (int64_t i = 0; i < n; i++) hq_jobdb_eval_clear(&out[i]);
+        if (found) memset(found, 0, (size_t)n * sizeof *found);
+        if (n_found) *n_found = 0;
+        return s;
+    }
+    if (run_id > 0) { /* statistics: a separate short write; losing it loses no result */
+        hq_status s2 = jobdb_op_begin(db, JOBDB_WRITE, f);
+        if (s2 == HQ_OK) {
+            sqlite3_stmt *st;
+            if ((s2 = jobdb_stmt(db, ST_RUN_COUNT_CACHE, SQL_RUN_COUNT_CACHE, &st)) == HQ_OK) {
+                sqlite3_bind_int64(st, 1, run_id);
+                sqlite3_bind_int64(st, 2, hits);
+                sqlite3_bind_int64(st, 3, n - hits);
+                s2 = jobdb_step_done(db, st, f, "counting cache hits");
+                jobdb_done(st);
+            }
+            s2 = jobdb_op_end(db, s2, f);
+        }
+        if (s2) HQ_LOGW("%s", hq_errmsg(db)); /* the lookup itself succeeded */
+    }
+    return HQ_OK;
+}
+
+/* ==== insert =========================================================================== */
+
+static const char SQL_EVAL_INSERT[] =
+    "INSERT INTO evaluations(circuit_id, backend, shots, basis, mitigation, calibration, counts, "
+    "expect, job_id, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+    "ON CONFLICT DO NOTHING";
+
+hq_status jobdb_eval_insert(hq_jobdb *db, int64_t circuit_id, const hq_jobdb_eval_key *key,
+                            const hq_counts *counts, const double *expect, int64_t n_expect,
+                            int64_t job_id, int64_t run_id, bool *inserted, const char *func) {
+    hq_status s;
+    *inserted = false;
+    hq_sbuf *b = &db->scratch;
+    hq_sbuf_reset(b);
+    if (counts && (s = hq_jobdb_counts_encode(counts, b))) return s;
+    size_t n_counts = b->len;
+    if (expect && (s = hq_jobdb_expect_encode(expect, n_expect, b))) return s;
+    sqlite3_stmt *st;
+    if ((s = jobdb_stmt(db, ST_EVAL_INSERT, SQL_EVAL_INSERT, &st))) return s;
+    sqlite3_bind_int64(st, 1, circuit_id);
+    sqlite3_bind_text(st, 2, key->backend, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, key->shots);
+    sqlite3_bind_text(st, 4, key->basis, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, key->mitigation ? key->mitigation : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, key->calibration ? key->calibration : "", -1, SQLITE_STATIC);
+    if (counts) sqlite3_bind_blob(st, 7, b->p, (int)n_counts, SQLITE_STATIC);
+    if (expect) sqlite3_bind_blob(st, 8, b->p + n_counts, (int)(b->len - n_counts), SQLITE_STATIC);
+    if (job_id > 0) sqlite3_bind_int64(st, 9, job_id);
+    if (run_id > 0) sqlite3_bind_int64(st, 10, run_id);
+    int rc = sqlite3_step(st);
+    jobdb_done(st);
+    if (rc == SQLITE_DONE) {
+        *inserted = sqlite3_changes(db->conn) == 1;
+        return HQ_OK;
+    }
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) /* circuit and run are known to exist */
+        return hq_failf(&db->h.err, HQ_ERR_NOT_FOUND,
+                        "%s: job %lld does not exist in %s (FOREIGN KEY constraint failed)", func,
+                        (long long)job_id, db->path);
+    return jobdb_fail(db, rc, func, "storing an evaluation");
+}
+
+hq_status hq_jobdb_eval_put(hq_jobdb *db, int64_t run_id, int64_t n,
+                            const hq_jobdb_eval_item *items, int64_t *n_inserted) {
+    HQ_CHECK_HANDLE(db, HQ_MAGIC_JOBDB);
+    const char *f = "hq_jobdb_eval_put";
+    if (n_inserted) *n_inserted = 0;
+    if (n < 0 || (n > 0 && !items))
+        return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG, "%s: n = %lld with items %s", f,
+                        (long long)n, items ? "given" : "NULL");
+    if (run_id < 0)
+        return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG, "%s: run_id %lld must be >= 0", f,
+                        (long long)run_id);
+    hq_status s;
+    uint8_t h[32];
+    for (int64_t i = 0; i < n; i++) {
+        const hq_jobdb_eval_item *it = &items[i];
+        if ((s = check_key(db, f, i, &it->key, h))) return s;
+        if (!it->counts && !it->expect)
+            return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
+                            "%s: items[%lld] has neither counts nor expectation values", f,
+                            (long long)i);
+        if (it->expect && (it->n_expect < 0 || it->n_expect > (INT64_C(1) << 24)))
+            return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
+                            "%s: items[%lld].n_expect %lld out of range [0, 2^24]", f, (long long)i,
+                            (long long)it->n_expect);
+        if (it->job_id < 0)
+            return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
+                            "%s: items[%lld].job_id %lld must be >= 0 (0 = none)", f, (long long)i,
+                            (long long)it->job_id);
+    }
+    if (n == 0) return HQ_OK;
+    if ((s = jobdb_op_begin(db, JOBDB_WRITE, f))) return s;
+    if (run_id > 0 && (s = jobdb_run_must_exist(db, run_id, f))) goto out;
+    int64_t added = 0;
+    for (int64_t i = 0; i < n && !s; i++) {
+        const hq_jobdb_eval_item *it = &items[i];
+        int64_t cid;
+        bool ins;
+        jobdb_parse_hash(db, f, "hash", it->key.hash, h); /* validated above */
+        if ((s = jobdb_circuit_ensure(db, h, it->circuit_text, &cid, f))) break;
+        s = jobdb_eval_insert(db, cid, &it->key, it->counts, it->expect, it->n_expect, it->job_id,
+                              run_id, &ins, f);
+        if (s == HQ_ERR_INVALID_ARG || s == HQ_ERR_NOMEM)
+            s = hq_fail_prefix(&db->h.err, s, "%s: items[%lld]", f, (long long)i);
+        added += ins;
+    }
+    if (s == HQ_OK && n_inserted) *n_inserted = added;
+out:
+    s = jobdb_op_end(db, s, f);
+    if (s && n_inserted) *n_inserted = 0;
+    return s;
+}

@@ -1,0 +1,161 @@
+/*
+ * db/jobdb_impl.h — private to the db/ sources: the handle, the prepared-statement cache, the
+ * transaction helpers and the SQLite-to-hq_status translation every table file uses.
+ * The public API is db/jobdb.h; the schema is in db/schema.c.
+ */
+#ifndef HQ_JOBDB_IMPL_H
+#define HQ_JOBDB_IMPL_H
+
+#include <sqlite3.h>
+
+#include "db/jobdb.h"
+
+#define HQ_MAGIC_JOBDB 0x4A4F4244u /* "JOBD" */
+
+/* Every statement the module prepares has a slot here: prepared on first use with
+ * SQLITE_PREPARE_PERSISTENT, reset after each use, finalized by hq_jobdb_close. The SQL
+ * text lives next to the code that runs it. */
+typedef enum jobdb_stmt_id {
+    ST_BEGIN_READ,
+    ST_BEGIN_WRITE,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_SYNC_OFF,
+    ST_SYNC_NORMAL,
+    ST_SYNC_FULL,
+    /* runs */
+    ST_RUN_INSERT,
+    ST_RUN_BY_NAME_ID,
+    ST_RUN_GET,
+    ST_RUN_FIND,
+    ST_RUN_LIST,
+    ST_RUN_SET_STATUS,
+    ST_RUN_SET_PLAN,
+    ST_RUN_EXISTS,
+    ST_RUN_COUNT_CACHE,
+    /* checkpoints */
+    ST_CK_DIGEST,
+    ST_CK_INSERT,
+    ST_CK_LATEST,
+    ST_CK_GET,
+    ST_CK_STEPS,
+    ST_CK_PRUNE,
+    ST_CK_DELETE,
+    /* circuits */
+    ST_CIRC_INSERT,
+    ST_CIRC_ID,
+    ST_CIRC_SET_TEXT,
+    ST_CIRC_GET,
+    /* evaluations */
+    ST_EVAL_LOOKUP,
+    ST_EVAL_LOOKUP_ANYCAL,
+    ST_EVAL_INSERT,
+    /* jobs */
+    ST_JOB_INSERT,
+    ST_JOB_CIRC_INSERT,
+    ST_JOB_CIRC_KEYS,
+    ST_JOB_EXISTS,
+    ST_JOB_STATE,
+    ST_JOB_SET_REQUEST,
+    ST_JOB_ATTEMPT,
+    ST_JOB_SUBMITTED,
+    ST_JOB_SET_STATE,
+    ST_JOB_NOTE_ERROR,
+    ST_JOB_COMPLETE,
+    ST_JOB_GET,
+    ST_JOB_FIND_TOKEN,
+    ST_JOB_FIND_REMOTE,
+    ST_JOB_LIST,
+    ST_JOB_LIST_ALL,
+    ST_JOB_CIRCUITS,
+    ST_JOB_CIRCUITS_TEXT,
+    ST_JOB_TOKEN_OWNER,
+    /* statistics */
+    ST_STATS_JOBS,
+    ST_STATS_EVALS,
+    ST_STATS_CK,
+    /* calibrations */
+    ST_CAL_INSERT,
+    ST_CAL_ID,
+    ST_CAL_LATEST,
+    ST_CAL_GET,
+    ST_COUNT
+} jobdb_stmt_id;
+
+struct hq_jobdb {
+    hq_handle h;                    /* magic HQ_MAGIC_JOBDB + error detail */
+    sqlite3 *conn;                  /* the connection (SQLITE_OPEN_NOMUTEX: one thread) */
+    char *path;                     /* file name as given to hq_jobdb_open */
+    hq_jobdb_options opt;           /* effective options */
+    sqlite3_stmt *stmt[ST_COUNT];   /* prepared statement cache, NULL until first use */
+    const char *stmt_sql[ST_COUNT]; /* SQL each slot was prepared from (misuse check) */
+    int depth;                      /* 0: no transaction; 1: BEGIN; > 1: savepoints inside */
+    bool user_txn;                  /* the outer transaction belongs to hq_jobdb_begin */
+    bool txn_lost;                  /* SQLite rolled the user transaction back (I/O error) */
+    int sync_level;                 /* PRAGMA synchronous in force: 0 OFF, 1 NORMAL, 2 FULL */
+    int sync_saved;                 /* level to restore after a durable commit, -1 = none */
+    double busy_start;              /* hq_time_now() when the current wait began */
+    uint64_t busy_rng;              /* xorshift state for backoff jitter */
+    hq_sbuf scratch;                /* reusable blob-encoding buffer */
+};
+
+/* Flags of jobdb_op_begin. */
+enum {
+    JOBDB_READ = 0,    /* consistent snapshot (BEGIN DEFERRED) */
+    JOBDB_WRITE = 1,   /* BEGIN IMMEDIATE: takes the write lock up front (waits on busy) */
+    JOBDB_DURABLE = 2, /* fsync at commit even in HQ_JOBDB_SYNC_NORMAL mode */
+};
+
+/* The prepared statement for slot id (prepared from sql on first use). */
+hq_status jobdb_stmt(hq_jobdb *db, jobdb_stmt_id id, const char *sql, sqlite3_stmt **out);
+/* Reset a statement after use and drop its bindings (borrowed buffers). */
+void jobdb_done(sqlite3_stmt *st);
+
+/* Translate an SQLite result code into an hq_status with a message naming func, what
+ * was being done, SQLite's message, the file and a hint. Returns the status. */
+hq_status jobdb_fail(hq_jobdb *db, int rc, const char *func, const char *what);
+
+/* Start an operation: a transaction (depth 0) or a savepoint (inside one). */
+hq_status jobdb_op_begin(hq_jobdb *db, int flags, const char *func);
+/* Finish it: commit/release if st == HQ_OK, else roll back; returns the final status
+ * (a failed commit turns HQ_OK into its error). */
+hq_status jobdb_op_end(hq_jobdb *db, hq_status st, const char *func);
+
+/* Step a statement expecting SQLITE_DONE (writes). */
+hq_status jobdb_step_done(hq_jobdb *db, sqlite3_stmt *st, const char *func, const char *what);
+
+/* ---- argument checks: record HQ_ERR_INVALID_ARG naming func and the argument ---- */
+hq_status jobdb_check_text(hq_jobdb *db, const char *func, const char *arg, const char *s,
+                           size_t max_len);
+hq_status jobdb_check_json(hq_jobdb *db, const char *func, const char *arg, const char *s);
+hq_status jobdb_check_id(hq_jobdb *db, const char *func, const char *arg, int64_t id);
+/* 64 lowercase hex digits -> 32 bytes. */
+hq_status jobdb_parse_hash(hq_jobdb *db, const char *func, const char *arg, const char *hex,
+                           uint8_t out[32]);
+void jobdb_hash_hex(const uint8_t *bytes, char out[65]);
+
+/* Column helpers: copy a TEXT column (NULL stays NULL) / BLOB column. HQ_ERR_NOMEM. */
+hq_status jobdb_col_text(hq_jobdb *db, sqlite3_stmt *st, int col, char **out);
+hq_status jobdb_col_blob(hq_jobdb *db, sqlite3_stmt *st, int col, void **out, size_t *len);
+
+/* Insert the circuit if new (text may be NULL; a NULL text is filled in later if given)
+ * and return its row id. Inside a write operation. */
+hq_status jobdb_circuit_ensure(hq_jobdb *db, const uint8_t hash[32], const char *text, int64_t *id,
+                               const char *func);
+/* Check that run_id exists (HQ_ERR_NOT_FOUND naming func otherwise). */
+hq_status jobdb_run_must_exist(hq_jobdb *db, int64_t run_id, const char *func);
+/* Insert one evaluation (ON CONFLICT DO NOTHING); *inserted says whether it was new. */
+hq_status jobdb_eval_insert(hq_jobdb *db, int64_t circuit_id, const hq_jobdb_eval_key *key,
+                            const hq_counts *counts, const double *expect, int64_t n_expect,
+                            int64_t job_id, int64_t run_id, bool *inserted, const char *func);
+
+/* Per-connection settings (foreign keys, cache, synchronous); run by schema_prepare once
+ * the file is known to be ours and before anything is written. */
+hq_status jobdb_apply_settings(hq_jobdb *db);
+/* Schema: create or migrate to HQ_JOBDB_SCHEMA_VERSION (db/schema.c). */
+hq_status jobdb_schema_prepare(hq_jobdb *db);
+
+#endif /* HQ_JOBDB_IMPL_H */
