@@ -61,6 +61,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backends/backend.h"
 #include "backends/counts.h"
 #include "core/core.h"
 
@@ -335,23 +336,14 @@ hq_status hq_jobdb_eval_put(hq_jobdb *db, int64_t run_id, int64_t n,
 
 /* ==== jobs ============================================================================= */
 
-typedef enum hq_job_state {
-    HQ_JOB_PENDING = 0, /* recorded; the provider may or may not have it (see attempts) */
-    HQ_JOB_SUBMITTED,   /* accepted by the provider (remote id known), queued */
-    HQ_JOB_RUNNING,     /* the provider reports it running */
-    HQ_JOB_COMPLETED,   /* results stored (terminal) */
-    HQ_JOB_FAILED,      /* the provider or the client gave up on it (terminal) */
-    HQ_JOB_CANCELLED,   /* cancelled (terminal) */
-    HQ_JOB_STATE_COUNT
-} hq_job_state;
-
-const char *hq_job_state_name(hq_job_state s); /* "PENDING" ...; "?" if invalid */
-hq_status hq_job_state_parse(const char *name, hq_job_state *out);
+/* Job states are backends/backend.h's hq_job_state, shared with the backends' poll(). The
+ * database stores them as text: PENDING, SUBMITTED (= HQ_JOB_QUEUED: accepted by the
+ * provider, remote id known), RUNNING, COMPLETED, FAILED, CANCELLED. */
 /* Bit for a state in a state mask (hq_jobdb_job_list). */
 #define HQ_JOB_MASK(s)  (1u << (s))
 #define HQ_JOB_MASK_ALL ((1u << HQ_JOB_STATE_COUNT) - 1)
 #define HQ_JOB_MASK_ACTIVE \
-    (HQ_JOB_MASK(HQ_JOB_PENDING) | HQ_JOB_MASK(HQ_JOB_SUBMITTED) | HQ_JOB_MASK(HQ_JOB_RUNNING))
+    (HQ_JOB_MASK(HQ_JOB_PENDING) | HQ_JOB_MASK(HQ_JOB_QUEUED) | HQ_JOB_MASK(HQ_JOB_RUNNING))
 
 /* What to record for a new job. */
 typedef struct hq_jobdb_job_spec {
@@ -414,14 +406,15 @@ hq_status hq_jobdb_job_set_request(hq_jobdb *db, int64_t job_id, const void *bod
 /* Call right before sending a submission request: attempts += 1 (durable). PENDING only.
  * From then on resume must look the job up by token before sending it again. */
 hq_status hq_jobdb_job_begin_attempt(hq_jobdb *db, int64_t job_id);
-/* The provider accepted the job: PENDING -> SUBMITTED with its remote id. Repeating it
- * with the same remote id is a no-op; another remote id is HQ_ERR_INVALID_ARG. */
+/* The provider accepted the job: PENDING -> SUBMITTED (HQ_JOB_QUEUED) with its remote id. Repeating
+ * it with the same remote id is a no-op; another remote id is HQ_ERR_INVALID_ARG. */
 hq_status hq_jobdb_job_submitted(hq_jobdb *db, int64_t job_id, const char *remote_id,
                                  const char *calibration);
 /* Move to RUNNING, FAILED or CANCELLED (error: message to record, may be NULL). Allowed:
  * PENDING -> FAILED|CANCELLED, SUBMITTED -> RUNNING|FAILED|CANCELLED, RUNNING ->
- * FAILED|CANCELLED; the same state again is a no-op. Anything else (e.g. leaving a
- * terminal state) is HQ_ERR_INVALID_ARG naming both states. */
+ * FAILED|CANCELLED (HQ_JOB_QUEUED may be passed too: a no-op once SUBMITTED); the same state again
+ * is a no-op. Anything else (e.g. leaving a terminal state) is HQ_ERR_INVALID_ARG naming both
+ * states. */
 hq_status hq_jobdb_job_set_state(hq_jobdb *db, int64_t job_id, hq_job_state state,
                                  const char *error);
 /* Record a transient failure (network, 5xx) without changing the state. */

@@ -155,6 +155,10 @@ hq_status jobdb_eval_insert(hq_jobdb *db, int64_t circuit_id, const hq_jobdb_eva
 /* Per-connection settings (foreign keys, cache, synchronous); run by schema_prepare once
  * the file is known to be ours and before anything is written. */
 hq_status jobdb_apply_settings(hq_jobdb *db);
+/* Job state <-> the text stored in jobs.state ("SUBMITTED" for HQ_JOB_QUEUED). */
+const char *jobdb_state_text(hq_job_state s);
+bool jobdb_state_from_text(const char *text, hq_job_state *out);
+
 /* Schema: create or migrate to HQ_JOBDB_SCHEMA_VERSION (db/schema.c). */
 hq_status jobdb_schema_prepare(hq_jobdb *db);
 

@@ -20,34 +20,29 @@
 #define MAX_TOKEN 64   /* client tokens (Braket's limit) */
 #define MAX_ERROR 4096 /* stored error messages are truncated to this */
 
+/* Text stored in jobs.state for each hq_job_state (backends/backend.h). */
 static const char *const job_state_names[] = {
-    [HQ_JOB_PENDING] = "PENDING", [HQ_JOB_SUBMITTED] = "SUBMITTED",
+    [HQ_JOB_PENDING] = "PENDING", [HQ_JOB_QUEUED] = "SUBMITTED",
     [HQ_JOB_RUNNING] = "RUNNING", [HQ_JOB_COMPLETED] = "COMPLETED",
     [HQ_JOB_FAILED] = "FAILED",   [HQ_JOB_CANCELLED] = "CANCELLED",
 };
 _Static_assert(sizeof job_state_names / sizeof *job_state_names == HQ_JOB_STATE_COUNT,
-               "one name per job state");
+               "one stored name per job state");
 
-const char *hq_job_state_name(hq_job_state s) {
+const char *jobdb_state_text(hq_job_state s) {
     return (unsigned)s < HQ_JOB_STATE_COUNT ? job_state_names[s] : "?";
 }
 
-hq_status hq_job_state_parse(const char *name, hq_job_state *out) {
-    if (!out) return hq_failf(NULL, HQ_ERR_INVALID_ARG, "hq_job_state_parse: out is NULL");
-    for (int i = 0; name && i < HQ_JOB_STATE_COUNT; i++)
-        if (!strcmp(name, job_state_names[i])) {
+bool jobdb_state_from_text(const char *text, hq_job_state *out) {
+    for (int i = 0; text && i < HQ_JOB_STATE_COUNT; i++)
+        if (!strcmp(text, job_state_names[i])) {
             *out = (hq_job_state)i;
-            return HQ_OK;
+            return true;
         }
-    return hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                    "hq_job_state_parse: unknown job state '%s' (valid: PENDING, SUBMITTED, "
-                    "RUNNING, COMPLETED, FAILED, CANCELLED)",
-                    name ? name : "(null)");
+    return false;
 }
 
-static bool is_terminal(hq_job_state s) {
-    return s == HQ_JOB_COMPLETED || s == HQ_JOB_FAILED || s == HQ_JOB_CANCELLED;
-}
+static bool is_terminal(hq_job_state s) { return hq_job_state_terminal(s); }
 
 void hq_jobdb_job_clear(hq_jobdb_job *j) {
     if (!j) return;
@@ -261,7 +256,7 @@ static hq_status read_head(hq_jobdb *db, int64_t id, job_head *h, const char *fu
     if (rc == SQLITE_ROW) {
         memset(h, 0, sizeof *h);
         const char *state = (const char *)sqlite3_column_text(st, 0);
-        if (hq_job_state_parse(state, &h->state) != HQ_OK)
+        if (!jobdb_state_from_text(state, &h->state))
             s = hq_failf(&db->h.err, HQ_ERR_CORRUPT, "%s: job %lld has an unknown state '%s'", func,
                          (long long)id, state ? state : "(null)");
         h->has_remote = sqlite3_column_type(st, 1) != SQLITE_NULL;
@@ -377,7 +372,7 @@ hq_status hq_jobdb_job_submitted(hq_jobdb *db, int64_t job_id, const char *remot
                          "must map to one provider job)",
                          f, (long long)job_id, h.remote, remote_id);
         else
-            s = bad_transition(db, f, job_id, h.state, HQ_JOB_SUBMITTED);
+            s = bad_transition(db, f, job_id, h.state, HQ_JOB_QUEUED);
         goto out;
     }
     sqlite3_stmt *st;
@@ -410,17 +405,19 @@ hq_status hq_jobdb_job_set_state(hq_jobdb *db, int64_t job_id, hq_job_state stat
     const char *f = "hq_jobdb_job_set_state";
     hq_status s = jobdb_check_id(db, f, "job_id", job_id);
     if (s) return s;
-    if (state != HQ_JOB_RUNNING && state != HQ_JOB_FAILED && state != HQ_JOB_CANCELLED)
+    if (state != HQ_JOB_QUEUED && state != HQ_JOB_RUNNING && state != HQ_JOB_FAILED &&
+        state != HQ_JOB_CANCELLED)
         return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
                         "%s: state %s (%d) is not set this way: use RUNNING, FAILED or CANCELLED "
                         "(hq_jobdb_job_submitted / hq_jobdb_job_complete for the others)",
-                        f, hq_job_state_name(state), (int)state);
+                        f, jobdb_state_text(state), (int)state);
     if ((s = jobdb_op_begin(db, JOBDB_WRITE, f))) return s;
     job_head h;
     if ((s = read_head(db, job_id, &h, f))) goto out;
     if (h.state == state) goto out; /* repeated poll result: no-op */
-    bool ok = (h.state == HQ_JOB_PENDING && state != HQ_JOB_RUNNING) ||
-              h.state == HQ_JOB_SUBMITTED || (h.state == HQ_JOB_RUNNING && state != HQ_JOB_RUNNING);
+    /* QUEUED is only ever a repeat (handled above): submitted() is how a job gets there */
+    bool ok = state != HQ_JOB_QUEUED && ((h.state == HQ_JOB_PENDING && state != HQ_JOB_RUNNING) ||
+                                         h.state == HQ_JOB_QUEUED || h.state == HQ_JOB_RUNNING);
     if (!ok) {
         s = bad_transition(db, f, job_id, h.state, state);
         goto out;
@@ -581,7 +578,7 @@ static hq_status read_job(hq_jobdb *db, sqlite3_stmt *st, hq_jobdb_job *j) {
     const char *tok = (const char *)sqlite3_column_text(st, 4);
     snprintf(j->token, sizeof j->token, "%s", tok ? tok : "");
     const char *state = (const char *)sqlite3_column_text(st, 6);
-    if (hq_job_state_parse(state, &j->state) != HQ_OK)
+    if (!jobdb_state_from_text(state, &j->state))
         return hq_failf(&db->h.err, HQ_ERR_CORRUPT, "hq_jobdb: job %lld has an unknown state '%s'",
                         (long long)j->id, state ? state : "(null)");
     j->n_circuits = sqlite3_column_int64(st, 7);
@@ -689,7 +686,7 @@ hq_status hq_jobdb_job_list(hq_jobdb *db, int64_t run_id, unsigned state_mask, h
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         hq_job_state js = HQ_JOB_PENDING;
-        if (hq_job_state_parse((const char *)sqlite3_column_text(st, 6), &js) == HQ_OK &&
+        if (jobdb_state_from_text((const char *)sqlite3_column_text(st, 6), &js) &&
             !(state_mask & HQ_JOB_MASK(js)))
             continue;
         if (cnt == cap) {

@@ -307,7 +307,7 @@ hq_status hq_jobdb_run_get_stats(hq_jobdb *db, int64_t run_id, hq_jobdb_run_stat
     sqlite3_bind_int64(st, 1, run_id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         hq_job_state js = HQ_JOB_PENDING;
-        if (hq_job_state_parse((const char *)sqlite3_column_text(st, 0), &js) == HQ_OK)
+        if (jobdb_state_from_text((const char *)sqlite3_column_text(st, 0), &js))
             out->jobs[js] = sqlite3_column_int64(st, 1);
         out->shots_submitted += (int64_t)sqlite3_column_double(st, 2);
         out->shots_uncertain += (int64_t)sqlite3_column_double(st, 3);

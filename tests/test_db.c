@@ -781,8 +781,11 @@ HQ_TEST(db_jobs_lifecycle) {
                    "job 1 is SUBMITTED: its request can only change while PENDING");
     HQ_CHECK_FAILS(hq_jobdb_job_begin_attempt(db, job), HQ_ERR_INVALID_ARG,
                    "only a PENDING job is submitted (it is already at the provider as 'cq-123')");
+    HQ_CHECK_OK(hq_jobdb_job_set_state(db, job, HQ_JOB_QUEUED, NULL)); /* poll: still queued */
     HQ_CHECK_OK(hq_jobdb_job_set_state(db, job, HQ_JOB_RUNNING, NULL));
     HQ_CHECK_OK(hq_jobdb_job_set_state(db, job, HQ_JOB_RUNNING, NULL));
+    HQ_CHECK_FAILS(hq_jobdb_job_set_state(db, job, HQ_JOB_QUEUED, NULL), HQ_ERR_INVALID_ARG,
+                   "job 1 is RUNNING: it cannot become SUBMITTED");
     HQ_REQUIRE_OK(hq_jobdb_job_find_remote(db, "ibm_brisbane", "cq-123", &j));
     HQ_CHECK(j.id == job && j.state == HQ_JOB_RUNNING && j.submitted_at > 0);
     HQ_CHECK_STR(j.remote_id, "cq-123");
@@ -899,10 +902,11 @@ HQ_TEST(db_jobs_lifecycle) {
     HQ_CHECK_EQ_INT(st.last_step, -1);
     for (int i = 0; i < N; i++) hq_counts_free(&c[i]);
     for (int s = 0; s < HQ_JOB_STATE_COUNT; s++) {
-        hq_job_state back;
-        HQ_CHECK_OK(hq_job_state_parse(hq_job_state_name((hq_job_state)s), &back));
+        hq_job_state back = HQ_JOB_STATE_COUNT;
+        HQ_CHECK(jobdb_state_from_text(jobdb_state_text((hq_job_state)s), &back));
         HQ_CHECK_EQ_INT(back, s);
     }
+    HQ_CHECK_STR(jobdb_state_text(HQ_JOB_QUEUED), "SUBMITTED"); /* the stored name */
     hq_jobdb_close(db);
 }
 
@@ -1002,8 +1006,10 @@ HQ_TEST(db_jobs_errors) {
     HQ_CHECK_FAILS(hq_jobdb_job_circuits(db, 77, false, &jc, &n), HQ_ERR_NOT_FOUND,
                    "job 77 does not exist");
     hq_job_state js;
-    HQ_CHECK_FAILS(hq_job_state_parse("DONE", &js), HQ_ERR_INVALID_ARG, "unknown job state 'DONE'");
-    HQ_CHECK_STR(hq_job_state_name((hq_job_state)-1), "?");
+    HQ_CHECK(!jobdb_state_from_text("DONE", &js) && !jobdb_state_from_text(NULL, &js));
+    HQ_CHECK_STR(jobdb_state_text((hq_job_state)-1), "?");
+    HQ_CHECK_FAILS(hq_jobdb_job_set_state(db, job2, HQ_JOB_QUEUED, NULL), HQ_ERR_INVALID_ARG,
+                   "job 2 is PENDING: it cannot become SUBMITTED");
     /* the schema refuses a SUBMITTED job without remote id */
     HQ_CHECK(sqlite3_exec(db->conn, "UPDATE jobs SET state = 'SUBMITTED', remote_id = NULL", NULL,
                           NULL, NULL) == SQLITE_CONSTRAINT_CHECK);
