@@ -398,7 +398,8 @@ static hq_status lower_op(lower_ctx *L, const tp_lower_opts *o, const hq_circuit
         cx(L, a, b);
         g1(L, b, HQ_GATE_S);
         break;
-    case HQ_GATE_CZ: /* H X H = Z */
+    case HQ_GATE_CZ: /* H X H = Z; symmetric: the lower qubit controls, so pairs cancel */
+        if (a > b) a = op->q[1], b = op->q[0];
         g1(L, b, HQ_GATE_H);
         cx(L, a, b);
         g1(L, b, HQ_GATE_H);
@@ -452,7 +453,7 @@ static hq_status lower_op(lower_ctx *L, const tp_lower_opts *o, const hq_circuit
         } else if (g == HQ_GATE_CRZ) {
             crzA(L, a, b, P[0]);
         } else {
-            cpA(L, a, b, P[0]);
+            cpA(L, HQ_MIN(a, b), HQ_MAX(a, b), P[0]); /* symmetric */
         }
         break;
     case HQ_GATE_CRX: /* H RZ H = RX */

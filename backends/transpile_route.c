@@ -88,9 +88,13 @@ hq_status tp_target_init(tp_target *t, const hq_device *d) {
     }
     hq_gate g2 = hq_device_two_qubit_gate(d);
     /* 2q errors: median over calibrated edges for the others */
+    for (int e = 0; e < d->n_edges; e++) {
+        double x = hq_device_gate_error(d, g2, d->edges[e][0], d->edges[e][1]);
+        tmp[e] = x < 1 ? x : NAN; /* broken couplers do not set the typical value */
+    }
+    double med2 = median(tmp, d->n_edges, 0.01);
     for (int e = 0; e < d->n_edges; e++)
         tmp[e] = hq_device_gate_error(d, g2, d->edges[e][0], d->edges[e][1]);
-    double med2 = median(tmp, d->n_edges, 0.01);
     for (size_t i = 0; i < nn; i++) t->w2[i] = INFINITY;
     for (int e = 0; e < d->n_edges; e++) {
         int a = d->edges[e][0], b = d->edges[e][1];

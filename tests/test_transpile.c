@@ -448,3 +448,434 @@ HQ_TEST(transpile_hqcnn_template) {
         hq_circuit_free(c);
     }
 }
+
+/* ==== layout ================================================================================ */
+
+static bool connected_set(const hq_device *d, const int *q, int k) {
+    /* BFS over the coupling map restricted to q[0..k) */
+    int seen[64] = {0}, stack[64], ns = 0, reached = 1;
+    seen[0] = 1;
+    stack[ns++] = 0;
+    while (ns) {
+        int i = stack[--ns];
+        for (int j = 0; j < k; j++)
+            if (!seen[j] &&
+                (hq_device_has_edge(d, q[i], q[j]) || hq_device_has_edge(d, q[j], q[i]))) {
+                seen[j] = 1;
+                reached++;
+                stack[ns++] = j;
+            }
+    }
+    return reached == k;
+}
+
+/* every injective map of k logical qubits onto a connected set of d's qubits: the search
+ * must find the minimum of the same cost model (evaluated independently per map) */
+static void brute_force_min(const tp_prog *p, const tp_target *t, const hq_device *d, int k,
+                            int *map, int pos, double *best) {
+    if (pos == k) {
+        if (!connected_set(d, map, k)) return;
+        int lay;
+        int n_lay;
+        hq_transpile_stats st = {0};
+        (void)lay;
+        int out[16];
+        HQ_ASSERT(tp_layout(p, t, map, 0, 1, out, &n_lay, &st) == HQ_OK);
+        if (st.layout_cost < *best) *best = st.layout_cost;
+        return;
+    }
+    for (int q = 0; q < d->n_qubits; q++) {
+        bool used = false;
+        for (int i = 0; i < pos; i++) used |= map[i] == q;
+        if (used) continue;
+        map[pos] = q;
+        brute_force_min(p, t, d, k, map, pos + 1, best);
+    }
+}
+
+HQ_TEST(transpile_layout_optimal_vs_brute_force) {
+    const char *names[] = {"manila", "nairobi"};
+    hq_rng rng;
+    hq_rng_init(&rng, 31, 0, 0);
+    for (int di = 0; di < 2; di++) {
+        hq_device *d = load_dev(names[di]);
+        HQ_REQUIRE(d);
+        tp_target t;
+        HQ_REQUIRE_OK(tp_target_init(&t, d));
+        for (int trial = 0; trial < 6; trial++) {
+            int k = 2 + trial % 3;
+            hq_circuit *c = random_circuit(&rng, k, 12, trial % 2);
+            tp_prog p;
+            tp_lower_opts lo = {.ccz = true};
+            HQ_REQUIRE_OK(tp_lower(c, &lo, &p));
+            int lay[8 * 16], n_lay = 0;
+            hq_transpile_stats st = {0};
+            HQ_REQUIRE_OK(tp_layout(&p, &t, NULL, 0, 8, lay, &n_lay, &st));
+            HQ_CHECK(st.layout_exact);
+            HQ_CHECK(n_lay >= 1 && connected_set(d, lay, k));
+            int map[16];
+            double best = INFINITY;
+            brute_force_min(&p, &t, d, k, map, 0, &best);
+            HQ_CHECKF(fabs(st.layout_cost - best) < 1e-12,
+                      "%s k=%d: search %.12g, brute force %.12g", names[di], k, st.layout_cost,
+                      best);
+            tp_free(&p);
+            hq_circuit_free(c);
+        }
+        tp_target_free(&t);
+        hq_device_free(d);
+    }
+}
+
+/* a hand-built line device: qubit / coupler errors steer the layout */
+static hq_device *line_device(int n, const double *ro, const double *cx_err) {
+    hq_device *d = NULL;
+    HQ_ASSERT(hq_device_create(n, &d) == HQ_OK);
+    hq_gate basis[] = {HQ_GATE_CX, HQ_GATE_RZ, HQ_GATE_SX, HQ_GATE_X};
+    HQ_ASSERT(hq_device_set_basis(d, basis, 4) == HQ_OK);
+    snprintf(d->name, sizeof d->name, "line%d", n);
+    for (int i = 0; i < n; i++) {
+        d->qubits[i].readout_error = ro ? ro[i] : 0.01;
+        HQ_ASSERT(hq_device_add_gate(d, HQ_GATE_SX, i, -1, 1e-4, 35) == HQ_OK);
+    }
+    for (int i = 0; i + 1 < n; i++) {
+        HQ_ASSERT(hq_device_add_edge(d, i, i + 1) == HQ_OK);
+        HQ_ASSERT(hq_device_add_edge(d, i + 1, i) == HQ_OK);
+        double e = cx_err ? cx_err[i] : 0.01;
+        HQ_ASSERT(hq_device_add_gate(d, HQ_GATE_CX, i, i + 1, e, 300) == HQ_OK);
+    }
+    return d;
+}
+
+HQ_TEST(transpile_layout_follows_calibration) {
+    /* one measured qubit: the best readout wins */
+    double ro[5] = {0.3, 0.2, 0.01, 0.2, 0.3};
+    hq_device *d = line_device(5, ro, NULL);
+    hq_circuit *c;
+    HQ_REQUIRE_OK(hq_circuit_create(&c));
+    HQ_REQUIRE_OK(hq_circuit_add_qreg(c, "q", 1, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_creg(c, "c", 1, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_H, (int[]){0}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_measure(c, 0, 0));
+    hq_transpile_result r;
+    HQ_REQUIRE_OK(hq_transpile_ibm(c, d, NULL, &r));
+    HQ_CHECK_EQ_INT(r.initial_layout[0], 2);
+    HQ_CHECK_EQ_INT(r.clbit_physical[0], 2);
+    HQ_CHECK_EQ_INT(hq_circuit_count_gate(r.circuit, HQ_GATE_SX), 1); /* H = rz sx rz */
+    hq_transpile_result_free(&r);
+    hq_circuit_free(c);
+    hq_device_free(d);
+
+    /* a Bell pair: the best coupler wins; a broken coupler (error 1) is never used */
+    double cxe[5] = {0.05, 1.0, 0.001, 0.05, 0.05};
+    d = line_device(6, NULL, cxe);
+    HQ_REQUIRE_OK(hq_circuit_create(&c));
+    HQ_REQUIRE_OK(hq_circuit_add_qreg(c, "q", 3, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_H, (int[]){0}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){0, 1}, NULL));
+    HQ_REQUIRE_OK(hq_transpile_ibm(c, d, NULL, &r));
+    int a = r.initial_layout[0], b = r.initial_layout[1];
+    HQ_CHECK((a == 2 && b == 3) || (a == 3 && b == 2));
+    hq_transpile_result_free(&r);
+    /* a 3-qubit chain must avoid the broken coupler 1-2: qubits {2,3,4} or {3,4,5} */
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){1, 2}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){0, 2}, NULL));
+    HQ_REQUIRE_OK(hq_transpile_ibm(c, d, NULL, &r));
+    const hq_op *ops = hq_circuit_ops(r.circuit);
+    for (int64_t i = 0; i < hq_circuit_n_ops(r.circuit); i++)
+        if (ops[i].gate == HQ_GATE_CX)
+            HQ_CHECK(!((ops[i].q[0] == 1 && ops[i].q[1] == 2) ||
+                       (ops[i].q[0] == 2 && ops[i].q[1] == 1)));
+    HQ_CHECK(equiv_error(c, &r, NULL, 1) < 1e-9);
+    hq_transpile_result_free(&r);
+    hq_circuit_free(c);
+    hq_device_free(d);
+}
+
+HQ_TEST(transpile_forced_layout) {
+    hq_device *d = load_dev("fez");
+    HQ_REQUIRE(d);
+    hq_circuit *c = hqcnn_template(false);
+    hq_transpile_options o = hq_transpile_default_options();
+    int forced[4] = {0, 1, 2, 3}; /* a path on fez */
+    o.initial_layout = forced;
+    hq_transpile_result r;
+    HQ_REQUIRE_OK(hq_transpile_ibm(c, d, &o, &r));
+    for (int i = 0; i < 4; i++) HQ_CHECK_EQ_INT(r.initial_layout[i], forced[i]);
+    HQ_CHECK_OK(hq_transpile_check_isa(r.circuit, d));
+    double sym[40];
+    for (int i = 0; i < 40; i++) sym[i] = 0.1 * i - 1.7;
+    HQ_CHECK(equiv_error(c, &r, sym, 3) < 1e-9);
+    hq_transpile_result_free(&r);
+    int bad[4] = {0, 1, 1, 3};
+    o.initial_layout = bad;
+    HQ_CHECK_FAILS(hq_transpile_ibm(c, d, &o, &r), HQ_ERR_INVALID_ARG,
+                   "forced layout entry 2 = 1 is out of range [0, 156) or repeated");
+    int far[4] = {0, 1, 2, 156};
+    o.initial_layout = far;
+    HQ_CHECK_FAILS(hq_transpile_ibm(c, d, &o, &r), HQ_ERR_INVALID_ARG, "entry 3 = 156");
+    HQ_CHECK(r.circuit == NULL);
+    hq_circuit_free(c);
+    hq_device_free(d);
+}
+
+/* ==== peephole results ======================================================================= */
+
+static hq_transpile_result compile_on(const hq_device *d, hq_circuit *c) {
+    hq_transpile_result r;
+    if (hq_transpile_ibm(c, d, NULL, &r) != HQ_OK)
+        hq_test_fail(__FILE__, __LINE__, "transpile: %s", hq_last_error());
+    return r;
+}
+
+HQ_TEST(transpile_peephole_counts) {
+    hq_device *d = load_dev("manila");
+    HQ_REQUIRE(d);
+    struct {
+        const char *what;
+        hq_gate g[6];
+        int q[6][2];
+        double p[6];
+        int n;
+        int sx_max, cx_max, rz_max;
+    } cases[] = {
+        {"cx cx cancels", {HQ_GATE_CX, HQ_GATE_CX}, {{0, 1}, {0, 1}}, {0}, 2, 0, 0, 0},
+        {"h h is nothing", {HQ_GATE_H, HQ_GATE_H}, {{0, -1}, {0, -1}}, {0}, 2, 0, 0, 0},
+        {"rz through control",
+         {HQ_GATE_CX, HQ_GATE_RZ, HQ_GATE_CX},
+         {{0, 1}, {0, -1}, {0, 1}},
+         {0, 0.3, 0},
+         3,
+         0,
+         0,
+         1},
+        {"x through target",
+         {HQ_GATE_CX, HQ_GATE_X, HQ_GATE_CX},
+         {{0, 1}, {1, -1}, {0, 1}},
+         {0},
+         3,
+         1,
+         0,
+         2},
+        {"u3 needs two sx", {HQ_GATE_U3}, {{0, -1}}, {0.4}, 1, 2, 0, 3},
+        {"rx(pi/2) one sx", {HQ_GATE_RX}, {{0, -1}}, {M_PI / 2}, 1, 1, 0, 2},
+        {"s t tdg sdg is nothing",
+         {HQ_GATE_S, HQ_GATE_T, HQ_GATE_TDG, HQ_GATE_SDG},
+         {{0, -1}, {0, -1}, {0, -1}, {0, -1}},
+         {0},
+         4,
+         0,
+         0,
+         0},
+        {"cz cz cancels", {HQ_GATE_CZ, HQ_GATE_CZ}, {{1, 0}, {0, 1}}, {0}, 2, 0, 0, 0},
+        {"swap is free", {HQ_GATE_SWAP}, {{0, 1}}, {0}, 1, 0, 0, 0},
+    };
+    for (size_t k = 0; k < HQ_ARRAY_LEN(cases); k++) {
+        hq_circuit *c;
+        HQ_REQUIRE_OK(hq_circuit_create(&c));
+        HQ_REQUIRE_OK(hq_circuit_add_qreg(c, "q", 2, NULL));
+        for (int i = 0; i < cases[k].n; i++) {
+            double p[3] = {cases[k].p[i], 0.2, 0.7};
+            HQ_REQUIRE_OK(hq_circuit_add_gate(c, cases[k].g[i], cases[k].q[i], p));
+        }
+        hq_transpile_result r = compile_on(d, c);
+        HQ_REQUIRE(r.circuit);
+        int64_t sx = hq_circuit_count_gate(r.circuit, HQ_GATE_SX) +
+                     hq_circuit_count_gate(r.circuit, HQ_GATE_X);
+        int64_t cx = hq_circuit_count_gate(r.circuit, HQ_GATE_CX);
+        int64_t rz = hq_circuit_count_gate(r.circuit, HQ_GATE_RZ);
+        HQ_CHECKF(sx <= cases[k].sx_max && cx <= cases[k].cx_max && rz <= cases[k].rz_max,
+                  "%s: sx+x %lld cx %lld rz %lld", cases[k].what, (long long)sx, (long long)cx,
+                  (long long)rz);
+        HQ_CHECKF(equiv_error(c, &r, NULL, 2) < 1e-9, "%s: not equivalent", cases[k].what);
+        hq_transpile_result_free(&r);
+        hq_circuit_free(c);
+    }
+    hq_device_free(d);
+}
+
+/* ==== dynamic circuits =========================================================================
+ */
+
+#include "backends/statevector.h"
+
+/* run r->circuit on the physical qubits it uses only (compacted), sampled */
+static hq_status run_compact(const hq_transpile_result *r, int64_t shots, hq_counts *out) {
+    int np = r->n_physical, k = 0;
+    int *map = hq_malloc((size_t)np * sizeof *map);
+    for (int i = 0; i < np; i++) map[i] = -1;
+    const hq_op *ops = hq_circuit_ops(r->circuit);
+    for (int64_t i = 0; i < hq_circuit_n_ops(r->circuit); i++)
+        for (int j = 0; j < ops[i].nq; j++) {
+            int q = hq_op_qubit(r->circuit, &ops[i], j);
+            if (map[q] < 0) map[q] = k++;
+        }
+    for (int i = 0; i < np; i++)
+        if (map[i] < 0) map[i] = 0; /* never referenced */
+    hq_circuit *c;
+    hq_status st = hq_circuit_create(&c);
+    if (!st) st = hq_circuit_add_qreg(c, "q", k, NULL);
+    for (int i = 0; !st && i < hq_circuit_n_cregs(r->circuit); i++) {
+        hq_reg g = hq_circuit_creg(r->circuit, i);
+        st = hq_circuit_add_creg(c, g.name, g.size, NULL);
+    }
+    if (!st) st = hq_circuit_append(c, r->circuit, map, NULL);
+    if (!st) st = hq_sv_run(c, NULL, shots, 7, 0, out);
+    hq_circuit_free(c);
+    hq_free(map);
+    return st;
+}
+
+HQ_TEST(transpile_dynamic_circuit) {
+    /* teleport a rotated state: mid-circuit measurement, conditional x / z, reset, reuse */
+    hq_circuit *c;
+    HQ_REQUIRE_OK(hq_circuit_create(&c));
+    HQ_REQUIRE_OK(hq_circuit_add_qreg(c, "q", 3, NULL));
+    int m0, m1, out;
+    HQ_REQUIRE_OK(hq_circuit_add_creg(c, "m0", 1, &m0));
+    HQ_REQUIRE_OK(hq_circuit_add_creg(c, "m1", 1, &m1));
+    HQ_REQUIRE_OK(hq_circuit_add_creg(c, "out", 2, &out));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_RY, (int[]){0}, (double[]){1.1}));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_H, (int[]){1}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){1, 2}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){0, 1}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_H, (int[]){0}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_measure(c, 0, 0));
+    HQ_REQUIRE_OK(hq_circuit_add_measure(c, 1, 1));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_X, (int[]){2}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_set_condition(c, m1, 1));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_Z, (int[]){2}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_set_condition(c, m0, 1));
+    HQ_REQUIRE_OK(hq_circuit_add_reset(c, 0));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){2, 0}, NULL)); /* copy Z basis */
+    HQ_REQUIRE_OK(hq_circuit_add_measure(c, 2, 2));
+    HQ_REQUIRE_OK(hq_circuit_add_measure(c, 0, 3));
+    const int64_t shots = 20000;
+    hq_counts want;
+    HQ_REQUIRE_OK(hq_sv_run(c, NULL, shots, 7, 0, &want));
+    const char *names[] = {"nairobi", "fez", "sherbrooke"};
+    for (int di = 0; di < 3; di++) {
+        hq_device *d = load_dev(names[di]);
+        HQ_REQUIRE(d);
+        hq_transpile_result r;
+        HQ_REQUIRE_OK(hq_transpile_ibm(c, d, NULL, &r));
+        HQ_CHECK_OK(hq_transpile_check_isa(r.circuit, d));
+        HQ_CHECK(hq_circuit_is_dynamic(r.circuit));
+        hq_counts got;
+        HQ_REQUIRE_OK(run_compact(&r, shots, &got));
+        /* outcome bits: m0 m1 out0 out1; the teleported state gives out0 = out1 with
+         * P(1) = sin^2(1.1 / 2) whatever m0, m1 */
+        double tvd = 0, p1 = 0;
+        for (uint64_t v = 0; v < 16; v++) {
+            double a = hq_counts_prob(&got, v), b = hq_counts_prob(&want, v);
+            tvd += 0.5 * fabs(a - b);
+            if (v >> 2 == 3) p1 += a;
+            HQ_CHECKF(v >> 2 == 0 || v >> 2 == 3 || a == 0, "%s: out bits differ in %llu",
+                      names[di], (unsigned long long)v);
+        }
+        HQ_CHECKF(tvd < 0.03, "%s: total variation %.4f", names[di], tvd);
+        HQ_CHECK_NEAR(p1, pow(sin(0.55), 2), 0.02);
+        hq_counts_free(&got);
+        hq_transpile_result_free(&r);
+        hq_device_free(d);
+    }
+    hq_counts_free(&want);
+    hq_circuit_free(c);
+}
+
+/* ==== errors ====================================================================================
+ */
+
+HQ_TEST(transpile_errors) {
+    hq_device *d = load_dev("manila");
+    HQ_REQUIRE(d);
+    hq_circuit *c;
+    HQ_REQUIRE_OK(hq_circuit_create(&c));
+    hq_transpile_result r;
+    HQ_CHECK_FAILS(hq_transpile_ibm(c, d, NULL, NULL), HQ_ERR_INVALID_ARG, "out is NULL");
+    HQ_CHECK_FAILS(hq_transpile_ibm(NULL, d, NULL, &r), HQ_ERR_INVALID_ARG, "circuit or device");
+    HQ_CHECK_FAILS(hq_transpile_ibm(c, d, NULL, &r), HQ_ERR_INVALID_ARG, "has no qubits");
+    HQ_REQUIRE_OK(hq_circuit_add_qreg(c, "q", 6, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){0, 5}, NULL));
+    HQ_CHECK_FAILS(hq_transpile_ibm(c, d, NULL, &r), HQ_ERR_INVALID_ARG,
+                   "the circuit has 6 qubits but the device only 5");
+    hq_transpile_options o = hq_transpile_default_options();
+    o.optimization_level = 3;
+    HQ_CHECK_FAILS(hq_transpile_ibm(c, d, &o, &r), HQ_ERR_INVALID_ARG,
+                   "optimization_level 3 out of range [0, 1]");
+    hq_circuit_free(c);
+
+    /* devices that cannot take the circuit */
+    hq_device *h = NULL;
+    HQ_REQUIRE_OK(hq_device_create(3, &h));
+    HQ_REQUIRE_OK(hq_circuit_create(&c));
+    HQ_REQUIRE_OK(hq_circuit_add_qreg(c, "q", 2, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){0, 1}, NULL));
+    HQ_CHECK_FAILS(hq_transpile_ibm(c, h, NULL, &r), HQ_ERR_UNSUPPORTED, "lacks rz or sx");
+    hq_gate b[] = {HQ_GATE_RZ, HQ_GATE_SX, HQ_GATE_X};
+    HQ_REQUIRE_OK(hq_device_set_basis(h, b, 3));
+    HQ_CHECK_FAILS(hq_transpile_ibm(c, h, NULL, &r), HQ_ERR_UNSUPPORTED, "has no ecr, cz or cx");
+    hq_gate b2[] = {HQ_GATE_RZ, HQ_GATE_SX, HQ_GATE_CZ};
+    HQ_REQUIRE_OK(hq_device_set_basis(h, b2, 3));
+    HQ_CHECK_FAILS(hq_transpile_ibm(c, h, NULL, &r), HQ_ERR_UNSUPPORTED,
+                   "no connected set of 2 usable physical qubits");
+    HQ_REQUIRE_OK(hq_device_add_edge(h, 0, 1));
+    HQ_REQUIRE_OK(hq_device_add_gate(h, HQ_GATE_CZ, 0, 1, 1.0, 60)); /* broken coupler */
+    HQ_CHECK_FAILS(hq_transpile_ibm(c, h, NULL, &r), HQ_ERR_UNSUPPORTED, "error 1 are excluded");
+    HQ_REQUIRE_OK(hq_device_add_edge(h, 1, 2));
+    HQ_REQUIRE_OK(hq_transpile_ibm(c, h, NULL, &r)); /* now on 1-2, without x in the basis */
+    HQ_CHECK_OK(hq_transpile_check_isa(r.circuit, h));
+    HQ_CHECK(equiv_error(c, &r, NULL, 4) < 1e-9);
+    hq_transpile_result_free(&r);
+
+    /* ISA checker */
+    HQ_CHECK_FAILS(hq_transpile_check_isa(c, h), HQ_ERR_INVALID_ARG,
+                   "operation 0: gate 'cx' is not in the ISA");
+    hq_device *s = load_dev("sherbrooke");
+    HQ_REQUIRE(s);
+    hq_circuit *e;
+    HQ_REQUIRE_OK(hq_circuit_create(&e));
+    HQ_REQUIRE_OK(hq_circuit_add_qreg(e, "q", 127, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(e, HQ_GATE_ECR, (int[]){41, 40}, NULL));
+    HQ_CHECK_OK(hq_transpile_check_isa(e, s));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(e, HQ_GATE_ECR, (int[]){40, 41}, NULL));
+    HQ_CHECK_FAILS(hq_transpile_check_isa(e, s), HQ_ERR_INVALID_ARG,
+                   "operation 1: ecr 40, 41 is not a coupling-map edge");
+    HQ_CHECK_FAILS(hq_transpile_check_isa(e, d), HQ_ERR_INVALID_ARG, "the circuit has 127 qubits");
+    HQ_CHECK_FAILS(hq_transpile_check_isa(NULL, d), HQ_ERR_INVALID_ARG, "NULL");
+    hq_circuit_free(e);
+    hq_device_free(s);
+    hq_device_free(h);
+
+    /* IonQ */
+    HQ_CHECK_FAILS(hq_transpile_ionq(c, HQ_IONQ_NATIVE, 1, NULL, &r), HQ_ERR_INVALID_ARG,
+                   "the circuit has 2 qubits, the target at most 1");
+    HQ_CHECK_FAILS(hq_transpile_ionq(c, (hq_ionq_gateset)7, 0, NULL, &r), HQ_ERR_INVALID_ARG,
+                   "gate set 7");
+    HQ_CHECK_FAILS(hq_transpile_ionq(NULL, HQ_IONQ_QIS, 0, NULL, &r), HQ_ERR_INVALID_ARG,
+                   "circuit is NULL");
+    HQ_REQUIRE_OK(hq_circuit_add_creg(c, "m", 1, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_measure(c, 0, 0));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_H, (int[]){0}, NULL));
+    HQ_CHECK_FAILS(hq_transpile_ionq(c, HQ_IONQ_NATIVE, 0, NULL, &r), HQ_ERR_UNSUPPORTED,
+                   "operation 2 ('h') acts on qubit 0 after it was measured");
+    hq_circuit_free(c);
+    HQ_REQUIRE_OK(hq_circuit_create(&c));
+    HQ_REQUIRE_OK(hq_circuit_add_qreg(c, "q", 2, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_creg(c, "m", 1, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_reset(c, 1));
+    HQ_CHECK_FAILS(hq_transpile_ionq(c, HQ_IONQ_QIS, 0, NULL, &r), HQ_ERR_UNSUPPORTED,
+                   "IonQ does not support reset");
+    hq_circuit_free(c);
+    HQ_REQUIRE_OK(hq_circuit_create(&c));
+    HQ_REQUIRE_OK(hq_circuit_add_qreg(c, "q", 2, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_creg(c, "m", 1, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_X, (int[]){1}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_set_condition(c, 0, 1));
+    HQ_CHECK_FAILS(hq_transpile_ionq(c, HQ_IONQ_NATIVE, 0, NULL, &r), HQ_ERR_UNSUPPORTED,
+                   "classically conditioned");
+    hq_circuit_free(c);
+    hq_device_free(d);
+    hq_transpile_result_free(&r);
+    hq_transpile_result_free(NULL);
+}
