@@ -148,6 +148,25 @@ hq_status sv_eval_angles(const char *fn, const hq_circuit *c, const double *sym,
     return HQ_OK;
 }
 
+hq_status sv_circuit_dynamic(const char *fn, const hq_circuit *c, bool *dyn) {
+    const int n = hq_circuit_n_qubits(c);
+    *dyn = false;
+    uint8_t *measured = hq_calloc((size_t)(n > 0 ? n : 1), 1);
+    if (!measured) return hq_failf(NULL, HQ_ERR_NOMEM, "%s: out of memory", fn);
+    const hq_op *ops = hq_circuit_ops(c);
+    for (int64_t k = 0; k < hq_circuit_n_ops(c) && !*dyn; k++) {
+        const hq_op *op = &ops[k];
+        if (op->gate == HQ_GATE_RESET || op->cond_creg >= 0)
+            *dyn = true;
+        else if (op->gate == HQ_GATE_MEASURE)
+            measured[op->q[0]] = 1;
+        else if (op->gate != HQ_GATE_BARRIER)
+            for (int i = 0; i < op->nq; i++) *dyn |= measured[op->q[i]] != 0;
+    }
+    hq_free(measured);
+    return HQ_OK;
+}
+
 /* ==== create, access ================================================================== */
 
 hq_status hq_sv_create(int n_qubits, hq_sv **out) {
@@ -304,11 +323,14 @@ hq_status hq_sv_apply_circuit(hq_sv *sv, const hq_circuit *c, const double *sym)
         return SV_FAIL(sv, HQ_ERR_INVALID_ARG,
                        "hq_sv_apply_circuit: the circuit has %d qubits, the state %d",
                        hq_circuit_n_qubits(c), sv->n);
-    if (hq_circuit_is_dynamic(c))
+    bool dyn;
+    hq_status st = sv_circuit_dynamic("hq_sv_apply_circuit", c, &dyn);
+    if (st) return st;
+    if (dyn)
         return SV_FAIL(sv, HQ_ERR_UNSUPPORTED,
                        "hq_sv_apply_circuit: the circuit is dynamic (mid-circuit measurement, "
                        "reset or classical condition)\n---> HINT: sample it with hq_sv_run");
-    hq_status st = sv_check_symbols("hq_sv_apply_circuit", c, sym);
+    st = sv_check_symbols("hq_sv_apply_circuit", c, sym);
     if (st) return st;
     double *angles;
     st = sv_eval_angles("hq_sv_apply_circuit", c, sym, &angles);
@@ -605,7 +627,9 @@ hq_status hq_sv_run(const hq_circuit *c, const double *sym, int64_t shots, uint6
                         n);
     hq_status st = sv_check_symbols("hq_sv_run", c, sym);
     if (st) return st;
-    const bool dynamic = hq_circuit_is_dynamic(c);
+    bool dynamic;
+    st = sv_circuit_dynamic("hq_sv_run", c, &dynamic);
+    if (st) return st;
     st = sv_check_memory("hq_sv_run", n, dynamic ? 2 : 1);
     if (st) return st;
     double *angles = NULL;

@@ -306,6 +306,103 @@ void hq_sv_shift_plan_free(hq_shift_plan *plan);
 hq_status hq_sv_shift_jacobian(const hq_circuit *c, const double *sym, const hq_pauli_sum *obs,
                                int n_obs, double *jac);
 
+/* ==== batched path (training) ========================================================= */
+
+/*
+ * One small template bound to many parameter rows: the hot loop of training (the
+ * quantum layer over a mini-batch). The template is compiled once into a flat plan:
+ *
+ *   segment A  the leading single-qubit operations (before the first multi-qubit gate):
+ *              a product state, built per row from 2-vectors;
+ *   segment B  operations that depend on per-row values: applied to 2^n amplitudes of
+ *              8 rows at a time, rows in SIMD lanes (one instruction stream for all
+ *              rows, whatever the target qubit); permutation gates (x, cx, ccx, swap,
+ *              cswap) cost nothing: they relabel amplitude slots at compile time;
+ *   segment C  (shared-weight calls) the suffix that depends only on shared weights:
+ *              one fixed unitary W per call, so per row only a dense mat-vec W psi
+ *              remains, and the weight gradient is one adjoint pass over the columns of
+ *              a 2^n x 2^n matrix per call, B = sum_rows psi lambda^dagger, not per row.
+ *              Used when n <= 6 and the dense product is cheaper than the gates.
+ *
+ * Gradients are vector-Jacobian products by the adjoint method (the adjoint state of a
+ * row starts as sum_k dexpect[row][k] O_k |phi>). Templates wider than
+ * HQ_SV_BATCH_MAX_QUBITS fall back to the general simulator row by row (correct, slow).
+ *
+ * Symbols: rows of the general calls hold all hq_circuit_n_symbols values in symbol
+ * order. In the shared calls, "weights" are the HQ_SYM_WEIGHT symbols and "inputs" the
+ * HQ_SYM_INPUT symbols, each in increasing symbol order (hq_sv_batch_weight_symbol /
+ * hq_sv_batch_input_symbol map them back).
+ *
+ * Threads: n_threads (default 1) splits the rows over POSIX threads inside each call.
+ * One handle must not be used from two threads at once (it owns its scratch memory).
+ */
+#define HQ_SV_BATCH_MAX_QUBITS 10
+
+typedef struct hq_sv_batch hq_sv_batch;
+
+/*
+ * Compile template c (static: measurements ignored; copied, so c may be freed after)
+ * with n_obs observables (copied). Returns HQ_ERR_UNSUPPORTED for dynamic circuits,
+ * HQ_ERR_INVALID_ARG for bad observables, HQ_ERR_NOMEM.
+ */
+hq_status hq_sv_batch_create(const hq_circuit *c, const hq_pauli_sum *obs, int n_obs,
+                             hq_sv_batch **out);
+void hq_sv_batch_free(hq_sv_batch *b);
+/* Rows are split over n_threads threads (1..64) inside each call. */
+hq_status hq_sv_batch_set_threads(hq_sv_batch *b, int n_threads);
+
+int hq_sv_batch_n_symbols(const hq_sv_batch *b);
+int hq_sv_batch_n_weights(const hq_sv_batch *b);
+int hq_sv_batch_n_inputs(const hq_sv_batch *b);
+int hq_sv_batch_n_obs(const hq_sv_batch *b);
+/* Symbol index of weight k / input k (-1 if out of range). */
+int hq_sv_batch_weight_symbol(const hq_sv_batch *b, int k);
+int hq_sv_batch_input_symbol(const hq_sv_batch *b, int k);
+
+/* How a plan was compiled (for tests, benchmarks and logs). */
+typedef struct hq_sv_batch_info {
+    int n_qubits;
+    int64_t prefix_ops; /* segment A: single-qubit ops of the product prefix */
+    int64_t row_ops;    /* segment B: ops applied per row (permutations included) */
+    int64_t perm_ops;   /* of which permutations, compiled away */
+    int64_t shared_ops; /* segment C: ops folded into the dense unitary W */
+    bool dense_w;       /* segment C is used */
+    bool fallback;      /* n > HQ_SV_BATCH_MAX_QUBITS: per-row general simulator */
+} hq_sv_batch_info;
+/* Plan of the general calls (shared = false) or of the shared-weight calls. */
+hq_status hq_sv_batch_info_get(const hq_sv_batch *b, bool shared, hq_sv_batch_info *out);
+
+/*
+ * (a) General: every row independent.
+ * [in]  sym     (rows x n_symbols) symbol values, finite
+ * [out] expect  (rows x n_obs) expectation values
+ */
+hq_status hq_sv_batch_forward(hq_sv_batch *b, int64_t rows, const double *sym, double *expect);
+/*
+ * [in]  dexpect (rows x n_obs) dL/d expect
+ * [out] expect  (rows x n_obs) the forward values (may be NULL)
+ * [out] dsym    (rows x n_symbols) dL/d sym, overwritten
+ */
+hq_status hq_sv_batch_backward(hq_sv_batch *b, int64_t rows, const double *sym,
+                               const double *dexpect, double *expect, double *dsym);
+
+/*
+ * (b) Shared weights: one weight vector for all rows, one input row per row.
+ * [in]  weights (n_weights), inputs (rows x n_inputs; may be NULL if n_inputs == 0)
+ * [out] expect  (rows x n_obs)
+ */
+hq_status hq_sv_batch_forward_shared(hq_sv_batch *b, int64_t rows, const double *weights,
+                                     const double *inputs, double *expect);
+/*
+ * [in]  dexpect  (rows x n_obs) dL/d expect
+ * [out] expect   (rows x n_obs) forward values (may be NULL)
+ * [out] dinputs  (rows x n_inputs) dL/d inputs, overwritten (may be NULL if not wanted)
+ * [out] dweights (n_weights) dL/d weights summed over rows, overwritten
+ */
+hq_status hq_sv_batch_backward_shared(hq_sv_batch *b, int64_t rows, const double *weights,
+                                      const double *inputs, const double *dexpect, double *expect,
+                                      double *dinputs, double *dweights);
+
 #ifdef __cplusplus
 }
 #endif

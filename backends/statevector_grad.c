@@ -17,7 +17,10 @@ static hq_status check_static(const char *fn, const hq_circuit *c) {
     if (!c) return hq_failf(NULL, HQ_ERR_INVALID_ARG, "%s: circuit is NULL", fn);
     if (hq_circuit_n_qubits(c) < 1)
         return hq_failf(NULL, HQ_ERR_INVALID_ARG, "%s: the circuit has no qubits", fn);
-    if (hq_circuit_is_dynamic(c))
+    bool dyn;
+    hq_status st = sv_circuit_dynamic(fn, c, &dyn);
+    if (st) return st;
+    if (dyn)
         return hq_failf(NULL, HQ_ERR_UNSUPPORTED,
                         "%s: the circuit is dynamic (mid-circuit measurement, reset or "
                         "classical condition); gradients need a unitary circuit",

@@ -79,7 +79,20 @@ hq_status sv_check_memory(const char *fn, int n, int count);
 /* Allocate an aligned 2^n amplitude block (after sv_check_memory). */
 hq_cplx *sv_alloc_amps(int n);
 
+/* *dyn = c is dynamic (reset, condition, or a gate on a measured qubit), the same rule as
+ * hq_circuit_is_dynamic but with an allocation failure reported as HQ_ERR_NOMEM. */
+hq_status sv_circuit_dynamic(const char *fn, const hq_circuit *c, bool *dyn);
+
 /* Angles of every op parameter of c: (n_angles) values for symbols sym (hq_malloc'd). */
 hq_status sv_eval_angles(const char *fn, const hq_circuit *c, const double *sym, double **out);
+
+/* ==== batched path =================================================================== */
+
+/* Rows per chunk of the batched path: one SIMD lane per row. */
+#define SVB_L 8
+/* c[l] = cos(x[l]), s[l] = sin(x[l]) for SVB_L lanes: branch-free Cody-Waite reduction
+ * and Taylor polynomials on [-pi/4, pi/4] (max error a few 1e-16 against libm); lanes
+ * beyond |x| > 1e5 go through libm. */
+void sv_sincos_lanes(const double *x, double *c, double *s);
 
 #endif /* HQ_STATEVECTOR_IMPL_H */

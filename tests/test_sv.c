@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backends/statevector.h"
+#include "backends/statevector_impl.h" /* sv_sincos_lanes, SVB_L */
 #include "backends/sv_ref.h"
 #include "core/rng.h"
 #include "tests/hq_test.h"
@@ -973,6 +974,451 @@ HQ_TEST(sv_gradient_bad_arguments) {
     HQ_CHECK_FAILS(hq_sv_adjoint_jacobian(c, &w, &o, 1, e, jac), HQ_ERR_NOMEM,
                    "2 qubits need 128 B (2 x 2^2 amplitudes");
     hq_sv_set_memory_limit(0);
+    hq_circuit_free(c);
+    hq_circuit_free(dyn);
+}
+
+/* ==== batched path ==================================================================== */
+
+/*
+ * The HQCNN template (n = 4, L = 2): symbols x0..x3 (inputs) first, then the 36 weights in
+ * order of use: per layer the U3 angles (theta, phi, lambda) of qubits 0..3, then the six
+ * controlled-phase angles alpha_ij (i < j, in loop order). Observables Z0..Z3, X0..X3.
+ */
+static hq_circuit *hqcnn_template(void) {
+    hq_circuit *c;
+    if (hq_circuit_create(&c)) return NULL;
+    hq_circuit_add_qreg(c, "q", 4, NULL);
+    int x[4], w[36];
+    char name[16];
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "x%d", i);
+        hq_circuit_add_symbol(c, name, HQ_SYM_INPUT, &x[i]);
+    }
+    for (int j = 0; j < 36; j++) {
+        snprintf(name, sizeof name, "w%d", j);
+        hq_circuit_add_symbol(c, name, HQ_SYM_WEIGHT, &w[j]);
+    }
+    for (int i = 0; i < 4; i++) {
+        hq_circuit_add_gate(c, HQ_GATE_H, &i, NULL);
+        hq_circuit_add_gate_sym(c, HQ_GATE_RY, &i, (hq_angle[]){hq_angle_sym(x[i], 1, 0)});
+    }
+    int k = 0;
+    for (int l = 0; l < 2; l++) {
+        for (int i = 0; i < 4; i++, k += 3)
+            hq_circuit_add_gate_sym(c, HQ_GATE_U3, &i,
+                                    (hq_angle[]){hq_angle_sym(w[k], 1, 0),
+                                                 hq_angle_sym(w[k + 1], 1, 0),
+                                                 hq_angle_sym(w[k + 2], 1, 0)});
+        for (int i = 0; i < 4; i++)
+            hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){i, (i + 1) % 4}, NULL);
+        for (int i = 0; i < 4; i++)
+            hq_circuit_add_gate(c, HQ_GATE_CCX, (int[]){(i + 3) % 4, (i + 1) % 4, i}, NULL);
+        for (int i = 0; i < 4; i++) {
+            hq_circuit_add_gate(c, HQ_GATE_H, &i, NULL);
+            for (int j = i + 1; j < 4; j++, k++)
+                hq_circuit_add_gate_sym(c, HQ_GATE_CP, (int[]){j, i},
+                                        (hq_angle[]){hq_angle_sym(w[k], 1, 0)});
+        }
+    }
+    return c;
+}
+
+static hq_pauli hqcnn_paulis[8];
+static hq_pauli_sum hqcnn_obs[8];
+static void hqcnn_observables(void) {
+    for (int i = 0; i < 4; i++) {
+        hqcnn_paulis[i] = hq_pauli_single('Z', i);
+        hqcnn_paulis[4 + i] = hq_pauli_single('X', i);
+    }
+    for (int k = 0; k < 8; k++) hqcnn_obs[k] = (hq_pauli_sum){&hqcnn_paulis[k], 1};
+}
+
+HQ_TEST(sv_batch_hqcnn_reference_values) {
+    /* Reference values: an independent numpy implementation (dense 16x16 matrices built
+     * from basis mappings, textbook gate definitions) of the same template and parameter
+     * formulas, run once with numpy 1.24.2:
+     *   x_i = pi sin(0.9 i + 1.3 s + 0.2),  w_j = 2 cos(0.37 j (s + 1) + 0.5 s),  s = 0, 1, 2
+     * printed as <Z0..Z3>, <X0..X3> with 17 significant digits. */
+    static const double ref[3][8] = {
+        {0.3324768794996843, 0.32083062057919265, -0.041342970174730688, 0.14566188676774111,
+         -0.37229893492133748, 0.039666634915120957, 0.3801771102559906, 0.43040678421520984},
+        {-0.031871416325602309, 0.27795165412709466, 0.10842628345360378, -0.063080443027480559,
+         0.057042907211125177, 0.46723917956778138, 0.44621386209729541, -0.15800727840535495},
+        {0.38981827881368453, -0.022327110638429931, -0.15637950444135743, -0.093003129073992247,
+         -0.28527223635847632, -0.20916553101673946, -0.23670298018532177, 0.0053832398668314796},
+    };
+    hq_circuit *c = hqcnn_template();
+    HQ_REQUIRE(c);
+    HQ_CHECK_EQ_INT(hq_circuit_n_symbols(c), 40);
+    hqcnn_observables();
+    hq_sv_batch *b;
+    HQ_REQUIRE_OK(hq_sv_batch_create(c, hqcnn_obs, 8, &b));
+    HQ_CHECK_EQ_INT(hq_sv_batch_n_weights(b), 36);
+    HQ_CHECK_EQ_INT(hq_sv_batch_n_inputs(b), 4);
+    double sym[3][40], x[3][4], w[36], e_gen[3][8], e_sh[8], e_sv[8];
+    for (int s = 0; s < 3; s++) {
+        for (int i = 0; i < 4; i++) x[s][i] = sym[s][i] = sin(0.9 * i + 1.3 * s + 0.2) * M_PI;
+        for (int j = 0; j < 36; j++) sym[s][4 + j] = 2 * cos(0.37 * j * (s + 1) + 0.5 * s);
+    }
+    HQ_REQUIRE_OK(hq_sv_batch_forward(b, 3, &sym[0][0], &e_gen[0][0]));
+    for (int s = 0; s < 3; s++) {
+        memcpy(w, &sym[s][4], sizeof w);
+        HQ_REQUIRE_OK(hq_sv_batch_forward_shared(b, 1, w, x[s], e_sh));
+        hq_sv *sv;
+        HQ_REQUIRE_OK(hq_sv_simulate(c, sym[s], &sv));
+        HQ_REQUIRE_OK(hq_sv_expect(sv, hqcnn_obs, 8, e_sv));
+        hq_sv_free(sv);
+        for (int k = 0; k < 8; k++) {
+            HQ_CHECKF(fabs(e_gen[s][k] - ref[s][k]) <= 1e-12,
+                      "set %d obs %d: general %.17g vs %.17g", s, k, e_gen[s][k], ref[s][k]);
+            HQ_CHECKF(fabs(e_sh[k] - ref[s][k]) <= 1e-12, "set %d obs %d: shared %.17g vs %.17g", s,
+                      k, e_sh[k], ref[s][k]);
+            HQ_CHECKF(fabs(e_sv[k] - ref[s][k]) <= 1e-12, "set %d obs %d: sv %.17g vs %.17g", s, k,
+                      e_sv[k], ref[s][k]);
+        }
+    }
+    /* the plans exploit the structure: encoding prefix, permutations compiled away, the
+     * weight part folded into W in the shared case */
+    hq_sv_batch_info gi, si;
+    HQ_REQUIRE_OK(hq_sv_batch_info_get(b, false, &gi));
+    HQ_REQUIRE_OK(hq_sv_batch_info_get(b, true, &si));
+    HQ_CHECK(gi.prefix_ops == 12 && !gi.dense_w && gi.perm_ops == 16 && !gi.fallback);
+    HQ_CHECKF(si.prefix_ops == 8 && si.dense_w && si.row_ops == 0 && si.shared_ops == 44,
+              "%lld %d %lld %lld", (long long)si.prefix_ops, si.dense_w, (long long)si.row_ops,
+              (long long)si.shared_ops);
+    hq_sv_batch_free(b);
+    hq_circuit_free(c);
+}
+
+/* per-row reference: expectations and the VJP from the general adjoint code */
+static void batch_reference(const hq_circuit *c, const hq_pauli_sum *obs, int n_obs, int64_t rows,
+                            const double *sym, const double *g, double *e, double *ds) {
+    int ns = hq_circuit_n_symbols(c);
+    for (int64_t r = 0; r < rows; r++)
+        hq_sv_adjoint_vjp(c, sym + r * ns, obs, n_obs, g + r * n_obs, e + r * n_obs, ds + r * ns);
+}
+
+/* Check the batch (both calls) against the per-row adjoint on `rows` random rows. */
+static void check_batch(const hq_circuit *c, const hq_pauli_sum *obs, int n_obs, int64_t rows,
+                        int threads, uint64_t seed, const char *what) {
+    hq_rng r;
+    hq_rng_init(&r, seed, 0, 0);
+    const int ns = hq_circuit_n_symbols(c);
+    double *sym = hq_malloc((size_t)(rows * ns + 1) * sizeof *sym);
+    double *g = hq_malloc((size_t)(rows * n_obs) * sizeof *g);
+    double *e = hq_malloc((size_t)(rows * n_obs) * sizeof *e),
+           *e2 = hq_malloc((size_t)(rows * n_obs) * sizeof *e);
+    double *ds = hq_calloc((size_t)(rows * ns + 1), sizeof *ds),
+           *ds2 = hq_calloc((size_t)(rows * ns + 1), sizeof *ds);
+    double *eref = hq_malloc((size_t)(rows * n_obs) * sizeof *e);
+    double *dref = hq_calloc((size_t)(rows * ns + 1), sizeof *ds);
+    double w[64], *in = hq_malloc((size_t)(rows * ns + 1) * sizeof *in),
+                  *din = hq_calloc((size_t)(rows * ns + 1), sizeof *in);
+    double dw[64], dwref[64] = {0};
+    hq_sv_batch *b;
+    HQ_REQUIRE_OK(hq_sv_batch_create(c, obs, n_obs, &b));
+    HQ_REQUIRE_OK(hq_sv_batch_set_threads(b, threads));
+    const int nw = hq_sv_batch_n_weights(b), nin = hq_sv_batch_n_inputs(b);
+    for (int k = 0; k < nw; k++) w[k] = rnd_angle(&r);
+    for (int64_t i = 0; i < rows; i++) {
+        for (int k = 0; k < nw; k++) sym[i * ns + hq_sv_batch_weight_symbol(b, k)] = w[k];
+        for (int k = 0; k < nin; k++)
+            sym[i * ns + hq_sv_batch_input_symbol(b, k)] = in[i * nin + k] = rnd_angle(&r);
+        for (int k = 0; k < n_obs; k++) g[i * n_obs + k] = hq_rng_normal(&r);
+    }
+    batch_reference(c, obs, n_obs, rows, sym, g, eref, dref);
+    for (int k = 0; k < nw; k++)
+        for (int64_t i = 0; i < rows; i++)
+            dwref[k] += dref[i * ns + hq_sv_batch_weight_symbol(b, k)];
+    double worst_e = 0, worst_d = 0, worst_w = 0;
+    /* (a) general */
+    HQ_CHECK_OK(hq_sv_batch_forward(b, rows, sym, e));
+    HQ_CHECK_OK(hq_sv_batch_backward(b, rows, sym, g, e2, ds));
+    for (int64_t i = 0; i < rows * n_obs; i++) {
+        worst_e = fmax(worst_e, fabs(e[i] - eref[i]));
+        worst_e = fmax(worst_e, fabs(e2[i] - eref[i]));
+    }
+    for (int64_t i = 0; i < rows * ns; i++) worst_d = fmax(worst_d, fabs(ds[i] - dref[i]));
+    /* (b) shared */
+    HQ_CHECK_OK(hq_sv_batch_forward_shared(b, rows, w, in, e));
+    HQ_CHECK_OK(hq_sv_batch_backward_shared(b, rows, w, in, g, e2, din, dw));
+    for (int64_t i = 0; i < rows * n_obs; i++) {
+        worst_e = fmax(worst_e, fabs(e[i] - eref[i]));
+        worst_e = fmax(worst_e, fabs(e2[i] - eref[i]));
+    }
+    for (int64_t i = 0; i < rows; i++)
+        for (int k = 0; k < nin; k++)
+            worst_d = fmax(worst_d,
+                           fabs(din[i * nin + k] - dref[i * ns + hq_sv_batch_input_symbol(b, k)]));
+    for (int k = 0; k < nw; k++)
+        worst_w = fmax(worst_w, fabs(dw[k] - dwref[k]) / fmax(1, fabs(dwref[k])));
+    HQ_CHECKF(worst_e <= 1e-12, "%s: max expectation error %.3g", what, worst_e);
+    HQ_CHECKF(worst_d <= 1e-12, "%s: max per-row gradient error %.3g", what, worst_d);
+    HQ_CHECKF(worst_w <= 1e-12, "%s: max relative weight-gradient error %.3g", what, worst_w);
+    hq_sv_batch_free(b);
+    hq_free(sym), hq_free(g), hq_free(e), hq_free(e2), hq_free(ds), hq_free(ds2);
+    hq_free(eref), hq_free(dref), hq_free(in), hq_free(din);
+}
+
+HQ_TEST(sv_batch_hqcnn_matches_adjoint) {
+    hq_circuit *c = hqcnn_template();
+    HQ_REQUIRE(c);
+    hqcnn_observables();
+    check_batch(c, hqcnn_obs, 8, 37, 1, 1, "hqcnn 37 rows");
+    check_batch(c, hqcnn_obs, 8, 200, 2, 2, "hqcnn 200 rows, 2 threads");
+    check_batch(c, hqcnn_obs, 8, 3, 1, 3, "hqcnn 3 rows");
+    hq_circuit_free(c);
+}
+
+HQ_TEST(sv_batch_hqcnn_finite_differences) {
+    /* central differences of the batch forward itself, for the shared call */
+    hq_circuit *c = hqcnn_template();
+    HQ_REQUIRE(c);
+    hqcnn_observables();
+    hq_sv_batch *b;
+    HQ_REQUIRE_OK(hq_sv_batch_create(c, hqcnn_obs, 8, &b));
+    hq_rng r;
+    hq_rng_init(&r, 5, 5, 0);
+    enum { rows = 5 };
+    double w[36], in[rows * 4], g[rows * 8], din[rows * 4], dw[36], e[rows * 8], ep[rows * 8],
+        em[rows * 8];
+    for (int k = 0; k < 36; k++) w[k] = rnd_angle(&r);
+    for (int k = 0; k < rows * 4; k++) in[k] = rnd_angle(&r);
+    for (int k = 0; k < rows * 8; k++) g[k] = hq_rng_normal(&r);
+    HQ_REQUIRE_OK(hq_sv_batch_backward_shared(b, rows, w, in, g, e, din, dw));
+    const double h = 1e-5;
+    double worst = 0;
+    for (int k = 0; k < 36 + rows * 4; k++) {
+        double *v = k < 36 ? &w[k] : &in[k - 36], save = *v;
+        *v = save + h;
+        HQ_REQUIRE_OK(hq_sv_batch_forward_shared(b, rows, w, in, ep));
+        *v = save - h;
+        HQ_REQUIRE_OK(hq_sv_batch_forward_shared(b, rows, w, in, em));
+        *v = save;
+        double fd = 0;
+        for (int i = 0; i < rows * 8; i++) fd += g[i] * (ep[i] - em[i]) / (2 * h);
+        double an = k < 36 ? dw[k] : din[k - 36];
+        worst = fmax(worst, fabs(an - fd));
+    }
+    HQ_CHECKF(worst <= 1e-6, "max |VJP - FD| = %.3g", worst);
+    hq_sv_batch_free(b);
+    hq_circuit_free(c);
+}
+
+/* A random template: a prefix of single-qubit gates, then every gate of the table,
+ * with angles from random symbols of both kinds; the order of kinds is shuffled so that
+ * the per-row part and the weight part interleave (or not, if weights_last). */
+static hq_circuit *random_template(hq_rng *r, int n, bool weights_last, int *n_sym) {
+    hq_circuit *c = new_circuit(n, 1);
+    if (!c) return NULL;
+    const int ni = 3, nw = 6;
+    for (int i = 0; i < ni; i++) {
+        char nm[8] = {'x', (char)('0' + i), 0};
+        hq_circuit_add_symbol(c, nm, HQ_SYM_INPUT, NULL);
+    }
+    for (int i = 0; i < nw; i++) {
+        char nm[8] = {'w', (char)('0' + i), 0};
+        hq_circuit_add_symbol(c, nm, HQ_SYM_WEIGHT, NULL);
+    }
+    *n_sym = ni + nw;
+    for (int q = 0; q < n; q++) {
+        hq_circuit_add_gate(c, HQ_GATE_H, &q, NULL);
+        hq_circuit_add_gate_sym(c, HQ_GATE_RY, &q, (hq_angle[]){hq_angle_sym(q % ni, 1.3, 0.2)});
+        hq_circuit_add_gate_sym(c, HQ_GATE_RZ, &q, (hq_angle[]){hq_angle_sym(ni + q % nw, 0.7, 0)});
+    }
+    for (int pass = 0; pass < 2; pass++)
+        for (int g = 0; g < HQ_GATE_COUNT; g++) {
+            if (!gate_usable((hq_gate)g, n)) continue;
+            const hq_gate_info *gi = hq_gate_get_info((hq_gate)g);
+            bool input_gate = !weights_last ? hq_rng_below(r, 2) : pass == 0;
+            hq_angle a[4];
+            for (int i = 0; i < gi->np; i++) {
+                int s = input_gate ? (int)hq_rng_below(r, ni) : ni + (int)hq_rng_below(r, nw);
+                a[i] = hq_angle_sym(s, rnd_angle(r), rnd_angle(r));
+                if (input_gate && hq_rng_below(r, 3) == 0) { /* mixed: input + weight */
+                    a[i].sym[1] = ni + (int)hq_rng_below(r, nw);
+                    a[i].coef[1] = rnd_angle(r);
+                    a[i].n = 2;
+                }
+                if (hq_rng_below(r, 8) == 0) a[i] = hq_angle_const(rnd_angle(r));
+            }
+            int q[3];
+            rnd_qubits(r, n, gi->nq, q);
+            hq_circuit_add_gate_sym(c, (hq_gate)g, q, a);
+        }
+    hq_circuit_add_measure(c, 0, 0);
+    return c;
+}
+
+HQ_TEST(sv_batch_random_templates) {
+    hq_rng r;
+    hq_rng_init(&r, 4242, 0, 0);
+    for (int n = 1; n <= 6; n++)
+        for (int variant = 0; variant < 2; variant++) {
+            int ns;
+            hq_circuit *c = random_template(&r, n, variant == 1, &ns);
+            HQ_REQUIRE(c);
+            hq_pauli t[6];
+            random_paulis(&r, n, t, 6);
+            hq_pauli_sum obs[3] = {{t, 2}, {t + 2, 1}, {t + 4, 2}};
+            char what[64];
+            snprintf(what, sizeof what, "random n=%d %s", n,
+                     variant ? "weights last" : "interleaved");
+            check_batch(c, obs, 3, 21, 1 + variant, 100 + (uint64_t)n, what);
+            hq_circuit_free(c);
+        }
+}
+
+HQ_TEST(sv_batch_dense_and_fallback_paths) {
+    /* weights-last templates on 2..6 qubits use the dense W; 11 qubits fall back to the
+     * general simulator row by row */
+    hq_rng r;
+    hq_rng_init(&r, 77, 0, 0);
+    int ns;
+    hq_circuit *c = random_template(&r, 3, true, &ns);
+    hq_pauli t[2];
+    random_paulis(&r, 3, t, 2);
+    hq_pauli_sum obs[2] = {{t, 1}, {t + 1, 1}};
+    hq_sv_batch *b;
+    HQ_REQUIRE_OK(hq_sv_batch_create(c, obs, 2, &b));
+    hq_sv_batch_info info;
+    HQ_REQUIRE_OK(hq_sv_batch_info_get(b, true, &info));
+    HQ_CHECK(info.dense_w && info.shared_ops > 0);
+    hq_sv_batch_free(b);
+    hq_circuit_free(c);
+    c = new_circuit(11, 0);
+    int s0, s1;
+    HQ_REQUIRE_OK(hq_circuit_add_symbol(c, "x", HQ_SYM_INPUT, &s0));
+    HQ_REQUIRE_OK(hq_circuit_add_symbol(c, "w", HQ_SYM_WEIGHT, &s1));
+    for (int q = 0; q < 11; q++) {
+        HQ_REQUIRE_OK(
+            hq_circuit_add_gate_sym(c, HQ_GATE_RY, &q, (hq_angle[]){hq_angle_sym(s0, 1 + q, 0)}));
+        if (q) HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){q - 1, q}, NULL));
+        HQ_REQUIRE_OK(
+            hq_circuit_add_gate_sym(c, HQ_GATE_RX, &q, (hq_angle[]){hq_angle_sym(s1, 0.5, q)}));
+    }
+    hq_pauli z = hq_pauli_single('Z', 10), x = hq_pauli_single('X', 3);
+    hq_pauli_sum o2[2] = {{&z, 1}, {&x, 1}};
+    HQ_REQUIRE_OK(hq_sv_batch_create(c, o2, 2, &b));
+    HQ_REQUIRE_OK(hq_sv_batch_info_get(b, false, &info));
+    HQ_CHECK(info.fallback);
+    hq_sv_batch_free(b);
+    check_batch(c, o2, 2, 3, 1, 9, "fallback n=11");
+    hq_circuit_free(c);
+}
+
+HQ_TEST(sv_batch_sincos_accuracy) {
+    hq_rng r;
+    hq_rng_init(&r, 1, 2, 3);
+    double worst = 0;
+    for (int it = 0; it < 20000; it++) {
+        double x[SVB_L], c[SVB_L], s[SVB_L];
+        double scale = it % 3 == 0 ? 4 : it % 3 == 1 ? 100 : 9e4;
+        for (int l = 0; l < SVB_L; l++) x[l] = (hq_rng_uniform(&r) * 2 - 1) * scale;
+        sv_sincos_lanes(x, c, s);
+        for (int l = 0; l < SVB_L; l++) {
+            worst = fmax(worst, fabs(c[l] - cos(x[l])));
+            worst = fmax(worst, fabs(s[l] - sin(x[l])));
+        }
+    }
+    HQ_CHECKF(worst <= 5e-16, "max |sincos - libm| = %.3g", worst);
+    double x[SVB_L] = {0, M_PI / 4, M_PI / 2, -M_PI, 1e6, -3e7, 1e-300, 2.5}, c[SVB_L], s[SVB_L];
+    sv_sincos_lanes(x, c, s); /* the huge lanes take the libm path */
+    for (int l = 0; l < SVB_L; l++) {
+        HQ_CHECK_NEAR(c[l], cos(x[l]), 1e-15);
+        HQ_CHECK_NEAR(s[l], sin(x[l]), 1e-15);
+    }
+}
+
+HQ_TEST(sv_batch_bad_arguments) {
+    hq_circuit *c = hqcnn_template(), *dyn = new_circuit(2, 1);
+    HQ_REQUIRE(c && dyn);
+    HQ_REQUIRE_OK(hq_circuit_add_reset(dyn, 0));
+    hqcnn_observables();
+    hq_sv_batch *b;
+    HQ_CHECK_FAILS(hq_sv_batch_create(c, hqcnn_obs, 8, NULL), HQ_ERR_INVALID_ARG, "out is NULL");
+    HQ_CHECK_FAILS(hq_sv_batch_create(NULL, hqcnn_obs, 8, &b), HQ_ERR_INVALID_ARG,
+                   "circuit is NULL");
+    HQ_CHECK_FAILS(hq_sv_batch_create(dyn, hqcnn_obs, 1, &b), HQ_ERR_UNSUPPORTED,
+                   "the template is dynamic");
+    HQ_CHECK_FAILS(hq_sv_batch_create(c, hqcnn_obs, 0, &b), HQ_ERR_INVALID_ARG, "n_obs 0");
+    hq_pauli far = hq_pauli_single('Z', 4);
+    hq_pauli_sum of = {&far, 1};
+    HQ_CHECK_FAILS(hq_sv_batch_create(c, &of, 1, &b), HQ_ERR_INVALID_ARG, "acts on qubit 4");
+    HQ_REQUIRE_OK(hq_sv_batch_create(c, hqcnn_obs, 8, &b));
+    double sym[40] = {0}, e[8], g[8] = {0}, ds[40], w[36] = {0}, in[4] = {0}, din[4], dw[36];
+    HQ_CHECK_FAILS(hq_sv_batch_set_threads(b, 0), HQ_ERR_INVALID_ARG,
+                   "n_threads 0 out of range [1, 64]");
+    HQ_CHECK_FAILS(hq_sv_batch_set_threads(NULL, 1), HQ_ERR_MISUSE, "invalid handle");
+    HQ_CHECK_FAILS(hq_sv_batch_forward(b, -1, sym, e), HQ_ERR_INVALID_ARG, "rows -1, need >= 0");
+    HQ_CHECK_FAILS(hq_sv_batch_forward(b, 1, NULL, e), HQ_ERR_INVALID_ARG, "sym is NULL");
+    HQ_CHECK_FAILS(hq_sv_batch_forward(b, 1, sym, NULL), HQ_ERR_INVALID_ARG, "expect is NULL");
+    HQ_CHECK_FAILS(hq_sv_batch_forward(NULL, 1, sym, e), HQ_ERR_MISUSE, "invalid handle");
+    sym[7] = NAN;
+    HQ_CHECK_FAILS(hq_sv_batch_forward(b, 1, sym, e), HQ_ERR_INVALID_ARG, "sym[7] is not finite");
+    HQ_CHECK_FAILS(hq_sv_batch_backward(b, 1, sym, g, e, ds), HQ_ERR_INVALID_ARG,
+                   "sym[7] is not finite");
+    sym[7] = 0;
+    HQ_CHECK_FAILS(hq_sv_batch_backward(b, 1, sym, NULL, e, ds), HQ_ERR_INVALID_ARG,
+                   "dexpect is NULL");
+    HQ_CHECK_FAILS(hq_sv_batch_backward(b, 1, sym, g, e, NULL), HQ_ERR_INVALID_ARG, "dsym is NULL");
+    HQ_CHECK_FAILS(hq_sv_batch_backward(b, -2, sym, g, e, ds), HQ_ERR_INVALID_ARG, "rows -2");
+    g[3] = INFINITY;
+    HQ_CHECK_FAILS(hq_sv_batch_backward(b, 1, sym, g, e, ds), HQ_ERR_INVALID_ARG,
+                   "dexpect[3] is not finite");
+    HQ_CHECK_FAILS(hq_sv_batch_backward_shared(b, 1, w, in, g, e, din, dw), HQ_ERR_INVALID_ARG,
+                   "dexpect[3] is not finite");
+    g[3] = 0;
+    HQ_CHECK_FAILS(hq_sv_batch_forward_shared(b, 1, NULL, in, e), HQ_ERR_INVALID_ARG,
+                   "weights is NULL (36 weights)");
+    HQ_CHECK_FAILS(hq_sv_batch_forward_shared(b, 1, w, NULL, e), HQ_ERR_INVALID_ARG,
+                   "inputs is NULL (4 inputs)");
+    HQ_CHECK_FAILS(hq_sv_batch_forward_shared(b, 1, w, in, NULL), HQ_ERR_INVALID_ARG,
+                   "expect is NULL");
+    HQ_CHECK_FAILS(hq_sv_batch_forward_shared(b, -1, w, in, e), HQ_ERR_INVALID_ARG, "rows -1");
+    in[2] = NAN;
+    HQ_CHECK_FAILS(hq_sv_batch_forward_shared(b, 1, w, in, e), HQ_ERR_INVALID_ARG,
+                   "inputs[2] is not finite");
+    in[2] = 0;
+    w[35] = NAN;
+    HQ_CHECK_FAILS(hq_sv_batch_forward_shared(b, 1, w, in, e), HQ_ERR_INVALID_ARG,
+                   "weights[35] is not finite");
+    w[35] = 0;
+    HQ_CHECK_FAILS(hq_sv_batch_backward_shared(b, 1, w, in, NULL, e, din, dw), HQ_ERR_INVALID_ARG,
+                   "dexpect is NULL");
+    HQ_CHECK_FAILS(hq_sv_batch_backward_shared(b, 1, w, in, g, e, din, NULL), HQ_ERR_INVALID_ARG,
+                   "dweights is NULL");
+    HQ_CHECK_FAILS(hq_sv_batch_backward_shared(NULL, 1, w, in, g, e, din, dw), HQ_ERR_MISUSE,
+                   "invalid handle");
+    hq_sv_batch_info info;
+    HQ_CHECK_FAILS(hq_sv_batch_info_get(b, true, NULL), HQ_ERR_INVALID_ARG, "out is NULL");
+    HQ_CHECK_FAILS(hq_sv_batch_info_get(NULL, true, &info), HQ_ERR_MISUSE, "invalid handle");
+    /* zero rows is fine and leaves zero weight gradients; dinputs may be NULL */
+    HQ_CHECK_OK(hq_sv_batch_forward(b, 0, NULL, NULL));
+    dw[0] = 5;
+    HQ_CHECK_OK(hq_sv_batch_backward_shared(b, 0, w, NULL, NULL, NULL, NULL, dw));
+    HQ_CHECK(dw[0] == 0);
+    HQ_CHECK_OK(hq_sv_batch_backward_shared(b, 1, w, in, g, NULL, NULL, dw));
+    HQ_CHECK_EQ_INT(hq_sv_batch_weight_symbol(b, 36), -1);
+    HQ_CHECK_EQ_INT(hq_sv_batch_input_symbol(b, -1), -1);
+    HQ_CHECK_EQ_INT(hq_sv_batch_weight_symbol(b, 0), 4);
+    HQ_CHECK_EQ_INT(hq_sv_batch_n_obs(b), 8);
+    HQ_CHECK_EQ_INT(hq_sv_batch_n_symbols(b), 40);
+    HQ_CHECK_EQ_INT(hq_sv_batch_n_obs(NULL), 0);
+    hq_sv_batch_free(b);
+    hq_sv_batch_free(NULL);
+    /* allocation failures on create: NOMEM, nothing leaks (checked under ASan) */
+    for (long k = 1; k < 40; k++) {
+        hq_alloc_fail_after(k);
+        hq_status st = hq_sv_batch_create(c, hqcnn_obs, 8, &b);
+        hq_alloc_fail_after(0);
+        if (st == HQ_OK) {
+            hq_sv_batch_free(b);
+            break;
+        }
+        HQ_CHECK_EQ_INT(st, HQ_ERR_NOMEM);
+    }
     hq_circuit_free(c);
     hq_circuit_free(dyn);
 }
