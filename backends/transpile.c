@@ -452,6 +452,12 @@ hq_status hq_transpile_ibm(const hq_circuit *c, const hq_device *d, const hq_tra
         }
     }
     memmove(init, init + (size_t)best_lay * n_log, (size_t)n_log * sizeof *init);
+    if (best_lay > 0) { /* report the model cost of the layout actually used */
+        hq_transpile_stats s2 = {0};
+        int one = 0;
+        if ((st = tp_layout(&L, &T, init, 0, 1, fin + n_log, &one, &s2))) goto fail;
+        out->stats.layout_cost = s2.layout_cost;
+    }
     if ((st = expand_swaps(&P, d))) goto fail;
     if (o.optimization_level >= 1) tp_optimize(&P);
     if (g != HQ_GATE_COUNT && (st = to_native(&P, d, g))) goto fail;

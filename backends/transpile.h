@@ -13,14 +13,16 @@
  *     hq_transpile_result_free(&r);
  *
  * Pipeline (IBM): lower every gate to 1-qubit unitaries + CX (exact decompositions; global
- * phase dropped) → peephole optimisation → calibration-aware layout (branch and bound
- * over connected placements, cost = expected errors, see docs/transpile.md) → SWAP routing
- * (lookahead heuristic) → CX to the native 2-qubit gate in an allowed direction →
+ * phase dropped; the CCZ core of ccx / cswap stays whole) → peephole optimisation →
+ * calibration-aware layout (branch and bound over connected placements, cost = expected
+ * errors; the 8 best are routed with 4 seeds each and the cheapest result kept; see
+ * docs/transpile.md) → SWAP routing (lookahead heuristic; a CCZ needs its qubits on a path,
+ * then becomes 8 CX along it) → CX to the native 2-qubit gate in an allowed direction →
  * optimisation again → each single-qubit run re-synthesised as rz·sx·rz·sx·rz with 0, 1 or
  * 2 sx (or one x). Input SWAP gates are absorbed into the layout (no gates) unless
- * conditional. Angles stay affine in the circuit's symbols, so a template transpiles once
- * and is bound per sample; only runs of constant single-qubit gates are merged into one
- * matrix (a symbolic rz splits them).
+ * conditional or keep_swaps. Angles stay affine in the circuit's symbols, so a template
+ * transpiles once and is bound per sample; only runs of constant single-qubit gates are
+ * merged into one matrix (a symbolic rz splits them).
  *
  * Bit order: results are read back through the classical bits, which keep the input's
  * registers and indices (measure of logical q into clbit c becomes measure of its current

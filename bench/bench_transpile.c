@@ -127,10 +127,14 @@ static void bench_one(const char *circ_name, const hq_circuit *c, const hq_devic
     for (int i = 0; i < r.n_logical; i++) printf("%s%d", i ? "," : "", r.initial_layout[i]);
     printf("],\"final_layout\":[");
     for (int i = 0; i < r.n_logical; i++) printf("%s%d", i ? "," : "", r.final_layout[i]);
-    printf("],\"layout_exact\":%s,\"layout_nodes\":%lld,\"layout_cost\":%.6g,"
-           "\"est_fidelity\":%.6g,\"seconds\":%.6f}\n",
+    printf("],\"layout_exact\":%s,\"layout_nodes\":%lld,\"layout_cost\":%.6g,",
            r.stats.layout_exact ? "true" : "false", (long long)r.stats.layout_nodes,
-           r.stats.layout_cost, d ? r.stats.est_fidelity : NAN, best);
+           r.stats.layout_cost);
+    if (d)
+        printf("\"est_fidelity\":%.6g,", r.stats.est_fidelity);
+    else
+        printf("\"est_fidelity\":null,");
+    printf("\"seconds\":%.6f}\n", best);
     fflush(stdout);
     hq_transpile_result_free(&r);
 }
