@@ -179,14 +179,24 @@ static hq_status check_spec(hq_backend *b, const hq_job_spec *job) {
     return HQ_OK;
 }
 
-static long submits_before_kill(void) {
-    static long left = -2; /* -2: not read yet, -1: off */
-    if (left == -2) {
-        const char *e = getenv("HQCNN_FAULT_KILL_AFTER_SUBMIT");
-        int64_t v;
-        left = (e && hq_parse_i64(e, 1, 1000000000, &v) == HQ_OK) ? (long)v : -1;
+/* True when this accepted submission is the one $HQCNN_FAULT_KILL_AFTER_SUBMIT names.
+ * Submissions are counted from the moment the variable takes its current value, so a
+ * forked child that sets it counts its own submissions only. */
+static bool kill_now(void) {
+    static char seen[32];
+    static long count;
+    const char *e = getenv("HQCNN_FAULT_KILL_AFTER_SUBMIT");
+    if (!e) {
+        seen[0] = '\0';
+        return false;
     }
-    return left > 0 ? left-- : -1;
+    if (strncmp(seen, e, sizeof seen - 1) != 0) {
+        snprintf(seen, sizeof seen, "%s", e);
+        count = 0;
+    }
+    int64_t n;
+    if (hq_parse_i64(e, 1, 1000000000, &n) != HQ_OK) return false;
+    return ++count == n;
 }
 
 hq_status hq_backend_submit(hq_backend *b, const hq_job_spec *job,
@@ -198,7 +208,7 @@ hq_status hq_backend_submit(hq_backend *b, const hq_job_spec *job,
     hq_status st = check_spec(b, job);
     if (st) return st;
     st = b->ops->submit(b->ctx, job, remote_id);
-    if (st == HQ_OK && submits_before_kill() == 1) raise(SIGKILL);
+    if (st == HQ_OK && kill_now()) raise(SIGKILL);
     return st;
 }
 
