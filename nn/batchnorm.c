@@ -1,0 +1,273 @@
+/*
+ * nn/batchnorm.c — batch normalisation over the channels of (n, c, h, w) tensors
+ * (PyTorch BatchNorm2d; BatchNorm1d for (n, c, 1, 1)), optionally fused with a ReLU.
+ *
+ * Config: {"type":"batchnorm", "momentum":0.1, "eps":1e-5, "relu":false}
+ * Parameters: weight (c) = gamma, bias (c) = beta; buffers running_mean (c), running_var (c).
+ *
+ * Training: statistics of the batch (sums accumulated in double per slot, reduced in slot
+ * order), y = x * (gamma * invstd) + (beta - mean * gamma * invstd) as PyTorch computes it,
+ * running_mean/var updated with the momentum (the variance unbiased, n/(n-1), as in
+ * PyTorch). Evaluation: the running statistics. "relu": true (set by the model when a relu
+ * layer follows) applies max(0, .) in the same pass, and backward masks dy with y > 0.
+ */
+#include <math.h>
+
+#include "nn/layer_impl.h"
+
+typedef struct bn_ctx {
+    int c;           /* channels */
+    int64_t hw;      /* elements per channel plane */
+    double momentum; /* running average factor (PyTorch default 0.1) */
+    double eps;      /* added to the variance (default 1e-5) */
+} bn_ctx;
+
+/* cache: the statistics used by the latest forward */
+typedef struct bn_cache {
+    int train_stats;  /* 1: batch statistics, 0: running statistics */
+    float mean_inv[]; /* mean (c), then invstd (c) */
+} bn_cache;
+
+static hq_status bn_plan(hq_layer *l, const cJSON *cfg, const nn_plan_ctx *pc) {
+    HQ_UNUSED(pc);
+    static const char *const keys[] = {"momentum", "eps", "relu", NULL};
+    hq_status st = nn_opt_check_keys(l, cfg, keys);
+    if (st != HQ_OK) return st;
+    bn_ctx *b = hq_calloc(1, sizeof *b);
+    if (!b) return nn_failf(l, HQ_ERR_NOMEM, "out of memory");
+    l->ctx = b;
+    bool relu;
+    if ((st = nn_opt_double(l, cfg, "momentum", 0.1, 0.0, 1.0, &b->momentum)) != HQ_OK ||
+        (st = nn_opt_double(l, cfg, "eps", 1e-5, 1e-30, 1.0, &b->eps)) != HQ_OK ||
+        (st = nn_opt_bool(l, cfg, "relu", false, &relu)) != HQ_OK)
+        return st;
+    l->fuse_relu = relu;
+    b->c = l->in.c;
+    b->hw = (int64_t)l->in.h * l->in.w;
+    int64_t c = b->c;
+    nn_add_param(l, "weight", true, 1, &c);
+    nn_add_param(l, "bias", true, 1, &c);
+    nn_add_param(l, "running_mean", false, 1, &c);
+    nn_add_param(l, "running_var", false, 1, &c);
+    l->cache_bytes = sizeof(bn_cache) + 2 * (size_t)c * sizeof(float);
+    /* per-slot partials (2 doubles per channel), then per-channel coefficients (3 floats) */
+    l->scratch_shared = nn_align((size_t)NN_MAX_SLOTS * 2 * (size_t)c * sizeof(double)) +
+                        3 * (size_t)c * sizeof(float);
+    return HQ_OK;
+}
+
+static void bn_init(hq_layer *l, uint64_t seed) {
+    HQ_UNUSED(seed);
+    bn_ctx *b = l->ctx;
+    nn_fill_const(l->params[0].data, b->c, 1.0f);
+    nn_fill_const(l->params[1].data, b->c, 0.0f);
+    nn_fill_const(l->params[2].data, b->c, 0.0f);
+    nn_fill_const(l->params[3].data, b->c, 1.0f);
+}
+
+typedef struct bn_job {
+    hq_layer *l;
+    float *out;        /* forward y / backward dx */
+    const float *x;    /* (n, c, h, w) */
+    const float *dy;   /* backward */
+    const float *y;    /* backward (relu mask) */
+    double *part;      /* (slots, c, 2) */
+    const float *coef; /* (3, c): per-channel coefficients of the elementwise pass */
+    const float *mean; /* (c) */
+    int n, n_slots;
+} bn_job;
+
+/* ---- forward ------------------------------------------------------------------------- */
+
+static void bn_stats_task(void *arg, int s, int thread) {
+    HQ_UNUSED(thread);
+    bn_job *j = arg;
+    bn_ctx *b = j->l->ctx;
+    double *p = j->part + (int64_t)s * 2 * b->c;
+    memset(p, 0, 2 * (size_t)b->c * sizeof(double));
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int i = nn_slot_begin(j->n, j->n_slots, s); i < b1; i++)
+        for (int c = 0; c < b->c; c++) {
+            const float *r = j->x + ((int64_t)i * b->c + c) * b->hw;
+            double s1 = 0, s2 = 0;
+            for (int64_t q = 0; q < b->hw; q++) {
+                double v = r[q];
+                s1 += v;
+                s2 += v * v;
+            }
+            p[2 * c] += s1;
+            p[2 * c + 1] += s2;
+        }
+}
+
+static void bn_apply_task(void *arg, int s, int thread) {
+    HQ_UNUSED(thread);
+    bn_job *j = arg;
+    bn_ctx *b = j->l->ctx;
+    const float *scale = j->coef, *shift = j->coef + b->c;
+    bool relu = j->l->fuse_relu;
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int i = nn_slot_begin(j->n, j->n_slots, s); i < b1; i++)
+        for (int c = 0; c < b->c; c++) {
+            int64_t off = ((int64_t)i * b->c + c) * b->hw;
+            const float *r = j->x + off;
+            float *o = j->out + off, a = scale[c], d = shift[c];
+            if (relu)
+                for (int64_t q = 0; q < b->hw; q++) {
+                    float v = r[q] * a + d;
+                    o[q] = v < 0.0f ? 0.0f : v; /* NaN passes, as in torch.relu */
+                }
+            else
+                for (int64_t q = 0; q < b->hw; q++) o[q] = r[q] * a + d;
+        }
+}
+
+static hq_status bn_forward(hq_layer *l, float *y, const float *x, int n, const hq_pass *pass) {
+    bn_ctx *b = l->ctx;
+    bn_cache *cache = l->cache;
+    float *mean = cache->mean_inv, *invstd = cache->mean_inv + b->c;
+    double *part = l->scratch;
+    float *coef = (float *)((char *)l->scratch +
+                            nn_align((size_t)NN_MAX_SLOTS * 2 * (size_t)b->c * sizeof(double)));
+    float *gamma = l->params[0].data, *beta = l->params[1].data;
+    float *rmean = l->params[2].data, *rvar = l->params[3].data;
+    bn_job j = {
+        .l = l, .out = y, .x = x, .part = part, .coef = coef, .n = n, .n_slots = nn_n_slots(n)};
+    if (pass->train) {
+        int64_t cnt = (int64_t)n * b->hw;
+        if (cnt < 2)
+            return nn_failf(l, HQ_ERR_INVALID_ARG,
+                            "training needs more than 1 value per channel (batch %d of %dx%d "
+                            "planes)",
+                            n, l->in.h, l->in.w);
+        nn_pool_run(l->pool, j.n_slots, bn_stats_task, &j);
+        for (int c = 0; c < b->c; c++) {
+            double s1 = 0, s2 = 0;
+            for (int s = 0; s < j.n_slots; s++) {
+                s1 += part[(int64_t)s * 2 * b->c + 2 * c];
+                s2 += part[(int64_t)s * 2 * b->c + 2 * c + 1];
+            }
+            double m = s1 / (double)cnt, v = s2 / (double)cnt - m * m;
+            if (v < 0) v = 0;
+            mean[c] = (float)m;
+            invstd[c] = (float)(1.0 / sqrt(v + b->eps));
+            rmean[c] = (float)((1.0 - b->momentum) * rmean[c] + b->momentum * m);
+            rvar[c] = (float)((1.0 - b->momentum) * rvar[c] +
+                              b->momentum * v * (double)cnt / (double)(cnt - 1));
+        }
+        cache->train_stats = 1;
+    } else {
+        for (int c = 0; c < b->c; c++) {
+            mean[c] = rmean[c];
+            invstd[c] = (float)(1.0 / sqrt((double)rvar[c] + b->eps));
+        }
+        cache->train_stats = 0;
+    }
+    for (int c = 0; c < b->c; c++) {
+        float a = invstd[c] * gamma[c];
+        coef[c] = a;
+        coef[b->c + c] = beta[c] - mean[c] * a;
+    }
+    nn_pool_run(l->pool, j.n_slots, bn_apply_task, &j);
+    return HQ_OK;
+}
+
+/* ---- backward ------------------------------------------------------------------------ */
+
+static void bn_bstats_task(void *arg, int s, int thread) {
+    HQ_UNUSED(thread);
+    bn_job *j = arg;
+    bn_ctx *b = j->l->ctx;
+    double *p = j->part + (int64_t)s * 2 * b->c;
+    memset(p, 0, 2 * (size_t)b->c * sizeof(double));
+    bool relu = j->l->fuse_relu;
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int i = nn_slot_begin(j->n, j->n_slots, s); i < b1; i++)
+        for (int c = 0; c < b->c; c++) {
+            int64_t off = ((int64_t)i * b->c + c) * b->hw;
+            const float *g = j->dy + off, *xr = j->x + off, *yr = j->y + off;
+            double m = j->mean[c], s1 = 0, s2 = 0;
+            for (int64_t q = 0; q < b->hw; q++) {
+                double d = relu && !(yr[q] > 0.0f) ? 0.0 : g[q];
+                s1 += d;
+                s2 += d * (xr[q] - m);
+            }
+            p[2 * c] += s1;
+            p[2 * c + 1] += s2;
+        }
+}
+
+static void bn_dx_task(void *arg, int s, int thread) {
+    HQ_UNUSED(thread);
+    bn_job *j = arg;
+    bn_ctx *b = j->l->ctx;
+    const float *c1 = j->coef, *c2 = j->coef + b->c, *c3 = j->coef + 2 * b->c;
+    bool relu = j->l->fuse_relu;
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int i = nn_slot_begin(j->n, j->n_slots, s); i < b1; i++)
+        for (int c = 0; c < b->c; c++) {
+            int64_t off = ((int64_t)i * b->c + c) * b->hw;
+            const float *g = j->dy + off, *xr = j->x + off, *yr = j->y + off;
+            float *o = j->out + off, a1 = c1[c], a2 = c2[c], a3 = c3[c];
+            if (relu)
+                for (int64_t q = 0; q < b->hw; q++) {
+                    float d = yr[q] > 0.0f ? g[q] : 0.0f;
+                    o[q] = a1 * d + a2 * xr[q] + a3;
+                }
+            else
+                for (int64_t q = 0; q < b->hw; q++) o[q] = a1 * g[q] + a2 * xr[q] + a3;
+        }
+}
+
+static hq_status bn_backward(hq_layer *l, float *dx, const float *dy, const float *x,
+                             const float *y, int n) {
+    bn_ctx *b = l->ctx;
+    bn_cache *cache = l->cache;
+    float *mean = cache->mean_inv, *invstd = cache->mean_inv + b->c;
+    double *part = l->scratch;
+    float *coef = (float *)((char *)l->scratch +
+                            nn_align((size_t)NN_MAX_SLOTS * 2 * (size_t)b->c * sizeof(double)));
+    const float *gamma = l->params[0].data;
+    float *dgamma = l->params[0].grad, *dbeta = l->params[1].grad;
+    bn_job j = {.l = l,
+                .out = dx,
+                .x = x,
+                .dy = dy,
+                .y = y,
+                .part = part,
+                .coef = coef,
+                .mean = mean,
+                .n = n,
+                .n_slots = nn_n_slots(n)};
+    nn_pool_run(l->pool, j.n_slots, bn_bstats_task, &j);
+    double cnt = (double)n * (double)b->hw;
+    for (int c = 0; c < b->c; c++) {
+        double sdy = 0, dot = 0;
+        for (int s = 0; s < j.n_slots; s++) {
+            sdy += part[(int64_t)s * 2 * b->c + 2 * c];
+            dot += part[(int64_t)s * 2 * b->c + 2 * c + 1];
+        }
+        double is = invstd[c];
+        dgamma[c] += (float)(dot * is);
+        dbeta[c] += (float)sdy;
+        /* dx = a*(dy - (x - mean)*k - sdy/cnt), a = gamma*invstd, k = dot*invstd^2/cnt;
+         * with running statistics (evaluation mode) the statistics do not depend on x:
+         * dx = a*dy */
+        double a = (double)gamma[c] * is;
+        double k = cache->train_stats ? dot * is * is / cnt : 0.0;
+        double gm = cache->train_stats ? sdy / cnt : 0.0;
+        coef[c] = (float)a;
+        coef[b->c + c] = (float)(-a * k);
+        coef[2 * b->c + c] = (float)(a * (k * mean[c] - gm));
+    }
+    if (dx) nn_pool_run(l->pool, j.n_slots, bn_dx_task, &j);
+    return HQ_OK;
+}
+
+const nn_layer_ops nn_batchnorm_ops = {
+    .type = "batchnorm",
+    .plan = bn_plan,
+    .init = bn_init,
+    .forward = bn_forward,
+    .backward = bn_backward,
+};

@@ -1,0 +1,435 @@
+/*
+ * nn/conv2d.c — 2-D convolution (square kernel, stride, zero padding, optional bias) as
+ * im2col + cblas_sgemm, plus the naive direct convolution it is tested against.
+ *
+ * Config: {"type":"conv2d", "out":C_out, "kernel":3, "stride":1, "padding":0, "bias":true}
+ * Parameters: weight (C_out, C_in, k, k), bias (C_out) — PyTorch's Conv2d layout and init.
+ *
+ * Forward, per slot of the batch (layer_impl.h), in chunks of g images:
+ *     col  (K, g*HWo)    = im2col(x[b..b+g))            K = C_in*k*k
+ *     y    (C_out, g*HWo) = W (C_out, K) . col            one sgemm per chunk
+ * g is chosen from the shapes so that col stays in L2 (one image for the wide early
+ * layers, several for the deep 7x7 ones) and written straight into y when g = 1.
+ * Backward, per slot and chunk:
+ *     dW_slot (C_out, K) += dy (C_out, g*HWo) . col^T     (partials reduced in slot order)
+ *     dx: for stride 1 the input gradient is itself a convolution of dy, padded by
+ *         k-1-pad, with the kernel flipped and its channel axes swapped:
+ *             dx (C_in, g*HW) = Wflip (C_in, C_out*k*k) . im2col(dy)
+ *         (a well-shaped gemm, no scatter-add); otherwise the textbook transposed gemm
+ *         dcol (K, g*HWo) = W^T . dy and col2im. Both are tested against the direct
+ *         reference, which stays here as nn_conv2d_ref_*.
+ */
+#include <math.h>
+
+#include "nn/layer_impl.h"
+
+/* Budget for one thread's im2col buffer; keeps the gemm operands in the 1 MiB L2. */
+#define CONV_COL_BUDGET (448 * 1024)
+#define CONV_MAX_CHUNK  16
+
+typedef struct conv_ctx {
+    int cin, h, w;       /* input planes */
+    int cout, k, stride; /* output channels, kernel size, stride */
+    int pad;             /* zero padding on every side */
+    int ho, wo;          /* output plane */
+    bool bias;           /* has a bias parameter */
+    int kk;              /* K = cin*k*k, rows of col */
+    int g;               /* images per gemm chunk */
+    bool flip;           /* dx by the flipped-kernel convolution (stride 1, pad <= k-1) */
+    int64_t col_floats;  /* per-thread col buffer */
+    int64_t tmp_floats;  /* per-thread chunk buffer */
+    int64_t part_floats; /* one slot's partial gradient: cout*K + cout */
+} conv_ctx;
+
+/* ==== im2col / col2im ================================================================= */
+
+/* col rows (ci, kh, kw), columns oh*wo+ow of one image, row stride ldc. */
+static void im2col(float *restrict col, int64_t ldc, const float *restrict x, int cin, int h, int w,
+                   int k, int s, int pad, int ho, int wo) {
+    for (int ci = 0; ci < cin; ci++) {
+        const float *xp = x + (int64_t)ci * h * w;
+        for (int kh = 0; kh < k; kh++)
+            for (int kw = 0; kw < k; kw++) {
+                float *row = col + (int64_t)((ci * k + kh) * k + kw) * ldc;
+                /* valid ow: 0 <= ow*s - pad + kw < w */
+                int ow0 = pad - kw > 0 ? (pad - kw + s - 1) / s : 0;
+                int ow1 = w - 1 + pad - kw >= 0 ? (w - 1 + pad - kw) / s + 1 : 0;
+                if (ow1 > wo) ow1 = wo;
+                if (ow0 > ow1) ow0 = ow1;
+                for (int oh = 0; oh < ho; oh++) {
+                    int ih = oh * s - pad + kh;
+                    float *r = row + (int64_t)oh * wo;
+                    if (ih < 0 || ih >= h) {
+                        for (int ow = 0; ow < wo; ow++) r[ow] = 0;
+                        continue;
+                    }
+                    const float *xr = xp + (int64_t)ih * w - pad + kw;
+                    for (int ow = 0; ow < ow0; ow++) r[ow] = 0;
+                    if (s == 1)
+                        for (int ow = ow0; ow < ow1; ow++) r[ow] = xr[ow];
+                    else
+                        for (int ow = ow0; ow < ow1; ow++) r[ow] = xr[(int64_t)ow * s];
+                    for (int ow = ow1; ow < wo; ow++) r[ow] = 0;
+                }
+            }
+    }
+}
+
+/* x (one image, zeroed by the caller) += col2im(col). */
+static void col2im_add(float *restrict x, const float *restrict col, int64_t ldc, int cin, int h,
+                       int w, int k, int s, int pad, int ho, int wo) {
+    for (int ci = 0; ci < cin; ci++) {
+        float *xp = x + (int64_t)ci * h * w;
+        for (int kh = 0; kh < k; kh++)
+            for (int kw = 0; kw < k; kw++) {
+                const float *row = col + (int64_t)((ci * k + kh) * k + kw) * ldc;
+                int ow0 = pad - kw > 0 ? (pad - kw + s - 1) / s : 0;
+                int ow1 = w - 1 + pad - kw >= 0 ? (w - 1 + pad - kw) / s + 1 : 0;
+                if (ow1 > wo) ow1 = wo;
+                for (int oh = 0; oh < ho; oh++) {
+                    int ih = oh * s - pad + kh;
+                    if (ih < 0 || ih >= h) continue;
+                    float *xr = xp + (int64_t)ih * w - pad + kw;
+                    const float *r = row + (int64_t)oh * wo;
+                    for (int ow = ow0; ow < ow1; ow++) xr[(int64_t)ow * s] += r[ow];
+                }
+            }
+    }
+}
+
+/* ==== plan / init ===================================================================== */
+
+static hq_status conv_plan(hq_layer *l, const cJSON *cfg, const nn_plan_ctx *pc) {
+    HQ_UNUSED(pc);
+    static const char *const keys[] = {"out", "kernel", "stride", "padding", "bias", NULL};
+    hq_status st = nn_opt_check_keys(l, cfg, keys);
+    if (st != HQ_OK) return st;
+    conv_ctx *c = hq_calloc(1, sizeof *c);
+    if (!c) return nn_failf(l, HQ_ERR_NOMEM, "out of memory");
+    l->ctx = c;
+    if (!cJSON_GetObjectItemCaseSensitive(cfg, "out"))
+        return nn_failf(l, HQ_ERR_INVALID_ARG, "missing option \"out\" (output channels)");
+    if ((st = nn_opt_int(l, cfg, "out", 0, 1, 4096, &c->cout)) != HQ_OK ||
+        (st = nn_opt_int(l, cfg, "kernel", 3, 1, 15, &c->k)) != HQ_OK ||
+        (st = nn_opt_int(l, cfg, "stride", 1, 1, 15, &c->stride)) != HQ_OK ||
+        (st = nn_opt_int(l, cfg, "padding", 0, 0, 15, &c->pad)) != HQ_OK ||
+        (st = nn_opt_bool(l, cfg, "bias", true, &c->bias)) != HQ_OK)
+        return st;
+    c->cin = l->in.c;
+    c->h = l->in.h;
+    c->w = l->in.w;
+    if (c->cin > 4096)
+        return nn_failf(l, HQ_ERR_INVALID_ARG, "%d input channels, more than 4096", c->cin);
+    int eh = c->h + 2 * c->pad - c->k, ew = c->w + 2 * c->pad - c->k;
+    if (eh < 0 || ew < 0)
+        return nn_failf(l, HQ_ERR_INVALID_ARG,
+                        "kernel %d larger than the padded input %dx%d (padding %d)", c->k,
+                        c->h + 2 * c->pad, c->w + 2 * c->pad, c->pad);
+    c->ho = eh / c->stride + 1;
+    c->wo = ew / c->stride + 1;
+    c->kk = c->cin * c->k * c->k;
+    c->flip = c->stride == 1 && c->pad <= c->k - 1;
+    int64_t hwo = (int64_t)c->ho * c->wo, hwi = (int64_t)c->h * c->w;
+    int64_t per_img = (int64_t)c->kk * hwo;
+    if (c->flip && (int64_t)c->cout * c->k * c->k * hwi > per_img)
+        per_img = (int64_t)c->cout * c->k * c->k * hwi;
+    int64_t g = (CONV_COL_BUDGET / 4) / per_img;
+    c->g = g < 1 ? 1 : g > CONV_MAX_CHUNK ? CONV_MAX_CHUNK : (int)g;
+    if (c->g > l->in.n) c->g = l->in.n;
+    c->col_floats = per_img * c->g;
+    int64_t t1 = (int64_t)c->cout * hwo, t2 = (int64_t)c->cin * hwi;
+    c->tmp_floats = (t1 > t2 ? t1 : t2) * c->g;
+    c->part_floats = (int64_t)c->cout * c->kk + c->cout;
+
+    l->out = hq_shape4(l->in.n, c->cout, c->ho, c->wo);
+    nn_add_param(l, "weight", true, 4, (int64_t[]){c->cout, c->cin, c->k, c->k});
+    if (c->bias) nn_add_param(l, "bias", true, 1, (int64_t[]){c->cout});
+    l->cache_bytes = 0;
+    l->scratch_thread = nn_align((size_t)c->col_floats * 4) + nn_align((size_t)c->tmp_floats * 4);
+    l->scratch_shared = nn_align((size_t)NN_MAX_SLOTS * (size_t)c->part_floats * 4) +
+                        nn_align((size_t)c->kk * c->cout * 4);
+    return HQ_OK;
+}
+
+static void conv_init(hq_layer *l, uint64_t seed) {
+    conv_ctx *c = l->ctx;
+    float bound = 1.0f / sqrtf((float)c->kk);
+    nn_fill_uniform(l->params[0].data, l->params[0].numel, -bound, bound, seed, l->index, 0);
+    if (c->bias)
+        nn_fill_uniform(l->params[1].data, l->params[1].numel, -bound, bound, seed, l->index, 1);
+}
+
+/* ==== forward ========================================================================= */
+
+typedef struct conv_job {
+    hq_layer *l;
+    float *y;        /* (n, cout, ho, wo) */
+    const float *x;  /* (n, cin, h, w) */
+    const float *dy; /* backward: (n, cout, ho, wo) */
+    float *dx;       /* backward: (n, cin, h, w) or NULL */
+    float *part;     /* backward: per-slot partial grads */
+    const float *wf; /* backward: flipped kernel (cin, cout*k*k) */
+    int n, n_slots;
+} conv_job;
+
+static void conv_fwd_task(void *arg, int s, int thread) {
+    conv_job *j = arg;
+    hq_layer *l = j->l;
+    conv_ctx *c = l->ctx;
+    float *col = nn_scratch_thread(l, thread);
+    float *tmp = col + nn_align((size_t)c->col_floats * 4) / 4;
+    const float *wt = l->params[0].data;
+    const float *bias = c->bias ? l->params[1].data : NULL;
+    int64_t hwo = (int64_t)c->ho * c->wo, in_s = (int64_t)c->cin * c->h * c->w,
+            out_s = (int64_t)c->cout * hwo;
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int b = nn_slot_begin(j->n, j->n_slots, s); b < b1; b += c->g) {
+        int gn = b1 - b < c->g ? b1 - b : c->g;
+        int64_t nc = gn * hwo;
+        for (int i = 0; i < gn; i++)
+            im2col(col + i * hwo, nc, j->x + (b + i) * in_s, c->cin, c->h, c->w, c->k, c->stride,
+                   c->pad, c->ho, c->wo);
+        if (gn == 1) {
+            float *yb = j->y + b * out_s;
+            nn_sgemm(false, false, c->cout, (int)hwo, c->kk, 1.0f, wt, c->kk, col, (int)hwo, 0.0f,
+                     yb, (int)hwo);
+            if (bias)
+                for (int o = 0; o < c->cout; o++) {
+                    float *r = yb + o * hwo, bo = bias[o];
+                    for (int64_t p = 0; p < hwo; p++) r[p] += bo;
+                }
+        } else {
+            nn_sgemm(false, false, c->cout, (int)nc, c->kk, 1.0f, wt, c->kk, col, (int)nc, 0.0f,
+                     tmp, (int)nc);
+            for (int i = 0; i < gn; i++)
+                for (int o = 0; o < c->cout; o++) {
+                    float *r = j->y + (b + i) * out_s + o * hwo;
+                    const float *t = tmp + o * nc + i * hwo;
+                    float bo = bias ? bias[o] : 0.0f;
+                    for (int64_t p = 0; p < hwo; p++) r[p] = t[p] + bo;
+                }
+        }
+    }
+}
+
+static hq_status conv_forward(hq_layer *l, float *y, const float *x, int n, const hq_pass *pass) {
+    HQ_UNUSED(pass);
+    conv_job j = {.l = l, .y = y, .x = x, .n = n, .n_slots = nn_n_slots(n)};
+    nn_pool_run(l->pool, j.n_slots, conv_fwd_task, &j);
+    return HQ_OK;
+}
+
+/* ==== backward ======================================================================== */
+
+static void conv_bwd_task(void *arg, int s, int thread) {
+    conv_job *j = arg;
+    hq_layer *l = j->l;
+    conv_ctx *c = l->ctx;
+    float *col = nn_scratch_thread(l, thread);
+    float *tmp = col + nn_align((size_t)c->col_floats * 4) / 4;
+    const float *wt = l->params[0].data;
+    int64_t hwo = (int64_t)c->ho * c->wo, hwi = (int64_t)c->h * c->w;
+    int64_t in_s = (int64_t)c->cin * hwi, out_s = (int64_t)c->cout * hwo;
+    float *dw = j->part + (int64_t)s * c->part_floats; /* (cout, K) */
+    float *db = dw + (int64_t)c->cout * c->kk;         /* (cout) */
+    bool first = true;
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int b = nn_slot_begin(j->n, j->n_slots, s); b < b1; b += c->g) {
+        int gn = b1 - b < c->g ? b1 - b : c->g;
+        int64_t nc = gn * hwo, nci = gn * hwi;
+        /* dy of the chunk as (cout, gn*hwo) */
+        const float *dyc;
+        if (gn == 1) {
+            dyc = j->dy + b * out_s;
+        } else {
+            for (int i = 0; i < gn; i++)
+                for (int o = 0; o < c->cout; o++)
+                    memcpy(tmp + o * nc + i * hwo, j->dy + (b + i) * out_s + o * hwo,
+                           (size_t)hwo * sizeof(float));
+            dyc = tmp;
+        }
+        for (int i = 0; i < gn; i++)
+            im2col(col + i * hwo, nc, j->x + (b + i) * in_s, c->cin, c->h, c->w, c->k, c->stride,
+                   c->pad, c->ho, c->wo);
+        nn_sgemm(false, true, c->cout, c->kk, (int)nc, 1.0f, dyc, (int)nc, col, (int)nc,
+                 first ? 0.0f : 1.0f, dw, c->kk);
+        if (c->bias)
+            for (int o = 0; o < c->cout; o++) {
+                const float *r = dyc + o * nc;
+                double acc = 0;
+                for (int64_t p = 0; p < nc; p++) acc += r[p];
+                db[o] = first ? (float)acc : db[o] + (float)acc;
+            }
+        first = false;
+        if (!j->dx) continue;
+        if (c->flip) {
+            int bp = c->k - 1 - c->pad, kc = c->cout * c->k * c->k;
+            for (int i = 0; i < gn; i++)
+                im2col(col + i * hwi, nci, j->dy + (b + i) * out_s, c->cout, c->ho, c->wo, c->k, 1,
+                       bp, c->h, c->w);
+            if (gn == 1) {
+                nn_sgemm(false, false, c->cin, (int)hwi, kc, 1.0f, j->wf, kc, col, (int)hwi, 0.0f,
+                         j->dx + b * in_s, (int)hwi);
+            } else {
+                nn_sgemm(false, false, c->cin, (int)nci, kc, 1.0f, j->wf, kc, col, (int)nci, 0.0f,
+                         tmp, (int)nci);
+                for (int i = 0; i < gn; i++)
+                    for (int ci = 0; ci < c->cin; ci++)
+                        memcpy(j->dx + (b + i) * in_s + ci * hwi, tmp + ci * nci + i * hwi,
+                               (size_t)hwi * sizeof(float));
+            }
+        } else {
+            /* dcol (K, gn*hwo) = W^T dy, then col2im */
+            nn_sgemm(true, false, c->kk, (int)nc, c->cout, 1.0f, wt, c->kk, dyc, (int)nc, 0.0f, col,
+                     (int)nc);
+            for (int i = 0; i < gn; i++) {
+                float *dxi = j->dx + (b + i) * in_s;
+                memset(dxi, 0, (size_t)in_s * sizeof(float));
+                col2im_add(dxi, col + i * hwo, nc, c->cin, c->h, c->w, c->k, c->stride, c->pad,
+                           c->ho, c->wo);
+            }
+        }
+    }
+}
+
+typedef struct reduce_job {
+    float *dst;        /* += sum of parts */
+    const float *part; /* n_parts x stride */
+    int64_t count, stride;
+    int n_parts;
+} reduce_job;
+
+#define REDUCE_CHUNK 4096
+
+static void reduce_task(void *arg, int t, int thread) {
+    HQ_UNUSED(thread);
+    reduce_job *r = arg;
+    int64_t i0 = (int64_t)t * REDUCE_CHUNK, i1 = i0 + REDUCE_CHUNK;
+    if (i1 > r->count) i1 = r->count;
+    for (int64_t i = i0; i < i1; i++) {
+        float acc = r->part[i];
+        for (int p = 1; p < r->n_parts; p++) acc += r->part[p * r->stride + i];
+        r->dst[i] += acc;
+    }
+}
+
+static hq_status conv_backward(hq_layer *l, float *dx, const float *dy, const float *x,
+                               const float *y, int n) {
+    HQ_UNUSED(y);
+    conv_ctx *c = l->ctx;
+    float *part = l->scratch;
+    float *wf = part + nn_align((size_t)NN_MAX_SLOTS * (size_t)c->part_floats * 4) / 4;
+    if (dx && c->flip) {
+        /* wf[ci][co][kh][kw] = w[co][ci][k-1-kh][k-1-kw] */
+        const float *w = l->params[0].data;
+        int k = c->k, kk2 = k * k;
+        for (int co = 0; co < c->cout; co++)
+            for (int ci = 0; ci < c->cin; ci++)
+                for (int q = 0; q < kk2; q++)
+                    wf[((int64_t)ci * c->cout + co) * kk2 + q] =
+                        w[((int64_t)co * c->cin + ci) * kk2 + (kk2 - 1 - q)];
+    }
+    conv_job j = {.l = l,
+                  .x = x,
+                  .dy = dy,
+                  .dx = dx,
+                  .part = part,
+                  .wf = wf,
+                  .n = n,
+                  .n_slots = nn_n_slots(n)};
+    nn_pool_run(l->pool, j.n_slots, conv_bwd_task, &j);
+    /* weight grads (cout*K) then bias grads (cout) are contiguous in each part, and the
+     * params are bound separately: reduce each */
+    reduce_job r = {.dst = l->params[0].grad,
+                    .part = part,
+                    .count = (int64_t)c->cout * c->kk,
+                    .stride = c->part_floats,
+                    .n_parts = j.n_slots};
+    nn_pool_run(l->pool, (int)((r.count + REDUCE_CHUNK - 1) / REDUCE_CHUNK), reduce_task, &r);
+    if (c->bias) {
+        reduce_job rb = {.dst = l->params[1].grad,
+                         .part = part + (int64_t)c->cout * c->kk,
+                         .count = c->cout,
+                         .stride = c->part_floats,
+                         .n_parts = j.n_slots};
+        reduce_task(&rb, 0, 0);
+    }
+    return HQ_OK;
+}
+
+const nn_layer_ops nn_conv2d_ops = {
+    .type = "conv2d",
+    .plan = conv_plan,
+    .init = conv_init,
+    .forward = conv_forward,
+    .backward = conv_backward,
+};
+
+/* ==== naive reference ================================================================= */
+
+void nn_conv2d_ref_forward(float *y, const float *x, const float *w, const float *b, int n, int cin,
+                           int h, int wd, int cout, int k, int stride, int pad) {
+    int ho = (h + 2 * pad - k) / stride + 1, wo = (wd + 2 * pad - k) / stride + 1;
+    for (int bi = 0; bi < n; bi++)
+        for (int o = 0; o < cout; o++)
+            for (int oh = 0; oh < ho; oh++)
+                for (int ow = 0; ow < wo; ow++) {
+                    double acc = b ? b[o] : 0.0;
+                    for (int ci = 0; ci < cin; ci++)
+                        for (int kh = 0; kh < k; kh++)
+                            for (int kw = 0; kw < k; kw++) {
+                                int ih = oh * stride - pad + kh, iw = ow * stride - pad + kw;
+                                if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
+                                acc += (double)x[(((int64_t)bi * cin + ci) * h + ih) * wd + iw] *
+                                       w[(((int64_t)o * cin + ci) * k + kh) * k + kw];
+                            }
+                    y[(((int64_t)bi * cout + o) * ho + oh) * wo + ow] = (float)acc;
+                }
+}
+
+void nn_conv2d_ref_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                            const float *w, int n, int cin, int h, int wd, int cout, int k,
+                            int stride, int pad) {
+    int ho = (h + 2 * pad - k) / stride + 1, wo = (wd + 2 * pad - k) / stride + 1;
+    for (int o = 0; o < cout; o++) {
+        if (db) {
+            double acc = 0;
+            for (int bi = 0; bi < n; bi++)
+                for (int p = 0; p < ho * wo; p++) acc += dy[((int64_t)bi * cout + o) * ho * wo + p];
+            db[o] += (float)acc;
+        }
+        for (int ci = 0; ci < cin; ci++)
+            for (int kh = 0; kh < k; kh++)
+                for (int kw = 0; kw < k; kw++) {
+                    double acc = 0;
+                    for (int bi = 0; bi < n; bi++)
+                        for (int oh = 0; oh < ho; oh++)
+                            for (int ow = 0; ow < wo; ow++) {
+                                int ih = oh * stride - pad + kh, iw = ow * stride - pad + kw;
+                                if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
+                                acc += (double)dy[(((int64_t)bi * cout + o) * ho + oh) * wo + ow] *
+                                       x[(((int64_t)bi * cin + ci) * h + ih) * wd + iw];
+                            }
+                    dw[(((int64_t)o * cin + ci) * k + kh) * k + kw] += (float)acc;
+                }
+    }
+    if (!dx) return;
+    /* dx[ih][iw] = sum over (o, kh, kw) with ih = oh*stride - pad + kh for an integer oh */
+    for (int bi = 0; bi < n; bi++)
+        for (int ci = 0; ci < cin; ci++)
+            for (int ih = 0; ih < h; ih++)
+                for (int iw = 0; iw < wd; iw++) {
+                    double acc = 0;
+                    for (int o = 0; o < cout; o++)
+                        for (int kh = 0; kh < k; kh++)
+                            for (int kw = 0; kw < k; kw++) {
+                                int th = ih + pad - kh, tw = iw + pad - kw;
+                                if (th < 0 || tw < 0 || th % stride || tw % stride) continue;
+                                int oh = th / stride, ow = tw / stride;
+                                if (oh >= ho || ow >= wo) continue;
+                                acc += (double)dy[(((int64_t)bi * cout + o) * ho + oh) * wo + ow] *
+                                       w[(((int64_t)o * cin + ci) * k + kh) * k + kw];
+                            }
+                    dx[(((int64_t)bi * cin + ci) * h + ih) * wd + iw] = (float)acc;
+                }
+}

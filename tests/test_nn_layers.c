@@ -1,0 +1,583 @@
+/*
+ * tests/test_nn_layers.c — every layer type against independent references:
+ *   - conv2d (im2col + sgemm, both input-gradient paths) against the naive direct
+ *     convolution, over stride / padding / kernel variants;
+ *   - every layer's backward (inputs and parameters) against central finite differences
+ *     of L = sum(r * y) for a random r (float32 with step and tolerance chosen per layer,
+ *     inputs kept away from kinks and ties);
+ *   - batch norm statistics and running averages against a double computation by hand,
+ *     train and eval; pooling ties and NaN as PyTorch; dropout masks reproducible and
+ *     independent of thread count and batch position; PyTorch-style init statistics;
+ *   - results bit-identical for 1 and 2 threads; error paths with their messages.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/rng.h"
+#include "nn/layer.h"
+#include "nn/layer_impl.h"
+#include "tests/hq_test.h"
+
+/* ==== helpers ========================================================================= */
+
+static void fill_uniform(float *p, int64_t n, hq_rng *r, float lo, float hi) {
+    for (int64_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * hq_rng_uniformf(r);
+}
+
+/* values with |v| in [0.1, 1] and random sign: away from the ReLU kink */
+static void fill_away_from_zero(float *p, int64_t n, hq_rng *r) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = 0.1f + 0.9f * hq_rng_uniformf(r);
+        p[i] = hq_rng_u32(r) & 1 ? v : -v;
+    }
+}
+
+/* distinct values on a grid of spacing 1/n (shuffled): pooling windows have no near-ties */
+static void fill_distinct(float *p, int64_t n, hq_rng *r) {
+    int32_t *idx = hq_malloc((size_t)n * sizeof *idx);
+    for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)i;
+    hq_rng_shuffle_i32(r, idx, n);
+    for (int64_t i = 0; i < n; i++) p[i] = ((float)idx[i] / (float)n) * 2.0f - 1.0f;
+    hq_free(idx);
+}
+
+static double dot_r(const float *y, const float *r, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)y[i] * r[i];
+    return s;
+}
+
+typedef enum { FILL_UNIFORM, FILL_AWAY, FILL_DISTINCT } fill_kind;
+
+/*
+ * Finite-difference check of one layer: L = sum(r * y). Compares dL/dx and dL/dparams
+ * from backward with central differences at up to max_checks entries each.
+ * tol: |fd - analytic| <= tol * (1 + |analytic|).
+ */
+static void fd_check(const char *json, hq_shape in, bool train, fill_kind fk, double h, double tol,
+                     int max_checks) {
+    hq_layer *l;
+    HQ_REQUIRE_OK(hq_layer_create(json, in, &l));
+    HQ_REQUIRE_OK(hq_layer_init(l, 11));
+    hq_shape os = hq_layer_out_shape(l);
+    hq_tensor x, y, r, dx;
+    HQ_REQUIRE_OK(hq_tensor_alloc(&x, in));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&dx, in));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&y, os));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&r, os));
+    hq_rng rng;
+    hq_rng_init(&rng, 5, 1, 0);
+    int64_t nx = hq_shape_numel(in), ny = hq_shape_numel(os);
+    if (fk == FILL_AWAY)
+        fill_away_from_zero(x.data, nx, &rng);
+    else if (fk == FILL_DISTINCT)
+        fill_distinct(x.data, nx, &rng);
+    else
+        fill_uniform(x.data, nx, &rng, -1, 1);
+    fill_uniform(r.data, ny, &rng, -1, 1);
+    /* make batch-norm parameters non-trivial */
+    for (int i = 0; i < hq_layer_n_params(l); i++) {
+        hq_param_info pi;
+        HQ_REQUIRE_OK(hq_layer_param(l, i, &pi));
+        if (strcmp(hq_layer_type(l), "batchnorm") == 0 && pi.trainable)
+            fill_uniform(pi.data, pi.numel, &rng, 0.5f, 1.5f);
+    }
+    hq_pass pass = {.train = train, .seed = 3, .epoch = 1, .step = 2};
+    HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &pass));
+    HQ_REQUIRE_OK(hq_layer_zero_grad(l));
+    HQ_REQUIRE_OK(hq_layer_backward(l, &dx, &r));
+    /* snapshot analytic grads (forwards below change nothing but batch-norm running stats) */
+    int np = hq_layer_n_params(l);
+    float *grads[8] = {0};
+    for (int i = 0; i < np; i++) {
+        hq_param_info pi;
+        HQ_REQUIRE_OK(hq_layer_param(l, i, &pi));
+        if (!pi.trainable) continue;
+        grads[i] = hq_malloc((size_t)pi.numel * sizeof(float));
+        memcpy(grads[i], pi.grad, (size_t)pi.numel * sizeof(float));
+    }
+    double worst = 0;
+    /* inputs */
+    int64_t stride = nx / max_checks > 1 ? nx / max_checks : 1;
+    for (int64_t i = (stride > 1 ? 3 : 0) % nx; i < nx; i += stride) {
+        float keep = x.data[i];
+        x.data[i] = keep + (float)h;
+        HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &pass));
+        double lp = dot_r(y.data, r.data, ny);
+        x.data[i] = keep - (float)h;
+        HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &pass));
+        double lm = dot_r(y.data, r.data, ny);
+        x.data[i] = keep;
+        double fd = (lp - lm) / (2 * h), an = dx.data[i];
+        double err = fabs(fd - an) / (1 + fabs(an));
+        if (err > worst) worst = err;
+        HQ_CHECKF(err <= tol, "%s: dx[%lld] analytic %.6g vs finite difference %.6g", json,
+                  (long long)i, an, fd);
+    }
+    /* parameters */
+    for (int pi_ = 0; pi_ < np; pi_++) {
+        hq_param_info pi;
+        HQ_REQUIRE_OK(hq_layer_param(l, pi_, &pi));
+        if (!pi.trainable) continue;
+        int64_t st = pi.numel / max_checks > 1 ? pi.numel / max_checks : 1;
+        for (int64_t i = 0; i < pi.numel; i += st) {
+            float keep = pi.data[i];
+            pi.data[i] = keep + (float)h;
+            HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &pass));
+            double lp = dot_r(y.data, r.data, ny);
+            pi.data[i] = keep - (float)h;
+            HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &pass));
+            double lm = dot_r(y.data, r.data, ny);
+            pi.data[i] = keep;
+            double fd = (lp - lm) / (2 * h), an = grads[pi_][i];
+            double err = fabs(fd - an) / (1 + fabs(an));
+            if (err > worst) worst = err;
+            HQ_CHECKF(err <= tol, "%s: d%s[%lld] analytic %.6g vs finite difference %.6g", json,
+                      pi.name, (long long)i, an, fd);
+        }
+        hq_free(grads[pi_]);
+    }
+    if (getenv("HQ_TEST_VERBOSE")) fprintf(stderr, "    %s: worst rel err %.3g\n", json, worst);
+    hq_tensor_release(&x);
+    hq_tensor_release(&y);
+    hq_tensor_release(&r);
+    hq_tensor_release(&dx);
+    hq_layer_free(l);
+}
+
+/* ==== conv2d vs the direct reference ================================================== */
+
+typedef struct conv_case {
+    int n, cin, h, w, cout, k, stride, pad;
+    bool bias;
+} conv_case;
+
+static void conv_vs_ref(const conv_case *cc, int threads) {
+    char json[256];
+    snprintf(json, sizeof json,
+             "{\"type\":\"conv2d\",\"out\":%d,\"kernel\":%d,\"stride\":%d,\"padding\":%d,"
+             "\"bias\":%s}",
+             cc->cout, cc->k, cc->stride, cc->pad, cc->bias ? "true" : "false");
+    hq_shape in = hq_shape4(cc->n, cc->cin, cc->h, cc->w);
+    hq_layer *l;
+    HQ_REQUIRE_OK(hq_layer_create(json, in, &l));
+    hq_nn_pool *pool = NULL;
+    if (threads > 1) {
+        HQ_REQUIRE_OK(hq_nn_pool_create(threads, &pool));
+        HQ_REQUIRE_OK(hq_layer_set_pool(l, pool));
+    }
+    HQ_REQUIRE_OK(hq_layer_init(l, 7));
+    hq_shape os = hq_layer_out_shape(l);
+    int ho = (cc->h + 2 * cc->pad - cc->k) / cc->stride + 1;
+    int wo = (cc->w + 2 * cc->pad - cc->k) / cc->stride + 1;
+    HQ_CHECK(os.c == cc->cout && os.h == ho && os.w == wo);
+    hq_tensor x, y, dy, dx;
+    HQ_REQUIRE_OK(hq_tensor_alloc(&x, in));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&dx, in));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&y, os));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&dy, os));
+    hq_rng rng;
+    hq_rng_init(&rng, 99, 0, 0);
+    fill_uniform(x.data, hq_shape_numel(in), &rng, -1, 1);
+    fill_uniform(dy.data, hq_shape_numel(os), &rng, -1, 1);
+    hq_param_info w, b = {0};
+    HQ_REQUIRE_OK(hq_layer_param(l, 0, &w));
+    if (cc->bias) HQ_REQUIRE_OK(hq_layer_param(l, 1, &b));
+    hq_pass pass = {.train = true};
+    HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &pass));
+    HQ_REQUIRE_OK(hq_layer_zero_grad(l));
+    HQ_REQUIRE_OK(hq_layer_backward(l, &dx, &dy));
+    int64_t ny = hq_shape_numel(os), nx = hq_shape_numel(in);
+    float *ry = hq_malloc((size_t)ny * 4), *rdx = hq_malloc((size_t)nx * 4);
+    float *rdw = hq_calloc((size_t)w.numel, 4), *rdb = hq_calloc((size_t)cc->cout, 4);
+    nn_conv2d_ref_forward(ry, x.data, w.data, cc->bias ? b.data : NULL, cc->n, cc->cin, cc->h,
+                          cc->w, cc->cout, cc->k, cc->stride, cc->pad);
+    nn_conv2d_ref_backward(rdx, rdw, cc->bias ? rdb : NULL, dy.data, x.data, w.data, cc->n, cc->cin,
+                           cc->h, cc->w, cc->cout, cc->k, cc->stride, cc->pad);
+    /* sums of up to K (or n*HWo) products of O(1) terms: float32 error ~ 1e-6 * sqrt(terms) */
+    double ey = 0, edx = 0, edw = 0, edb = 0;
+    for (int64_t i = 0; i < ny; i++) ey = fmax(ey, fabs(y.data[i] - ry[i]));
+    for (int64_t i = 0; i < nx; i++) edx = fmax(edx, fabs(dx.data[i] - rdx[i]));
+    for (int64_t i = 0; i < w.numel; i++)
+        edw = fmax(edw, fabs(w.grad[i] - rdw[i]) / (1 + fabs(rdw[i])));
+    for (int i = 0; cc->bias && i < cc->cout; i++)
+        edb = fmax(edb, fabs(b.grad[i] - rdb[i]) / (1 + fabs(rdb[i])));
+    HQ_CHECKF(ey < 1e-5 && edx < 1e-5 && edw < 2e-5 && edb < 2e-5,
+              "%s on (%d,%d,%d,%d), %d threads: max err y %.3g dx %.3g dw %.3g db %.3g", json,
+              cc->n, cc->cin, cc->h, cc->w, threads, ey, edx, edw, edb);
+    hq_free(ry);
+    hq_free(rdx);
+    hq_free(rdw);
+    hq_free(rdb);
+    hq_tensor_release(&x);
+    hq_tensor_release(&y);
+    hq_tensor_release(&dx);
+    hq_tensor_release(&dy);
+    hq_layer_free(l);
+    hq_nn_pool_free(pool);
+}
+
+HQ_TEST(nn_conv2d_matches_direct_reference) {
+    static const conv_case cases[] = {
+        /* n cin h  w cout k s p bias */
+        {3, 1, 28, 28, 16, 3, 1, 1, true},  /* HQCNN first layer, flipped-kernel dx */
+        {5, 16, 14, 14, 32, 3, 1, 1, true}, /* chunks of several images */
+        {4, 8, 7, 7, 12, 3, 1, 1, false},   /* no bias */
+        {3, 3, 9, 11, 5, 3, 2, 1, true},    /* stride 2: col2im path, non-square */
+        {2, 4, 8, 8, 6, 3, 1, 0, true},     /* valid convolution */
+        {2, 2, 10, 9, 3, 5, 1, 2, true},    /* 5x5 */
+        {2, 3, 6, 6, 4, 1, 1, 0, true},     /* 1x1 */
+        {2, 2, 7, 7, 3, 3, 1, 3, true},     /* padding > k-1: col2im path */
+        {17, 2, 5, 5, 3, 3, 3, 2, true},    /* stride 3, more samples than slots */
+        {1, 5, 4, 6, 2, 2, 2, 0, true},     /* even kernel */
+    };
+    for (size_t i = 0; i < HQ_ARRAY_LEN(cases); i++) {
+        conv_vs_ref(&cases[i], 1);
+        conv_vs_ref(&cases[i], 2);
+    }
+}
+
+/* ==== finite differences for every layer ============================================== */
+
+HQ_TEST(nn_fd_conv2d) {
+    fd_check("{\"type\":\"conv2d\",\"out\":4,\"kernel\":3,\"padding\":1}", hq_shape4(2, 3, 6, 5),
+             true, FILL_UNIFORM, 1e-2, 2e-3, 40);
+    fd_check("{\"type\":\"conv2d\",\"out\":3,\"kernel\":3,\"stride\":2,\"padding\":1}",
+             hq_shape4(2, 2, 7, 7), true, FILL_UNIFORM, 1e-2, 2e-3, 40);
+}
+
+HQ_TEST(nn_fd_batchnorm) {
+    /* train: gradients through the batch statistics; eval: through running statistics */
+    fd_check("{\"type\":\"batchnorm\"}", hq_shape4(4, 3, 3, 3), true, FILL_UNIFORM, 1e-2, 3e-3, 40);
+    fd_check("{\"type\":\"batchnorm\"}", hq_shape4(4, 3, 3, 3), false, FILL_UNIFORM, 1e-2, 2e-3,
+             40);
+    fd_check("{\"type\":\"batchnorm\"}", hq_shape4(6, 5, 1, 1), true, FILL_UNIFORM, 1e-2, 3e-3, 40);
+}
+
+HQ_TEST(nn_fd_batchnorm_relu_fused) {
+    /* |x| >= 0.1 does not keep BN outputs off zero; use a small step and check loosely */
+    fd_check("{\"type\":\"batchnorm\",\"relu\":true}", hq_shape4(4, 2, 3, 3), true, FILL_DISTINCT,
+             1e-3, 1e-2, 40);
+}
+
+HQ_TEST(nn_fd_elementwise) {
+    fd_check("{\"type\":\"relu\"}", hq_shape4(3, 2, 4, 4), true, FILL_AWAY, 1e-2, 1e-3, 50);
+    fd_check("{\"type\":\"tanh\"}", hq_shape4(3, 5, 1, 1), true, FILL_UNIFORM, 1e-2, 1e-3, 50);
+    fd_check("{\"type\":\"tanh\",\"scale\":\"pi\"}", hq_shape4(3, 4, 1, 1), true, FILL_UNIFORM,
+             1e-2, 2e-3, 50);
+    fd_check("{\"type\":\"dropout\",\"p\":0.3}", hq_shape4(4, 3, 2, 2), true, FILL_UNIFORM, 1e-2,
+             1e-3, 50);
+    fd_check("{\"type\":\"dropout\",\"p\":0.3}", hq_shape4(4, 3, 2, 2), false, FILL_UNIFORM, 1e-2,
+             1e-3, 50);
+    fd_check("{\"type\":\"flatten\"}", hq_shape4(2, 3, 2, 2), true, FILL_UNIFORM, 1e-2, 1e-3, 50);
+}
+
+HQ_TEST(nn_fd_pooling) {
+    fd_check("{\"type\":\"maxpool\",\"kernel\":2}", hq_shape4(2, 3, 6, 6), true, FILL_DISTINCT,
+             1e-3, 2e-3, 60);
+    fd_check("{\"type\":\"maxpool\",\"kernel\":2}", hq_shape4(2, 2, 7, 7), true, FILL_DISTINCT,
+             1e-3, 2e-3, 60);
+    fd_check("{\"type\":\"maxpool\",\"kernel\":3,\"stride\":2,\"padding\":1}",
+             hq_shape4(2, 2, 7, 6), true, FILL_DISTINCT, 1e-3, 2e-3, 60);
+    fd_check("{\"type\":\"avgpool\",\"kernel\":3,\"stride\":2,\"padding\":1}",
+             hq_shape4(2, 2, 7, 6), true, FILL_UNIFORM, 1e-2, 1e-3, 60);
+    fd_check("{\"type\":\"avgpool\",\"kernel\":2}", hq_shape4(2, 2, 4, 4), true, FILL_UNIFORM, 1e-2,
+             1e-3, 60);
+    fd_check("{\"type\":\"global_avgpool\"}", hq_shape4(3, 4, 5, 5), true, FILL_UNIFORM, 1e-2, 1e-3,
+             60);
+}
+
+HQ_TEST(nn_fd_dense) {
+    fd_check("{\"type\":\"dense\",\"out\":5}", hq_shape4(3, 7, 1, 1), true, FILL_UNIFORM, 1e-2,
+             1e-3, 40);
+    fd_check("{\"type\":\"dense\",\"out\":3,\"bias\":false}", hq_shape4(2, 2, 2, 2), true,
+             FILL_UNIFORM, 1e-2, 1e-3, 40);
+}
+
+/* ==== batch norm against a hand computation =========================================== */
+
+HQ_TEST(nn_batchnorm_statistics) {
+    hq_layer *l;
+    hq_shape in = hq_shape4(3, 2, 2, 2);
+    HQ_REQUIRE_OK(
+        hq_layer_create("{\"type\":\"batchnorm\",\"momentum\":0.1,\"eps\":1e-5}", in, &l));
+    HQ_REQUIRE_OK(hq_layer_init(l, 0));
+    hq_param_info g, b, rm, rv;
+    HQ_REQUIRE_OK(hq_layer_param(l, 0, &g));
+    HQ_REQUIRE_OK(hq_layer_param(l, 1, &b));
+    HQ_REQUIRE_OK(hq_layer_param(l, 2, &rm));
+    HQ_REQUIRE_OK(hq_layer_param(l, 3, &rv));
+    HQ_CHECK_STR(rm.name, "running_mean");
+    HQ_CHECK(!rm.trainable && rm.grad == NULL && g.trainable);
+    HQ_CHECK(g.data[0] == 1 && b.data[1] == 0 && rm.data[0] == 0 && rv.data[1] == 1);
+    g.data[0] = 2.0f, g.data[1] = 0.5f, b.data[0] = 0.25f, b.data[1] = -1.0f;
+    hq_tensor x, y;
+    HQ_REQUIRE_OK(hq_tensor_alloc(&x, in));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&y, in));
+    for (int i = 0; i < 24; i++) x.data[i] = (float)((i * 7) % 11) * 0.3f - 1.0f + (i % 3);
+    hq_pass tr = {.train = true};
+    HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &tr));
+    for (int c = 0; c < 2; c++) {
+        double s = 0, ss = 0;
+        for (int n = 0; n < 3; n++)
+            for (int q = 0; q < 4; q++) s += x.data[(n * 2 + c) * 4 + q];
+        double m = s / 12;
+        for (int n = 0; n < 3; n++)
+            for (int q = 0; q < 4; q++) ss += pow(x.data[(n * 2 + c) * 4 + q] - m, 2);
+        double var = ss / 12, inv = 1 / sqrt(var + 1e-5);
+        for (int n = 0; n < 3; n++)
+            for (int q = 0; q < 4; q++) {
+                int i = (n * 2 + c) * 4 + q;
+                HQ_CHECK_NEAR(y.data[i], g.data[c] * (x.data[i] - m) * inv + b.data[c], 2e-6);
+            }
+        HQ_CHECK_NEAR(rm.data[c], 0.1 * m, 1e-7);
+        HQ_CHECK_NEAR(rv.data[c], 0.9 + 0.1 * ss / 11, 1e-6); /* unbiased */
+    }
+    /* eval uses the running statistics */
+    hq_pass ev = {.train = false};
+    HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &ev));
+    for (int i = 0; i < 24; i++) {
+        int c = (i / 4) % 2;
+        double want = g.data[c] * (x.data[i] - rm.data[c]) / sqrt(rv.data[c] + 1e-5) + b.data[c];
+        HQ_CHECK_NEAR(y.data[i], want, 2e-6);
+    }
+    /* a single value per channel cannot be normalised in training */
+    hq_tensor x1 = hq_tensor_view(x.data, hq_shape4(1, 2, 1, 1));
+    hq_layer *l1;
+    HQ_REQUIRE_OK(hq_layer_create("{\"type\":\"batchnorm\"}", hq_shape4(4, 2, 1, 1), &l1));
+    hq_tensor y1 = hq_tensor_view(y.data, hq_shape4(1, 2, 1, 1));
+    HQ_CHECK_FAILS(hq_layer_forward(l1, &y1, &x1, &tr), HQ_ERR_INVALID_ARG,
+                   "more than 1 value per channel");
+    HQ_CHECK_OK(hq_layer_forward(l1, &y1, &x1, &ev));
+    hq_layer_free(l1);
+    hq_tensor_release(&x);
+    hq_tensor_release(&y);
+    hq_layer_free(l);
+}
+
+/* ==== pooling ties and NaN ============================================================ */
+
+HQ_TEST(nn_maxpool_ties_and_nan) {
+    hq_layer *l;
+    HQ_REQUIRE_OK(
+        hq_layer_create("{\"type\":\"maxpool\",\"kernel\":2}", hq_shape4(1, 1, 2, 4), &l));
+    hq_tensor x, dx, ybuf, dybuf;
+    HQ_REQUIRE_OK(hq_tensor_alloc(&x, hq_shape4(1, 1, 2, 4)));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&dx, hq_shape4(1, 1, 2, 4)));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&ybuf, hq_shape4(1, 1, 1, 3)));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&dybuf, hq_shape4(1, 1, 1, 3)));
+    hq_tensor y = hq_tensor_view(ybuf.data, hq_shape4(1, 1, 1, 2));
+    hq_tensor dy = hq_tensor_view(dybuf.data, hq_shape4(1, 1, 1, 2));
+    /* window 0: all equal (tie -> first element); window 1: NaN at position 2 wins */
+    float v[8] = {1, 1, 5, 3, 1, 1, NAN, 4};
+    memcpy(x.data, v, sizeof v);
+    hq_pass p = {.train = true};
+    HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &p));
+    HQ_CHECK(y.data[0] == 1.0f && isnan(y.data[1]));
+    dy.data[0] = 10, dy.data[1] = 20;
+    HQ_REQUIRE_OK(hq_layer_backward(l, &dx, &dy));
+    float want[8] = {10, 0, 0, 0, 0, 0, 20, 0};
+    for (int i = 0; i < 8; i++)
+        HQ_CHECKF(dx.data[i] == want[i], "dx[%d] = %g, want %g", i, dx.data[i], want[i]);
+    hq_tensor y2 = hq_tensor_view(y.data, hq_shape4(1, 1, 1, 1));
+    HQ_CHECK_FAILS(hq_layer_forward(l, &y2, &x, &p), HQ_ERR_INVALID_ARG, "has shape");
+    hq_layer_free(l);
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"maxpool\",\"kernel\":3,\"stride\":1}",
+                                   hq_shape4(1, 1, 2, 4), &l),
+                   HQ_ERR_INVALID_ARG, "kernel 3 larger than the padded input 2x4");
+    /* generic path (2x2 stride 1) with plateaus: first maximum in row-major window order */
+    float v2[8] = {0, 2, 2, 0, 2, 0, 0, 2};
+    memcpy(x.data, v2, sizeof v2);
+    HQ_REQUIRE_OK(hq_layer_create("{\"type\":\"maxpool\",\"kernel\":2,\"stride\":1}",
+                                  hq_shape4(1, 1, 2, 4), &l));
+    hq_tensor y3 = hq_tensor_view(y.data, hq_shape4(1, 1, 1, 3));
+    hq_tensor dy3 = hq_tensor_view(dy.data, hq_shape4(1, 1, 1, 3));
+    HQ_REQUIRE_OK(hq_layer_forward(l, &y3, &x, &p));
+    HQ_CHECK(y3.data[0] == 2 && y3.data[1] == 2 && y3.data[2] == 2);
+    dy3.data[0] = 1, dy3.data[1] = 10, dy3.data[2] = 100;
+    HQ_REQUIRE_OK(hq_layer_backward(l, &dx, &dy3));
+    /* windows: {0,2,2,0}->idx1 (x[1]); {2,2,0,0}->x[1]; {2,0,0,2}->x[2] */
+    float want2[8] = {0, 11, 100, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 8; i++)
+        HQ_CHECKF(dx.data[i] == want2[i], "dx[%d] = %g, want %g", i, dx.data[i], want2[i]);
+    hq_layer_free(l);
+    hq_tensor_release(&x);
+    hq_tensor_release(&ybuf);
+    hq_tensor_release(&dx);
+    hq_tensor_release(&dybuf);
+}
+
+/* ==== dropout ========================================================================= */
+
+static void dropout_run(int threads, int n, uint64_t step, int layer_index, float *y_out) {
+    hq_layer *l;
+    HQ_REQUIRE_OK(hq_layer_create("{\"type\":\"dropout\",\"p\":0.25}", hq_shape4(n, 40, 1, 1), &l));
+    l->index = layer_index;
+    hq_nn_pool *pool = NULL;
+    if (threads > 1) {
+        HQ_REQUIRE_OK(hq_nn_pool_create(threads, &pool));
+        HQ_REQUIRE_OK(hq_layer_set_pool(l, pool));
+    }
+    hq_tensor x, y;
+    HQ_REQUIRE_OK(hq_tensor_alloc(&x, hq_shape4(n, 40, 1, 1)));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&y, hq_shape4(n, 40, 1, 1)));
+    for (int64_t i = 0; i < n * 40; i++) x.data[i] = 1.0f;
+    hq_pass p = {.train = true, .seed = 77, .epoch = 2, .step = step};
+    HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &p));
+    memcpy(y_out, y.data, (size_t)n * 40 * sizeof(float));
+    hq_tensor_release(&x);
+    hq_tensor_release(&y);
+    hq_layer_free(l);
+    hq_nn_pool_free(pool);
+}
+
+HQ_TEST(nn_dropout_masks_reproducible) {
+    enum { N = 64, E = N * 40 };
+    float *a = hq_malloc(E * 4), *b = hq_malloc(E * 4), *c = hq_malloc(E * 4),
+          *d = hq_malloc(E * 4), *e = hq_malloc(E * 4);
+    dropout_run(1, N, 5, 3, a);
+    dropout_run(2, N, 5, 3, b);  /* other thread count: same mask */
+    dropout_run(1, N, 6, 3, c);  /* other step: different */
+    dropout_run(1, N, 5, 4, d);  /* other layer: different */
+    dropout_run(1, 10, 5, 3, e); /* smaller batch: sample i keeps its mask */
+    HQ_CHECK(memcmp(a, b, E * 4) == 0);
+    HQ_CHECK(memcmp(a, c, E * 4) != 0);
+    HQ_CHECK(memcmp(a, d, E * 4) != 0);
+    HQ_CHECK(memcmp(a, e, 10 * 40 * 4) == 0);
+    int dropped = 0;
+    for (int i = 0; i < E; i++) {
+        HQ_CHECK(a[i] == 0.0f || fabsf(a[i] - 1.0f / 0.75f) < 1e-6f);
+        dropped += a[i] == 0.0f;
+    }
+    /* binomial(2560, 0.25): mean 640, sd 21.9 -> 5 sd */
+    HQ_CHECKF(abs(dropped - 640) < 110, "dropped %d of %d", dropped, E);
+    hq_free(a);
+    hq_free(b);
+    hq_free(c);
+    hq_free(d);
+    hq_free(e);
+}
+
+/* ==== initialisation ================================================================== */
+
+HQ_TEST(nn_init_matches_pytorch_defaults) {
+    hq_layer *l;
+    HQ_REQUIRE_OK(hq_layer_create("{\"type\":\"conv2d\",\"out\":64,\"kernel\":3}",
+                                  hq_shape4(1, 32, 5, 5), &l));
+    HQ_REQUIRE_OK(hq_layer_init(l, 1234));
+    hq_param_info w, b;
+    HQ_REQUIRE_OK(hq_layer_param(l, 0, &w));
+    HQ_REQUIRE_OK(hq_layer_param(l, 1, &b));
+    HQ_CHECK(w.ndim == 4 && w.dims[0] == 64 && w.dims[1] == 32 && w.dims[2] == 3 && w.dims[3] == 3);
+    HQ_CHECK_STR(w.name, "weight");
+    HQ_CHECK_STR(b.name, "bias");
+    /* kaiming_uniform(a = sqrt 5): bound = sqrt(6 / ((1 + 5) fan_in)) = 1/sqrt(fan_in) */
+    double bound = 1.0 / sqrt(32 * 9), s = 0, ss = 0, mx = 0;
+    for (int64_t i = 0; i < w.numel; i++) {
+        s += w.data[i];
+        ss += (double)w.data[i] * w.data[i];
+        mx = fmax(mx, fabs(w.data[i]));
+    }
+    double mean = s / w.numel, var = ss / w.numel - mean * mean;
+    HQ_CHECK(mx <= bound && mx > 0.99 * bound);
+    HQ_CHECK_NEAR(mean, 0, 4 * bound / sqrt(3.0 * w.numel));
+    HQ_CHECK_NEAR(var, bound * bound / 3, 0.05 * bound * bound / 3);
+    for (int i = 0; i < 64; i++) HQ_CHECK(fabs(b.data[i]) <= bound);
+    /* same seed same values, other seed other values */
+    float w0 = w.data[5];
+    HQ_REQUIRE_OK(hq_layer_init(l, 1234));
+    HQ_CHECK(w.data[5] == w0);
+    HQ_REQUIRE_OK(hq_layer_init(l, 1235));
+    HQ_CHECK(w.data[5] != w0);
+    hq_layer_free(l);
+    HQ_REQUIRE_OK(hq_layer_create("{\"type\":\"dense\",\"out\":128}", hq_shape4(1, 8, 1, 1), &l));
+    HQ_REQUIRE_OK(hq_layer_init(l, 1));
+    HQ_REQUIRE_OK(hq_layer_param(l, 0, &w));
+    HQ_CHECK(w.ndim == 2 && w.dims[0] == 128 && w.dims[1] == 8);
+    mx = 0;
+    for (int64_t i = 0; i < w.numel; i++) mx = fmax(mx, fabs(w.data[i]));
+    HQ_CHECK(mx <= 1 / sqrt(8.0) && mx > 0.95 / sqrt(8.0));
+    hq_layer_free(l);
+}
+
+/* ==== errors ========================================================================== */
+
+HQ_TEST(nn_layer_errors) {
+    hq_layer *l = NULL;
+    hq_shape in = hq_shape4(2, 1, 8, 8);
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":", in, &l), HQ_ERR_PARSE, "invalid JSON");
+    HQ_CHECK_FAILS(hq_layer_create("[1]", in, &l), HQ_ERR_INVALID_ARG, "must be a JSON object");
+    HQ_CHECK_FAILS(hq_layer_create("{}", in, &l), HQ_ERR_INVALID_ARG, "missing \"type\"");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"conv3d\"}", in, &l), HQ_ERR_INVALID_ARG,
+                   "unknown type \"conv3d\" (one of: conv2d, batchnorm");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"conv2d\"}", in, &l), HQ_ERR_INVALID_ARG,
+                   "missing option \"out\"");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"conv2d\",\"out\":4,\"kernal\":3}", in, &l),
+                   HQ_ERR_INVALID_ARG, "unknown option \"kernal\"");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"conv2d\",\"out\":0}", in, &l), HQ_ERR_INVALID_ARG,
+                   "layer 0 (conv2d): option \"out\" must be an integer in [1, 4096]");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"conv2d\",\"out\":2,\"kernel\":9}", in, &l),
+                   HQ_ERR_INVALID_ARG, "kernel 9 larger than the padded input 8x8");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"conv2d\",\"out\":2,\"bias\":1}", in, &l),
+                   HQ_ERR_INVALID_ARG, "option \"bias\" must be true or false");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"dropout\",\"p\":1}", in, &l), HQ_ERR_INVALID_ARG,
+                   "must be in [0, 1)");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"dense\",\"out\":\"classes\"}", in, &l),
+                   HQ_ERR_INVALID_ARG, "needs the model's class count");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"tanh\",\"scale\":\"tau\"}", in, &l),
+                   HQ_ERR_INVALID_ARG, "or \"pi\"");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"maxpool\",\"kernel\":2,\"padding\":2}", in, &l),
+                   HQ_ERR_INVALID_ARG, "option \"padding\" must be an integer in [0, 1]");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"relu\"}", hq_shape4(0, 1, 1, 1), &l),
+                   HQ_ERR_INVALID_ARG, "input shape (0, 1, 1, 1) invalid");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"quantum\"}", in, &l), HQ_ERR_UNSUPPORTED,
+                   "quantum");
+    HQ_CHECK_FAILS(hq_layer_create(NULL, in, &l), HQ_ERR_INVALID_ARG, "json is NULL");
+    HQ_CHECK(l == NULL);
+
+    HQ_REQUIRE_OK(hq_layer_create("{\"type\":\"relu\"}", in, &l));
+    hq_tensor x, y, big;
+    HQ_REQUIRE_OK(hq_tensor_alloc(&x, in));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&y, in));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&big, hq_shape4(3, 1, 8, 8)));
+    hq_pass p = {.train = true};
+    HQ_CHECK_FAILS(hq_layer_backward(l, &x, &y), HQ_ERR_MISUSE, "no successful forward");
+    HQ_CHECK_FAILS(hq_layer_forward(l, &big, &big, &p), HQ_ERR_INVALID_ARG,
+                   "batch 3 out of range [1, 2]");
+    hq_tensor wrong = hq_tensor_view(y.data, hq_shape4(2, 1, 8, 7));
+    HQ_CHECK_FAILS(hq_layer_forward(l, &wrong, &x, &p), HQ_ERR_INVALID_ARG,
+                   "y has shape (2, 1, 8, 7), expected (2, 1, 8, 8)");
+    HQ_CHECK_OK(hq_layer_forward(l, &y, &x, &p));
+    HQ_CHECK_FAILS(hq_layer_backward(l, &x, &wrong), HQ_ERR_INVALID_ARG, "dy has shape");
+    hq_param_info pi;
+    HQ_CHECK_FAILS(hq_layer_param(l, 0, &pi), HQ_ERR_INVALID_ARG, "index 0 out of range [0, 0)");
+    HQ_CHECK_FAILS(hq_layer_forward(NULL, &y, &x, &p), HQ_ERR_MISUSE, "invalid handle");
+    hq_layer_free(l);
+    hq_layer_free(NULL);
+    hq_tensor_release(&x);
+    hq_tensor_release(&y);
+    hq_tensor_release(&big);
+    hq_tensor t;
+    HQ_CHECK_FAILS(hq_tensor_alloc(&t, hq_shape4(1, 0, 2, 2)), HQ_ERR_INVALID_ARG,
+                   "shape (1, 0, 2, 2) invalid");
+    hq_nn_pool *pool;
+    HQ_CHECK_FAILS(hq_nn_pool_create(65, &pool), HQ_ERR_INVALID_ARG, "65 threads out of range");
+}
+
+HQ_TEST(nn_layer_create_out_of_memory) {
+    /* every allocation of hq_layer_create fails in turn: clean error, no leak */
+    for (int k = 1; k < 20; k++) {
+        hq_layer *l = NULL;
+        hq_alloc_fail_after(k);
+        hq_status st = hq_layer_create("{\"type\":\"conv2d\",\"out\":4,\"padding\":1}",
+                                       hq_shape4(2, 2, 6, 6), &l);
+        bool fired = hq_alloc_injected();
+        hq_alloc_fail_after(0);
+        if (!fired) {
+            HQ_CHECK_OK(st);
+            hq_layer_free(l);
+            break;
+        }
+        HQ_CHECK(st == HQ_ERR_NOMEM && l == NULL);
+    }
+}
