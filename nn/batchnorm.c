@@ -79,6 +79,56 @@ typedef struct bn_job {
 
 /* ---- forward ------------------------------------------------------------------------- */
 
+/* Partial sums run in 8 independent float lanes, flushed to double every BN_FLUSH vectors;
+ * the order is fixed, so results do not depend on threads. */
+#define BN_FLUSH 256
+
+static void sum_sumsq(const float *restrict r, int64_t n, double *s1, double *s2) {
+    double d1 = 0, d2 = 0;
+    int64_t q = 0;
+    while (q + 8 <= n) {
+        nn_f8 a1 = {0}, a2 = {0};
+        for (int it = 0; it < BN_FLUSH && q + 8 <= n; it++, q += 8) {
+            nn_f8 v = nn_f8_load(r + q);
+            a1 += v;
+            a2 += v * v;
+        }
+        d1 += nn_f8_hsum(a1);
+        d2 += nn_f8_hsum(a2);
+    }
+    for (; q < n; q++) {
+        d1 += r[q];
+        d2 += (double)r[q] * r[q];
+    }
+    *s1 += d1;
+    *s2 += d2;
+}
+
+/* sum of g' and of g' * (x - m), g' = g masked by y > 0 when relu */
+static void sum_dy_dot(const float *restrict g, const float *restrict x, const float *restrict y,
+                       bool relu, float m, int64_t n, double *s1, double *s2) {
+    double d1 = 0, d2 = 0;
+    int64_t q = 0;
+    while (q + 8 <= n) {
+        nn_f8 a1 = {0}, a2 = {0};
+        for (int it = 0; it < BN_FLUSH && q + 8 <= n; it++, q += 8) {
+            nn_f8 d = nn_f8_load(g + q);
+            if (relu) d = nn_f8_mask_pos(d, nn_f8_load(y + q));
+            a1 += d;
+            a2 += d * (nn_f8_load(x + q) - m);
+        }
+        d1 += nn_f8_hsum(a1);
+        d2 += nn_f8_hsum(a2);
+    }
+    for (; q < n; q++) {
+        float d = relu && !(y[q] > 0.0f) ? 0.0f : g[q];
+        d1 += d;
+        d2 += (double)(d * (x[q] - m));
+    }
+    *s1 += d1;
+    *s2 += d2;
+}
+
 static void bn_stats_task(void *arg, int s, int thread) {
     HQ_UNUSED(thread);
     bn_job *j = arg;
@@ -87,17 +137,8 @@ static void bn_stats_task(void *arg, int s, int thread) {
     memset(p, 0, 2 * (size_t)b->c * sizeof(double));
     int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
     for (int i = nn_slot_begin(j->n, j->n_slots, s); i < b1; i++)
-        for (int c = 0; c < b->c; c++) {
-            const float *r = j->x + ((int64_t)i * b->c + c) * b->hw;
-            double s1 = 0, s2 = 0;
-            for (int64_t q = 0; q < b->hw; q++) {
-                double v = r[q];
-                s1 += v;
-                s2 += v * v;
-            }
-            p[2 * c] += s1;
-            p[2 * c + 1] += s2;
-        }
+        for (int c = 0; c < b->c; c++)
+            sum_sumsq(j->x + ((int64_t)i * b->c + c) * b->hw, b->hw, &p[2 * c], &p[2 * c + 1]);
 }
 
 static void bn_apply_task(void *arg, int s, int thread) {
@@ -180,20 +221,12 @@ static void bn_bstats_task(void *arg, int s, int thread) {
     bn_ctx *b = j->l->ctx;
     double *p = j->part + (int64_t)s * 2 * b->c;
     memset(p, 0, 2 * (size_t)b->c * sizeof(double));
-    bool relu = j->l->fuse_relu;
     int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
     for (int i = nn_slot_begin(j->n, j->n_slots, s); i < b1; i++)
         for (int c = 0; c < b->c; c++) {
             int64_t off = ((int64_t)i * b->c + c) * b->hw;
-            const float *g = j->dy + off, *xr = j->x + off, *yr = j->y + off;
-            double m = j->mean[c], s1 = 0, s2 = 0;
-            for (int64_t q = 0; q < b->hw; q++) {
-                double d = relu && !(yr[q] > 0.0f) ? 0.0 : g[q];
-                s1 += d;
-                s2 += d * (xr[q] - m);
-            }
-            p[2 * c] += s1;
-            p[2 * c + 1] += s2;
+            sum_dy_dot(j->dy + off, j->x + off, j->y + off, j->l->fuse_relu, j->mean[c], b->hw,
+                       &p[2 * c], &p[2 * c + 1]);
         }
 }
 

@@ -36,39 +36,65 @@ typedef struct conv_ctx {
     int kk;              /* K = cin*k*k, rows of col */
     int g;               /* images per gemm chunk */
     bool flip;           /* dx by the flipped-kernel convolution (stride 1, pad <= k-1) */
-    int64_t col_floats;  /* per-thread col buffer */
-    int64_t tmp_floats;  /* per-thread chunk buffer */
+    int64_t ldx;         /* row stride of the im2col(x) buffer: g * HWo */
+    int64_t ldy;         /* row stride of the im2col(dy) buffer: g * HW */
+    int64_t colx_floats; /* private: im2col(x), K x ldx */
+    int64_t coly_floats; /* private: im2col(dy) for the flipped kernel, cout*k*k x ldy */
+    int64_t dcol_floats; /* scratch: dcol for col2im, K x g*HWo (when not flip) */
+    int64_t tmp_floats;  /* scratch: one chunk of y / dy / dx */
     int64_t part_floats; /* one slot's partial gradient: cout*K + cout */
 } conv_ctx;
 
 /* ==== im2col / col2im ================================================================= */
 
-/* col rows (ci, kh, kw), columns oh*wo+ow of one image, row stride ldc. */
+/* col rows (ci, kh, kw), columns oh*wo+ow of one image, row stride ldc. With `kept`, the
+ * buffer's padding zeros of the fast path are still there from earlier calls with the same
+ * layout (a layer's private buffer): only the valid region and the wrapped columns are
+ * written. */
 static void im2col(float *restrict col, int64_t ldc, const float *restrict x, int cin, int h, int w,
-                   int k, int s, int pad, int ho, int wo) {
+                   int k, int s, int pad, int ho, int wo, bool kept) {
+    int64_t hw = (int64_t)h * w, ohw = (int64_t)ho * wo;
     for (int ci = 0; ci < cin; ci++) {
-        const float *xp = x + (int64_t)ci * h * w;
+        const float *xp = x + ci * hw;
         for (int kh = 0; kh < k; kh++)
             for (int kw = 0; kw < k; kw++) {
                 float *row = col + (int64_t)((ci * k + kh) * k + kw) * ldc;
-                /* valid ow: 0 <= ow*s - pad + kw < w */
+                /* valid ow: 0 <= ow*s - pad + kw < w; valid oh likewise */
                 int ow0 = pad - kw > 0 ? (pad - kw + s - 1) / s : 0;
                 int ow1 = w - 1 + pad - kw >= 0 ? (w - 1 + pad - kw) / s + 1 : 0;
+                int oh0 = pad - kh > 0 ? (pad - kh + s - 1) / s : 0;
+                int oh1 = h - 1 + pad - kh >= 0 ? (h - 1 + pad - kh) / s + 1 : 0;
                 if (ow1 > wo) ow1 = wo;
+                if (oh1 > ho) oh1 = ho;
                 if (ow0 > ow1) ow0 = ow1;
+                if (oh0 > oh1) oh0 = oh1;
+                if (s == 1 && wo == w && oh1 > oh0 && ow1 > ow0) {
+                    /* "same" width, stride 1: the valid rows are one contiguous shifted copy of
+                     * the plane; then zero the columns that wrapped around, and the rows
+                     * outside */
+                    int64_t d0 = (int64_t)oh0 * wo + ow0, d1 = (int64_t)(oh1 - 1) * wo + ow1;
+                    int64_t shift = (int64_t)(kh - pad) * w + (kw - pad);
+                    memcpy(row + d0, xp + d0 + shift, (size_t)(d1 - d0) * sizeof(float));
+                    if (!kept) {
+                        memset(row, 0, (size_t)d0 * sizeof(float));
+                        memset(row + d1, 0, (size_t)(ohw - d1) * sizeof(float));
+                    }
+                    /* column-major order: strided stores, not a run of tiny memsets */
+                    for (int ow = 0; ow < ow0; ow++)
+                        for (int oh = oh0; oh < oh1; oh++) row[(int64_t)oh * wo + ow] = 0;
+                    for (int ow = ow1; ow < wo; ow++)
+                        for (int oh = oh0; oh < oh1; oh++) row[(int64_t)oh * wo + ow] = 0;
+                    continue;
+                }
                 for (int oh = 0; oh < ho; oh++) {
-                    int ih = oh * s - pad + kh;
                     float *r = row + (int64_t)oh * wo;
-                    if (ih < 0 || ih >= h) {
+                    if (oh < oh0 || oh >= oh1) {
                         for (int ow = 0; ow < wo; ow++) r[ow] = 0;
                         continue;
                     }
-                    const float *xr = xp + (int64_t)ih * w - pad + kw;
+                    const float *xr = xp + (int64_t)(oh * s - pad + kh) * w - pad + kw;
                     for (int ow = 0; ow < ow0; ow++) r[ow] = 0;
-                    if (s == 1)
-                        for (int ow = ow0; ow < ow1; ow++) r[ow] = xr[ow];
-                    else
-                        for (int ow = ow0; ow < ow1; ow++) r[ow] = xr[(int64_t)ow * s];
+                    for (int ow = ow0; ow < ow1; ow++) r[ow] = xr[(int64_t)ow * s];
                     for (int ow = ow1; ow < wo; ow++) r[ow] = 0;
                 }
             }
@@ -95,6 +121,16 @@ static void col2im_add(float *restrict x, const float *restrict col, int64_t ldc
                 }
             }
     }
+}
+
+/* sum of r[0..n) in 8 float lanes, combined in double */
+static double row_sum(const float *r, int64_t n) {
+    nn_f8 a = {0};
+    int64_t q = 0;
+    for (; q + 8 <= n; q += 8) a += nn_f8_load(r + q);
+    double s = nn_f8_hsum(a);
+    for (; q < n; q++) s += r[q];
+    return s;
 }
 
 /* ==== plan / init ===================================================================== */
@@ -136,7 +172,11 @@ static hq_status conv_plan(hq_layer *l, const cJSON *cfg, const nn_plan_ctx *pc)
     int64_t g = (CONV_COL_BUDGET / 4) / per_img;
     c->g = g < 1 ? 1 : g > CONV_MAX_CHUNK ? CONV_MAX_CHUNK : (int)g;
     if (c->g > l->in.n) c->g = l->in.n;
-    c->col_floats = per_img * c->g;
+    c->ldx = c->g * hwo;
+    c->ldy = c->g * hwi;
+    c->colx_floats = (int64_t)c->kk * c->ldx;
+    c->coly_floats = c->flip ? (int64_t)c->cout * c->k * c->k * c->ldy : 0;
+    c->dcol_floats = c->flip ? 0 : (int64_t)c->kk * c->ldx;
     int64_t t1 = (int64_t)c->cout * hwo, t2 = (int64_t)c->cin * hwi;
     c->tmp_floats = (t1 > t2 ? t1 : t2) * c->g;
     c->part_floats = (int64_t)c->cout * c->kk + c->cout;
@@ -145,7 +185,8 @@ static hq_status conv_plan(hq_layer *l, const cJSON *cfg, const nn_plan_ctx *pc)
     nn_add_param(l, "weight", true, 4, (int64_t[]){c->cout, c->cin, c->k, c->k});
     if (c->bias) nn_add_param(l, "bias", true, 1, (int64_t[]){c->cout});
     l->cache_bytes = 0;
-    l->scratch_thread = nn_align((size_t)c->col_floats * 4) + nn_align((size_t)c->tmp_floats * 4);
+    l->private_thread = nn_align((size_t)c->colx_floats * 4) + nn_align((size_t)c->coly_floats * 4);
+    l->scratch_thread = nn_align((size_t)c->dcol_floats * 4) + nn_align((size_t)c->tmp_floats * 4);
     l->scratch_shared = nn_align((size_t)NN_MAX_SLOTS * (size_t)c->part_floats * 4) +
                         nn_align((size_t)c->kk * c->cout * 4);
     return HQ_OK;
@@ -176,8 +217,8 @@ static void conv_fwd_task(void *arg, int s, int thread) {
     conv_job *j = arg;
     hq_layer *l = j->l;
     conv_ctx *c = l->ctx;
-    float *col = nn_scratch_thread(l, thread);
-    float *tmp = col + nn_align((size_t)c->col_floats * 4) / 4;
+    float *colx = nn_private(l, thread);
+    float *tmp = (float *)nn_scratch_thread(l, thread) + nn_align((size_t)c->dcol_floats * 4) / 4;
     const float *wt = l->params[0].data;
     const float *bias = c->bias ? l->params[1].data : NULL;
     int64_t hwo = (int64_t)c->ho * c->wo, in_s = (int64_t)c->cin * c->h * c->w,
@@ -187,28 +228,22 @@ static void conv_fwd_task(void *arg, int s, int thread) {
         int gn = b1 - b < c->g ? b1 - b : c->g;
         int64_t nc = gn * hwo;
         for (int i = 0; i < gn; i++)
-            im2col(col + i * hwo, nc, j->x + (b + i) * in_s, c->cin, c->h, c->w, c->k, c->stride,
-                   c->pad, c->ho, c->wo);
-        if (gn == 1) {
-            float *yb = j->y + b * out_s;
-            nn_sgemm(false, false, c->cout, (int)hwo, c->kk, 1.0f, wt, c->kk, col, (int)hwo, 0.0f,
-                     yb, (int)hwo);
-            if (bias)
-                for (int o = 0; o < c->cout; o++) {
-                    float *r = yb + o * hwo, bo = bias[o];
-                    for (int64_t p = 0; p < hwo; p++) r[p] += bo;
-                }
-        } else {
-            nn_sgemm(false, false, c->cout, (int)nc, c->kk, 1.0f, wt, c->kk, col, (int)nc, 0.0f,
-                     tmp, (int)nc);
-            for (int i = 0; i < gn; i++)
-                for (int o = 0; o < c->cout; o++) {
-                    float *r = j->y + (b + i) * out_s + o * hwo;
-                    const float *t = tmp + o * nc + i * hwo;
-                    float bo = bias ? bias[o] : 0.0f;
-                    for (int64_t p = 0; p < hwo; p++) r[p] = t[p] + bo;
-                }
+            im2col(colx + i * hwo, c->ldx, j->x + (b + i) * in_s, c->cin, c->h, c->w, c->k,
+                   c->stride, c->pad, c->ho, c->wo, true);
+        /* C starts as the bias and the gemm accumulates (beta = 1): no separate zeroing
+         * pass inside OpenBLAS and no bias pass after */
+        float *dst = gn == 1 ? j->y + b * out_s : tmp;
+        for (int o = 0; o < c->cout; o++) {
+            float *r = dst + o * nc, bo = bias ? bias[o] : 0.0f;
+            for (int64_t p = 0; p < nc; p++) r[p] = bo;
         }
+        nn_sgemm(false, false, c->cout, (int)nc, c->kk, 1.0f, wt, c->kk, colx, (int)c->ldx, 1.0f,
+                 dst, (int)nc);
+        if (gn > 1)
+            for (int i = 0; i < gn; i++)
+                for (int o = 0; o < c->cout; o++)
+                    memcpy(j->y + (b + i) * out_s + o * hwo, tmp + o * nc + i * hwo,
+                           (size_t)hwo * sizeof(float));
     }
 }
 
@@ -225,8 +260,10 @@ static void conv_bwd_task(void *arg, int s, int thread) {
     conv_job *j = arg;
     hq_layer *l = j->l;
     conv_ctx *c = l->ctx;
-    float *col = nn_scratch_thread(l, thread);
-    float *tmp = col + nn_align((size_t)c->col_floats * 4) / 4;
+    float *colx = nn_private(l, thread);
+    float *coly = colx + nn_align((size_t)c->colx_floats * 4) / 4;
+    float *dcol = nn_scratch_thread(l, thread);
+    float *tmp = dcol + nn_align((size_t)c->dcol_floats * 4) / 4;
     const float *wt = l->params[0].data;
     int64_t hwo = (int64_t)c->ho * c->wo, hwi = (int64_t)c->h * c->w;
     int64_t in_s = (int64_t)c->cin * hwi, out_s = (int64_t)c->cout * hwo;
@@ -249,30 +286,28 @@ static void conv_bwd_task(void *arg, int s, int thread) {
             dyc = tmp;
         }
         for (int i = 0; i < gn; i++)
-            im2col(col + i * hwo, nc, j->x + (b + i) * in_s, c->cin, c->h, c->w, c->k, c->stride,
-                   c->pad, c->ho, c->wo);
-        nn_sgemm(false, true, c->cout, c->kk, (int)nc, 1.0f, dyc, (int)nc, col, (int)nc,
+            im2col(colx + i * hwo, c->ldx, j->x + (b + i) * in_s, c->cin, c->h, c->w, c->k,
+                   c->stride, c->pad, c->ho, c->wo, true);
+        nn_sgemm(false, true, c->cout, c->kk, (int)nc, 1.0f, dyc, (int)nc, colx, (int)c->ldx,
                  first ? 0.0f : 1.0f, dw, c->kk);
         if (c->bias)
             for (int o = 0; o < c->cout; o++) {
-                const float *r = dyc + o * nc;
-                double acc = 0;
-                for (int64_t p = 0; p < nc; p++) acc += r[p];
-                db[o] = first ? (float)acc : db[o] + (float)acc;
+                float acc = (float)row_sum(dyc + o * nc, nc);
+                db[o] = first ? acc : db[o] + acc;
             }
         first = false;
         if (!j->dx) continue;
         if (c->flip) {
             int bp = c->k - 1 - c->pad, kc = c->cout * c->k * c->k;
             for (int i = 0; i < gn; i++)
-                im2col(col + i * hwi, nci, j->dy + (b + i) * out_s, c->cout, c->ho, c->wo, c->k, 1,
-                       bp, c->h, c->w);
+                im2col(coly + i * hwi, c->ldy, j->dy + (b + i) * out_s, c->cout, c->ho, c->wo, c->k,
+                       1, bp, c->h, c->w, true);
             if (gn == 1) {
-                nn_sgemm(false, false, c->cin, (int)hwi, kc, 1.0f, j->wf, kc, col, (int)hwi, 0.0f,
-                         j->dx + b * in_s, (int)hwi);
+                nn_sgemm(false, false, c->cin, (int)hwi, kc, 1.0f, j->wf, kc, coly, (int)c->ldy,
+                         0.0f, j->dx + b * in_s, (int)hwi);
             } else {
-                nn_sgemm(false, false, c->cin, (int)nci, kc, 1.0f, j->wf, kc, col, (int)nci, 0.0f,
-                         tmp, (int)nci);
+                nn_sgemm(false, false, c->cin, (int)nci, kc, 1.0f, j->wf, kc, coly, (int)c->ldy,
+                         0.0f, tmp, (int)nci);
                 for (int i = 0; i < gn; i++)
                     for (int ci = 0; ci < c->cin; ci++)
                         memcpy(j->dx + (b + i) * in_s + ci * hwi, tmp + ci * nci + i * hwi,
@@ -280,12 +315,12 @@ static void conv_bwd_task(void *arg, int s, int thread) {
             }
         } else {
             /* dcol (K, gn*hwo) = W^T dy, then col2im */
-            nn_sgemm(true, false, c->kk, (int)nc, c->cout, 1.0f, wt, c->kk, dyc, (int)nc, 0.0f, col,
-                     (int)nc);
+            nn_sgemm(true, false, c->kk, (int)nc, c->cout, 1.0f, wt, c->kk, dyc, (int)nc, 0.0f,
+                     dcol, (int)nc);
             for (int i = 0; i < gn; i++) {
                 float *dxi = j->dx + (b + i) * in_s;
                 memset(dxi, 0, (size_t)in_s * sizeof(float));
-                col2im_add(dxi, col + i * hwo, nc, c->cin, c->h, c->w, c->k, c->stride, c->pad,
+                col2im_add(dxi, dcol + i * hwo, nc, c->cin, c->h, c->w, c->k, c->stride, c->pad,
                            c->ho, c->wo);
             }
         }

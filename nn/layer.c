@@ -183,6 +183,7 @@ void nn_layer_destroy(hq_layer *l) {
     hq_free(l->own_params);
     hq_free(l->own_cache);
     hq_free(l->own_scratch);
+    hq_free(l->own_priv);
     l->h.magic = HQ_MAGIC_DEAD;
     hq_free(l);
 }
@@ -212,7 +213,8 @@ hq_status hq_layer_create(const char *json, hq_shape in, hq_layer **out) {
     l->own_threads = 1;
     l->own_scratch =
         hq_aligned_alloc(NN_ALIGN, nn_scratch_bytes(l, 1) ? nn_scratch_bytes(l, 1) : NN_ALIGN);
-    if (!l->own_params || !l->own_cache || !l->own_scratch) {
+    l->own_priv = hq_calloc(1, nn_align(l->private_thread) ? nn_align(l->private_thread) : 1);
+    if (!l->own_params || !l->own_cache || !l->own_scratch || !l->own_priv) {
         nn_layer_destroy(l);
         return hq_failf(NULL, HQ_ERR_NOMEM, "hq_layer_create: out of memory for %s",
                         l ? "the layer's buffers" : "");
@@ -229,6 +231,7 @@ hq_status hq_layer_create(const char *json, hq_shape in, hq_layer **out) {
     }
     l->cache = l->own_cache;
     l->scratch = l->own_scratch;
+    l->priv = l->own_priv;
     *out = l;
     return HQ_OK;
 }
@@ -247,11 +250,18 @@ hq_status hq_layer_set_pool(hq_layer *l, hq_nn_pool *pool) {
     int t = hq_nn_pool_threads(pool);
     if (t > l->own_threads) {
         void *s = hq_aligned_alloc(NN_ALIGN, nn_scratch_bytes(l, t));
-        if (!s)
+        void *pv =
+            hq_calloc((size_t)t, nn_align(l->private_thread) ? nn_align(l->private_thread) : 1);
+        if (!s || !pv) {
+            hq_free(s);
+            hq_free(pv);
             return hq_failf(&l->h.err, HQ_ERR_NOMEM,
                             "hq_layer_set_pool: cannot allocate scratch for %d threads", t);
+        }
         hq_free(l->own_scratch);
+        hq_free(l->own_priv);
         l->own_scratch = l->scratch = s;
+        l->own_priv = l->priv = pv;
         l->own_threads = t;
     }
     l->pool = pool;

@@ -46,6 +46,31 @@ static inline int nn_slot_begin(int n, int n_slots, int s) {
     return (int)((int64_t)n * s / n_slots);
 }
 
+/* ==== SIMD ============================================================================ */
+
+/* 8-lane vectors (GCC/Clang vector extensions: AVX with -march=native, two SSE halves
+ * otherwise). Loads and stores are unaligned, through memcpy. Used where the compiler
+ * will not vectorise on its own (masked selects, reductions in lanes). */
+typedef float nn_f8 __attribute__((vector_size(32)));
+typedef int32_t nn_i8 __attribute__((vector_size(32)));
+static inline nn_f8 nn_f8_load(const float *p) {
+    nn_f8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void nn_f8_store(float *p, nn_f8 v) { memcpy(p, &v, sizeof v); }
+/* g where y > 0, else +0 (exactly: a NaN in g is dropped where y <= 0) */
+static inline nn_f8 nn_f8_mask_pos(nn_f8 g, nn_f8 y) {
+    const nn_f8 zero = {0};
+    return (nn_f8)((nn_i8)g & (nn_i8)(y > zero));
+}
+/* horizontal sum in double, lanes in a fixed order */
+static inline double nn_f8_hsum(nn_f8 v) {
+    double s = 0;
+    for (int k = 0; k < 8; k++) s += v[k];
+    return s;
+}
+
 /* ==== layer =========================================================================== */
 
 #define NN_MAX_PARAMS 4
@@ -96,8 +121,10 @@ struct hq_layer {
     size_t cache_bytes;    /* bytes kept from forward to backward (maximum batch) */
     size_t scratch_shared; /* scratch bytes used by all threads together */
     size_t scratch_thread; /* scratch bytes per thread (after the shared part) */
+    size_t private_thread; /* bytes per thread owned by this layer alone (zeroed once) */
     void *cache;           /* bound: cache_bytes, 64-byte aligned */
     void *scratch;         /* bound: scratch_shared + threads * scratch_thread (each aligned) */
+    void *priv;            /* bound: threads * private_thread (each aligned), zeroed at bind */
     hq_nn_pool *pool;      /* borrowed; NULL = serial */
     bool alias;            /* the model runs this layer as y = x / dx = dy (flatten, fused relu) */
     bool fuse_relu;        /* batch norm only: apply ReLU to the output (relu after it fused) */
@@ -110,12 +137,16 @@ struct hq_layer {
     float *own_params; /* params block (data, then grads) */
     void *own_cache;   /* cache block */
     void *own_scratch; /* scratch block for own_threads */
+    void *own_priv;    /* private block for own_threads */
     int own_threads;   /* threads own_scratch was sized for */
 };
 
 /* Size of the scratch a layer needs with `threads` threads. */
 static inline size_t nn_scratch_bytes(const hq_layer *l, int threads) {
     return nn_align(l->scratch_shared) + (size_t)threads * nn_align(l->scratch_thread);
+}
+static inline void *nn_private(const hq_layer *l, int thread) {
+    return (char *)l->priv + (size_t)thread * nn_align(l->private_thread);
 }
 static inline void *nn_scratch_thread(const hq_layer *l, int thread) {
     return (char *)l->scratch + nn_align(l->scratch_shared) +

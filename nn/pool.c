@@ -67,6 +67,54 @@ static hq_status avgpool_plan(hq_layer *l, const cJSON *cfg, const nn_plan_ctx *
 
 /* ---- max ----------------------------------------------------------------------------- */
 
+/* One plane, any kernel / stride / padding: PyTorch's scan (first maximum in row-major
+ * window order; a NaN replaces the maximum). */
+static void maxpool_plane(float *y, uint8_t *a, const float *x, const pool_ctx *c) {
+    for (int oh = 0; oh < c->ho; oh++)
+        for (int ow = 0; ow < c->wo; ow++) {
+            int h0 = oh * c->s - c->p, w0 = ow * c->s - c->p;
+            float m = -INFINITY;
+            int idx = -1;
+            for (int kh = 0; kh < c->k; kh++) {
+                int ih = h0 + kh;
+                if (ih < 0 || ih >= c->h) continue;
+                for (int kw = 0; kw < c->k; kw++) {
+                    int iw = w0 + kw;
+                    if (iw < 0 || iw >= c->w) continue;
+                    float v = x[(int64_t)ih * c->w + iw];
+                    if (idx < 0 || v > m || isnan(v)) {
+                        m = v;
+                        idx = kh * c->k + kw;
+                    }
+                }
+            }
+            y[oh * c->wo + ow] = m;
+            a[oh * c->wo + ow] = (uint8_t)idx;
+        }
+}
+
+/* 2x2, stride 2, no padding, branch-free: the maximum, then the first window position
+ * holding it (PyTorch's tie rule; -0 and +0 compare equal). Returns nonzero if the plane
+ * has a NaN, in which case the caller redoes it with maxpool_plane. */
+static int maxpool2_plane(float *y, uint8_t *a, const float *x, const pool_ctx *c) {
+    int nan = 0;
+    for (int oh = 0; oh < c->ho; oh++) {
+        const float *r0 = x + (int64_t)(2 * oh) * c->w, *r1 = r0 + c->w;
+        float *yr = y + oh * c->wo;
+        uint8_t *ar = a + oh * c->wo;
+        for (int ow = 0; ow < c->wo; ow++) {
+            float v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
+            float m01 = v1 > v0 ? v1 : v0, m23 = v3 > v2 ? v3 : v2;
+            float m = m23 > m01 ? m23 : m01;
+            int n0 = v0 != m, n1 = v1 != m, n2 = v2 != m;
+            yr[ow] = m;
+            ar[ow] = (uint8_t)(n0 * (1 + n1 * (1 + n2)));
+            nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+        }
+    }
+    return nan;
+}
+
 static void maxpool_fwd_task(void *arg, int s, int thread) {
     HQ_UNUSED(thread);
     pool_job *j = arg;
@@ -74,53 +122,10 @@ static void maxpool_fwd_task(void *arg, int s, int thread) {
     int p0 = nn_slot_begin(j->n, j->n_slots, s) * c->c,
         p1 = nn_slot_begin(j->n, j->n_slots, s + 1) * c->c;
     int64_t hw = (int64_t)c->h * c->w, ohw = (int64_t)c->ho * c->wo;
-    if (c->k == 2 && c->s == 2 && c->p == 0) { /* the common case, branch-light */
-        for (int pl = p0; pl < p1; pl++) {
-            const float *x = j->in + pl * hw;
-            float *y = j->out + pl * ohw;
-            uint8_t *a = j->arg + pl * ohw;
-            for (int oh = 0; oh < c->ho; oh++) {
-                const float *r0 = x + (int64_t)(2 * oh) * c->w, *r1 = r0 + c->w;
-                for (int ow = 0; ow < c->wo; ow++) {
-                    float m = r0[2 * ow];
-                    uint8_t idx = 0;
-                    float v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
-                    if (v1 > m || isnan(v1)) m = v1, idx = 1;
-                    if (v2 > m || isnan(v2)) m = v2, idx = 2;
-                    if (v3 > m || isnan(v3)) m = v3, idx = 3;
-                    y[oh * c->wo + ow] = m;
-                    a[oh * c->wo + ow] = idx;
-                }
-            }
-        }
-        return;
-    }
-    for (int pl = p0; pl < p1; pl++) {
-        const float *x = j->in + pl * hw;
-        float *y = j->out + pl * ohw;
-        uint8_t *a = j->arg + pl * ohw;
-        for (int oh = 0; oh < c->ho; oh++)
-            for (int ow = 0; ow < c->wo; ow++) {
-                int h0 = oh * c->s - c->p, w0 = ow * c->s - c->p;
-                float m = -INFINITY;
-                int idx = -1;
-                for (int kh = 0; kh < c->k; kh++) {
-                    int ih = h0 + kh;
-                    if (ih < 0 || ih >= c->h) continue;
-                    for (int kw = 0; kw < c->k; kw++) {
-                        int iw = w0 + kw;
-                        if (iw < 0 || iw >= c->w) continue;
-                        float v = x[(int64_t)ih * c->w + iw];
-                        if (idx < 0 || v > m || isnan(v)) {
-                            m = v;
-                            idx = kh * c->k + kw;
-                        }
-                    }
-                }
-                y[oh * c->wo + ow] = m;
-                a[oh * c->wo + ow] = (uint8_t)idx;
-            }
-    }
+    bool fast = c->k == 2 && c->s == 2 && c->p == 0;
+    for (int pl = p0; pl < p1; pl++)
+        if (!fast || maxpool2_plane(j->out + pl * ohw, j->arg + pl * ohw, j->in + pl * hw, c))
+            maxpool_plane(j->out + pl * ohw, j->arg + pl * ohw, j->in + pl * hw, c);
 }
 
 static void maxpool_bwd_task(void *arg, int s, int thread) {
@@ -130,10 +135,29 @@ static void maxpool_bwd_task(void *arg, int s, int thread) {
     int p0 = nn_slot_begin(j->n, j->n_slots, s) * c->c,
         p1 = nn_slot_begin(j->n, j->n_slots, s + 1) * c->c;
     int64_t hw = (int64_t)c->h * c->w, ohw = (int64_t)c->ho * c->wo;
+    bool fast = c->k == 2 && c->s == 2 && c->p == 0;
     for (int pl = p0; pl < p1; pl++) {
         float *dx = j->out + pl * hw;
         const float *dy = j->in + pl * ohw;
         const uint8_t *a = j->arg + pl * ohw;
+        if (fast) { /* every input of a window written (gradient or 0); odd edges zeroed */
+            for (int oh = 0; oh < c->ho; oh++) {
+                float *r0 = dx + (int64_t)(2 * oh) * c->w, *r1 = r0 + c->w;
+                const float *g = dy + oh * c->wo;
+                const uint8_t *ar = a + oh * c->wo;
+                for (int ow = 0; ow < c->wo; ow++) {
+                    float v = g[ow];
+                    int t = ar[ow];
+                    r0[2 * ow] = t == 0 ? v : 0.0f;
+                    r0[2 * ow + 1] = t == 1 ? v : 0.0f;
+                    r1[2 * ow] = t == 2 ? v : 0.0f;
+                    r1[2 * ow + 1] = t == 3 ? v : 0.0f;
+                }
+                if (c->w & 1) r0[c->w - 1] = r1[c->w - 1] = 0.0f;
+            }
+            if (c->h & 1) memset(dx + (int64_t)(c->h - 1) * c->w, 0, (size_t)c->w * sizeof(float));
+            continue;
+        }
         memset(dx, 0, (size_t)hw * sizeof(float));
         for (int oh = 0; oh < c->ho; oh++)
             for (int ow = 0; ow < c->wo; ow++) {
