@@ -756,16 +756,19 @@ static hq_status wf_parse(const uint8_t *data, size_t len, wf_list *l) {
                         "---> HINT: update hqcnn",
                         ver, WF_VERSION);
     if (ver == 0) return hq_failf(NULL, HQ_ERR_CORRUPT, "weight file has format version 0");
-    if (table > len || payload > len || WF_HEADER + table + payload + WF_DIGEST != len) {
-        if (table <= len && payload <= len && WF_HEADER + table + payload + WF_DIGEST > len)
-            return hq_failf(NULL, HQ_ERR_CORRUPT,
-                            "weight file truncated: %zu bytes, the header announces %llu", len,
-                            (unsigned long long)(WF_HEADER + table + payload + WF_DIGEST));
+    if (table > ((uint64_t)1 << 48) || payload > ((uint64_t)1 << 48))
         return hq_failf(NULL, HQ_ERR_CORRUPT,
-                        "weight file size %zu does not match its header (table %llu, payload "
-                        "%llu bytes)",
-                        len, (unsigned long long)table, (unsigned long long)payload);
-    }
+                        "weight file header is damaged (table %llu, payload %llu bytes)",
+                        (unsigned long long)table, (unsigned long long)payload);
+    uint64_t total = WF_HEADER + table + payload + WF_DIGEST;
+    if (total > len)
+        return hq_failf(NULL, HQ_ERR_CORRUPT,
+                        "weight file truncated: %zu bytes, the header announces %llu", len,
+                        (unsigned long long)total);
+    if (total < len)
+        return hq_failf(NULL, HQ_ERR_CORRUPT,
+                        "weight file size %zu does not match its header (%llu bytes announced)",
+                        len, (unsigned long long)total);
     uint8_t dig[HQ_SHA256_LEN];
     hq_status st = hq_sha256(data, len - WF_DIGEST, dig);
     if (st != HQ_OK) return st;
