@@ -34,8 +34,12 @@ hq_status hq_loss_softmax_ce(double *loss, float *dlogits, const float *logits,
     for (int i = 0; i < n; i++) {
         const float *x = logits + (int64_t)i * c;
         double mx = x[0];
-        for (int k = 1; k < c; k++) mx = fmax(mx, x[k]);
-        if (!isfinite(mx))
+        bool finite = true;
+        for (int k = 0; k < c; k++) {
+            mx = fmax(mx, x[k]);
+            finite = finite && isfinite(x[k]);
+        }
+        if (!finite)
             return hq_failf(NULL, HQ_ERR_INVALID_ARG,
                             "hq_loss_softmax_ce: non-finite logits in sample %d (diverged "
                             "training? lower the learning rate)",
