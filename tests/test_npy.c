@@ -446,6 +446,69 @@ HQ_TEST(npz_medmnist_known_values) {
     }
 }
 
+/* Archives written by NumPy 1.24 (np.savez, np.savez_compressed, np.lib.format with
+ * versions 1-3, and Python's zipfile streaming to an unseekable file, which writes data
+ * descriptors): the seeds of the fuzz target. */
+HQ_TEST(npz_numpy_written_archives) {
+    hq_npz *z;
+    hq_npy_array a;
+    HQ_REQUIRE_OK(hq_npz_open("tests/fuzz/seeds/fuzz_npz/dtypes_stored.npz", &z));
+    HQ_CHECK_EQ_INT(hq_npz_count(z), 12);
+    static const struct {
+        const char *name;
+        hq_npy_dtype dt;
+        int ndim;
+        double v0, v1;
+    } want[] = {
+        {"b", HQ_NPY_BOOL, 1, 1, 0},     {"i1", HQ_NPY_I8, 1, -1, 2},
+        {"u2", HQ_NPY_U16, 1, 1, 65535}, {"i2", HQ_NPY_I16, 1, -7, 8},
+        {"i4", HQ_NPY_I32, 2, 1, 4},     {"u8", HQ_NPY_U64, 1, 9, 9},
+        {"i8", HQ_NPY_I64, 1, -9, -9},   {"f8", HQ_NPY_F64, 1, 2.25, -INFINITY},
+        {"scalar", HQ_NPY_F32, 0, 3, 3},
+    };
+    for (size_t k = 0; k < HQ_ARRAY_LEN(want); k++) {
+        HQ_REQUIRE_OK(hq_npz_read(z, want[k].name, &a));
+        HQ_CHECK_EQ_INT(a.dtype, want[k].dt);
+        HQ_CHECK_EQ_INT(a.ndim, want[k].ndim);
+        HQ_REQUIRE_OK(hq_npy_convert(&a, HQ_NPY_F32));
+        const float *f = a.data;
+        HQ_CHECK(f[0] == (float)want[k].v0 && f[a.count - 1] == (float)want[k].v1);
+        hq_npy_array_free(&a);
+    }
+    HQ_REQUIRE_OK(hq_npz_read(z, "empty", &a));
+    HQ_CHECK(a.ndim == 2 && a.shape[0] == 0 && a.shape[1] == 3 && a.count == 0 && !a.data);
+    hq_npy_array_free(&a);
+    HQ_REQUIRE_OK(hq_npz_read_f32(z, "f4", &a));
+    HQ_CHECK(((float *)a.data)[0] == 1.5f && isnan(((float *)a.data)[1]));
+    hq_npy_array_free(&a);
+    hq_npz_free(z);
+
+    HQ_REQUIRE_OK(hq_npz_open("tests/fuzz/seeds/fuzz_npz/descriptor.npz", &z));
+    HQ_REQUIRE_OK(hq_npz_read_i32(z, "d", &a));
+    HQ_CHECK_EQ_INT(a.count, 10);
+    for (int i = 0; i < 10; i++) HQ_CHECK_EQ_INT(((int32_t *)a.data)[i], i);
+    hq_npy_array_free(&a);
+    hq_npz_free(z);
+
+    HQ_REQUIRE_OK(hq_npz_open("tests/fuzz/seeds/fuzz_npz/fortran.npz", &z));
+    HQ_CHECK_FAILS(hq_npz_read(z, "f", &a), HQ_ERR_UNSUPPORTED, "member 'f.npy': Fortran-order");
+    hq_npz_free(z);
+    HQ_REQUIRE_OK(hq_npz_open("tests/fuzz/seeds/fuzz_npz/bigendian.npz", &z));
+    HQ_CHECK_FAILS(hq_npz_read(z, "be", &a), HQ_ERR_UNSUPPORTED, "big-endian dtype '>i4'");
+    hq_npz_free(z);
+    static const char *const npys[3] = {"plain_v1.npy", "plain_v2.npy", "plain_v3.npy"};
+    static const int64_t counts[3] = {12, 5, 3};
+    for (int v = 0; v < 3; v++) {
+        char p[128];
+        snprintf(p, sizeof p, "tests/fuzz/seeds/fuzz_npz/%s", npys[v]);
+        HQ_REQUIRE_OK(hq_npy_read_file(p, &a));
+        HQ_CHECK_EQ_INT(a.count, counts[v]);
+        HQ_REQUIRE_OK(hq_npy_convert(&a, HQ_NPY_I32));
+        for (int64_t i = 0; i < a.count; i++) HQ_CHECK_EQ_INT(((int32_t *)a.data)[i], i);
+        hq_npy_array_free(&a);
+    }
+}
+
 /* ==== .npz: damage ==================================================================== */
 
 HQ_TEST(npz_truncated_at_every_offset) {
