@@ -1,8 +1,8 @@
 /*
  * db/circuits.c — the circuits table: sha256 of a circuit's canonical text -> the text.
- * A circuit may be stored by hash alone (text NULL) when the caller does not want to keep
- * the text (large simulator sweeps); a later put with the text fills it in. Texts given
- * are checked against their hash, so the table can never map a hash to the wrong circuit.
+ * It is a text store only: evaluations and jobs name circuits by digest, so storing the
+ * text is optional (large simulator sweeps skip it). Every text is checked against its
+ * digest before it is stored, so the table can never map a digest to the wrong circuit.
  */
 #include <string.h>
 
@@ -11,56 +11,28 @@
 
 static const char SQL_CIRC_INSERT[] =
     "INSERT INTO circuits(hash, text) VALUES (?1, ?2) ON CONFLICT(hash) DO NOTHING";
-static const char SQL_CIRC_ID[] = "SELECT id, text IS NULL FROM circuits WHERE hash = ?1";
-static const char SQL_CIRC_SET_TEXT[] =
-    "UPDATE circuits SET text = ?2 WHERE id = ?1 AND text IS NULL";
 static const char SQL_CIRC_GET[] = "SELECT text FROM circuits WHERE hash = ?1";
 
-hq_status jobdb_circuit_ensure(hq_jobdb *db, const uint8_t hash[32], const char *text, int64_t *id,
-                               const char *func) {
-    hq_status s;
-    if (text) {
-        uint8_t h[HQ_SHA256_LEN];
-        if ((s = hq_sha256(text, strlen(text), h)))
-            return hq_fail_prefix(&db->h.err, s, "%s", func);
-        if (memcmp(h, hash, 32) != 0) {
-            char want[65], got[65];
-            jobdb_hash_hex(hash, want);
-            jobdb_hash_hex(h, got);
-            return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
-                            "%s: the text given for circuit %s hashes to %s (sha256 of the "
-                            "canonical text must equal the key)",
-                            func, want, got);
-        }
+hq_status jobdb_circuit_store(hq_jobdb *db, const uint8_t hash[32], const char *text,
+                              const char *func) {
+    uint8_t h[HQ_SHA256_LEN];
+    hq_status s = hq_sha256(text, strlen(text), h);
+    if (s) return hq_fail_prefix(&db->h.err, s, "%s", func);
+    if (memcmp(h, hash, 32) != 0) {
+        char want[65], got[65];
+        jobdb_hash_hex(hash, want);
+        jobdb_hash_hex(h, got);
+        return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
+                        "%s: the text given for circuit %s hashes to %s (sha256 of the "
+                        "canonical text must equal the key)",
+                        func, want, got);
     }
     sqlite3_stmt *st;
     if ((s = jobdb_stmt(db, ST_CIRC_INSERT, SQL_CIRC_INSERT, &st))) return s;
     sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-    if (text) sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
     s = jobdb_step_done(db, st, func, "storing a circuit");
     jobdb_done(st);
-    if (s) return s;
-    if (sqlite3_changes(db->conn) == 1) {
-        *id = sqlite3_last_insert_rowid(db->conn);
-        return HQ_OK;
-    }
-    if ((s = jobdb_stmt(db, ST_CIRC_ID, SQL_CIRC_ID, &st))) return s;
-    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    bool no_text = rc == SQLITE_ROW && sqlite3_column_int(st, 1);
-    *id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    jobdb_done(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? hq_failf(&db->h.err, HQ_ERR_INTERNAL,
-                                            "%s: circuit vanished after insert", func)
-                                 : jobdb_fail(db, rc, func, "looking up a circuit");
-    if (text && no_text) {
-        if ((s = jobdb_stmt(db, ST_CIRC_SET_TEXT, SQL_CIRC_SET_TEXT, &st))) return s;
-        sqlite3_bind_int64(st, 1, *id);
-        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-        s = jobdb_step_done(db, st, func, "storing a circuit's text");
-        jobdb_done(st);
-    }
     return s;
 }
 
@@ -80,12 +52,11 @@ hq_status hq_jobdb_circuit_put(hq_jobdb *db, int64_t n, const char *const *texts
     if (s) return s;
     for (int64_t i = 0; i < n && !s; i++) {
         uint8_t h[HQ_SHA256_LEN];
-        int64_t id;
         if ((s = hq_sha256(texts[i], strlen(texts[i]), h))) {
             s = hq_fail_prefix(&db->h.err, s, "%s", f);
             break;
         }
-        s = jobdb_circuit_ensure(db, h, texts[i], &id, f);
+        s = jobdb_circuit_store(db, h, texts[i], f);
         if (s == HQ_OK && hashes) jobdb_hash_hex(h, hashes[i]);
     }
     return jobdb_op_end(db, s, f);
@@ -106,7 +77,9 @@ hq_status hq_jobdb_circuit_get(hq_jobdb *db, const char *hash, char **text) {
     if (rc == SQLITE_ROW)
         s = jobdb_col_text(db, st, 0, text);
     else if (rc == SQLITE_DONE)
-        s = hq_failf(&db->h.err, HQ_ERR_NOT_FOUND, "%s: no circuit %s in %s", f, hash, db->path);
+        s = hq_failf(&db->h.err, HQ_ERR_NOT_FOUND,
+                     "%s: no text of circuit %s in %s (never stored, or cached by digest only)", f,
+                     hash, db->path);
     else
         s = jobdb_fail(db, rc, f, "reading a circuit");
     jobdb_done(st);

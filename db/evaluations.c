@@ -3,7 +3,8 @@
  * mitigation, calibration) holding the measured histogram and/or expectation values and
  * the job that produced it. Lookups and inserts are batched: one transaction and one
  * reused prepared statement per call, a few microseconds per circuit. Rows are immutable:
- * the first result stored for a key is the one every later lookup returns.
+ * the first result stored for a key is the one every later lookup returns. A key names
+ * its circuit by sha256 digest: a hit is one probe of the unique key index.
  */
 #include <string.h>
 
@@ -18,13 +19,16 @@ void hq_jobdb_eval_clear(hq_jobdb_eval *e) {
     memset(e, 0, sizeof *e);
 }
 
-/* Validate one key; idx names it in messages. lookup: NULL calibration allowed. */
+/* Validate one key; idx names it in messages. */
 static hq_status check_key(hq_jobdb *db, const char *func, int64_t idx, const hq_jobdb_eval_key *k,
                            uint8_t hash[32]) {
+    hq_status s = jobdb_parse_hash(db, func, "hash", k->hash, hash);
+    if (s)
+        return hq_failf(&db->h.err, s,
+                        "%s: keys[%lld].hash \"%.70s\" is not a sha256 digest "
+                        "(64 lowercase hex digits)",
+                        func, (long long)idx, k->hash ? k->hash : "(null)");
     char arg[48];
-    snprintf(arg, sizeof arg, "keys[%lld].hash", (long long)idx);
-    hq_status s = jobdb_parse_hash(db, func, arg, k->hash, hash);
-    if (s) return s;
     snprintf(arg, sizeof arg, "keys[%lld].backend", (long long)idx);
     if ((s = jobdb_check_text(db, func, arg, k->backend, MAX_TAG))) return s;
     snprintf(arg, sizeof arg, "keys[%lld].basis", (long long)idx);
@@ -33,22 +37,40 @@ static hq_status check_key(hq_jobdb *db, const char *func, int64_t idx, const hq
         return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
                         "%s: keys[%lld].shots %lld must be >= 0 (0 = exact)", func, (long long)idx,
                         (long long)k->shots);
-    if ((k->mitigation && strlen(k->mitigation) > MAX_TAG) ||
-        (k->calibration && strlen(k->calibration) > MAX_TAG))
+    if ((k->mitigation && strnlen(k->mitigation, MAX_TAG + 1) > MAX_TAG) ||
+        (k->calibration && strnlen(k->calibration, MAX_TAG + 1) > MAX_TAG))
         return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
                         "%s: keys[%lld] mitigation / calibration tag longer than %d bytes", func,
                         (long long)idx, MAX_TAG);
     return HQ_OK;
 }
 
+hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_jobdb_eval_key *keys,
+                           size_t stride) {
+    if (n > db->hashes_cap) {
+        uint8_t *h = hq_realloc(db->hashes, (size_t)n * 32);
+        if (!h)
+            return hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory (%lld keys)", func,
+                            (long long)n);
+        db->hashes = h;
+        db->hashes_cap = n;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const hq_jobdb_eval_key *k =
+            (const hq_jobdb_eval_key *)(const void *)((const char *)keys + (size_t)i * stride);
+        hq_status s = check_key(db, func, i, k, db->hashes + 32 * i);
+        if (s) return s;
+    }
+    return HQ_OK;
+}
+
 /* ==== lookup =========================================================================== */
 
-#define EVAL_LOOKUP_HEAD                                                                     \
-    "SELECT e.id, e.counts, e.expect, e.job_id FROM circuits c JOIN evaluations e ON "       \
-    "e.circuit_id = c.id WHERE c.hash = ?1 AND e.backend = ?2 AND e.shots = ?3 AND e.basis " \
-    "= ?4 AND e.mitigation = ?5"
-static const char SQL_EVAL_LOOKUP[] = EVAL_LOOKUP_HEAD " AND e.calibration = ?6";
-static const char SQL_EVAL_LOOKUP_ANYCAL[] = EVAL_LOOKUP_HEAD " ORDER BY e.id DESC LIMIT 1";
+#define EVAL_LOOKUP_HEAD                                                                      \
+    "SELECT id, counts, expect, job_id FROM evaluations WHERE circuit = ?1 AND backend = ?2 " \
+    "AND shots = ?3 AND basis = ?4 AND mitigation = ?5"
+static const char SQL_EVAL_LOOKUP[] = EVAL_LOOKUP_HEAD " AND calibration = ?6";
+static const char SQL_EVAL_LOOKUP_ANYCAL[] = EVAL_LOOKUP_HEAD " ORDER BY id DESC LIMIT 1";
 static const char SQL_RUN_COUNT_CACHE[] =
     "UPDATE runs SET cache_hits = cache_hits + ?2, cache_misses = cache_misses + ?3 WHERE id = ?1";
 
@@ -92,11 +114,9 @@ hq_status hq_jobdb_eval_lookup(hq_jobdb *db, int64_t run_id, int64_t n,
     if (n > 0) memset(out, 0, (size_t)n * sizeof *out);
     if (found && n > 0) memset(found, 0, (size_t)n * sizeof *found);
     hq_status s;
-    uint8_t h[32];
     int64_t hits = 0;
-    for (int64_t i = 0; i < n; i++)
-        if ((s = check_key(db, f, i, &keys[i], h))) return s;
     if (n == 0) return HQ_OK;
+    if ((s = jobdb_parse_keys(db, f, n, keys, sizeof *keys))) return s;
 
     if ((s = jobdb_op_begin(db, JOBDB_READ, f))) return s;
     if (run_id > 0 && (s = jobdb_run_must_exist(db, run_id, f))) goto out;
@@ -107,8 +127,7 @@ hq_status hq_jobdb_eval_lookup(hq_jobdb *db, int64_t run_id, int64_t n,
     for (int64_t i = 0; i < n && !s; i++) {
         const hq_jobdb_eval_key *k = &keys[i];
         sqlite3_stmt *st = k->calibration ? exact : anycal;
-        jobdb_parse_hash(db, f, "hash", k->hash, h); /* validated above */
-        sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 1, db->hashes + 32 * i, 32, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, k->backend, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, k->shots);
         sqlite3_bind_text(st, 4, k->basis, -1, SQLITE_STATIC);
@@ -157,11 +176,11 @@ out:
 /* ==== insert =========================================================================== */
 
 static const char SQL_EVAL_INSERT[] =
-    "INSERT INTO evaluations(circuit_id, backend, shots, basis, mitigation, calibration, counts, "
+    "INSERT INTO evaluations(circuit, backend, shots, basis, mitigation, calibration, counts, "
     "expect, job_id, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
     "ON CONFLICT DO NOTHING";
 
-hq_status jobdb_eval_insert(hq_jobdb *db, int64_t circuit_id, const hq_jobdb_eval_key *key,
+hq_status jobdb_eval_insert(hq_jobdb *db, const uint8_t hash[32], const hq_jobdb_eval_key *key,
                             const hq_counts *counts, const double *expect, int64_t n_expect,
                             int64_t job_id, int64_t run_id, bool *inserted, const char *func) {
     hq_status s;
@@ -173,7 +192,7 @@ hq_status jobdb_eval_insert(hq_jobdb *db, int64_t circuit_id, const hq_jobdb_eva
     if (expect && (s = hq_jobdb_expect_encode(expect, n_expect, b))) return s;
     sqlite3_stmt *st;
     if ((s = jobdb_stmt(db, ST_EVAL_INSERT, SQL_EVAL_INSERT, &st))) return s;
-    sqlite3_bind_int64(st, 1, circuit_id);
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key->backend, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, key->shots);
     sqlite3_bind_text(st, 4, key->basis, -1, SQLITE_STATIC);
@@ -189,7 +208,7 @@ hq_status jobdb_eval_insert(hq_jobdb *db, int64_t circuit_id, const hq_jobdb_eva
         *inserted = sqlite3_changes(db->conn) == 1;
         return HQ_OK;
     }
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) /* circuit and run are known to exist */
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) /* the run is known to exist */
         return hq_failf(&db->h.err, HQ_ERR_NOT_FOUND,
                         "%s: job %lld does not exist in %s (FOREIGN KEY constraint failed)", func,
                         (long long)job_id, db->path);
@@ -208,10 +227,8 @@ hq_status hq_jobdb_eval_put(hq_jobdb *db, int64_t run_id, int64_t n,
         return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG, "%s: run_id %lld must be >= 0", f,
                         (long long)run_id);
     hq_status s;
-    uint8_t h[32];
     for (int64_t i = 0; i < n; i++) {
         const hq_jobdb_eval_item *it = &items[i];
-        if ((s = check_key(db, f, i, &it->key, h))) return s;
         if (!it->counts && !it->expect)
             return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
                             "%s: items[%lld] has neither counts nor expectation values", f,
@@ -226,16 +243,16 @@ hq_status hq_jobdb_eval_put(hq_jobdb *db, int64_t run_id, int64_t n,
                             (long long)it->job_id);
     }
     if (n == 0) return HQ_OK;
+    if ((s = jobdb_parse_keys(db, f, n, &items[0].key, sizeof *items))) return s;
     if ((s = jobdb_op_begin(db, JOBDB_WRITE, f))) return s;
     if (run_id > 0 && (s = jobdb_run_must_exist(db, run_id, f))) goto out;
     int64_t added = 0;
     for (int64_t i = 0; i < n && !s; i++) {
         const hq_jobdb_eval_item *it = &items[i];
-        int64_t cid;
+        const uint8_t *h = db->hashes + 32 * i;
         bool ins;
-        jobdb_parse_hash(db, f, "hash", it->key.hash, h); /* validated above */
-        if ((s = jobdb_circuit_ensure(db, h, it->circuit_text, &cid, f))) break;
-        s = jobdb_eval_insert(db, cid, &it->key, it->counts, it->expect, it->n_expect, it->job_id,
+        if (it->circuit_text && (s = jobdb_circuit_store(db, h, it->circuit_text, f))) break;
+        s = jobdb_eval_insert(db, h, &it->key, it->counts, it->expect, it->n_expect, it->job_id,
                               run_id, &ins, f);
         if (s == HQ_ERR_INVALID_ARG || s == HQ_ERR_NOMEM)
             s = hq_fail_prefix(&db->h.err, s, "%s: items[%lld]", f, (long long)i);

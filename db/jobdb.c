@@ -394,6 +394,7 @@ void hq_jobdb_close(hq_jobdb *db) {
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(db->stmt[i]);
     if (db->conn) sqlite3_close_v2(db->conn);
     hq_sbuf_free(&db->scratch);
+    hq_free(db->hashes);
     hq_free(db->path);
     db->h.magic = HQ_MAGIC_DEAD;
     hq_free(db);
@@ -521,23 +522,25 @@ hq_status jobdb_check_id(hq_jobdb *db, const char *func, const char *arg, int64_
     return HQ_OK;
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
+static inline int hexval(char c) {
+    unsigned d = (unsigned)(unsigned char)c - '0', a = (unsigned)(unsigned char)c - 'a';
+    return d < 10 ? (int)d : a < 6 ? (int)a + 10 : -1;
 }
 
 hq_status jobdb_parse_hash(hq_jobdb *db, const char *func, const char *arg, const char *hex,
                            uint8_t out[32]) {
     if (!hex) return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG, "%s: %s is NULL", func, arg);
+    int bad = 0;
     for (int i = 0; i < 32; i++) {
-        int hi = hexval(hex[2 * i]);
-        int lo = hi < 0 ? -1 : hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) goto bad;
-        out[i] = (uint8_t)(hi << 4 | lo);
+        if (!hex[2 * i] || !hex[2 * i + 1]) { /* short: stop before reading past the NUL */
+            bad = -1;
+            break;
+        }
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        bad |= hi | lo; /* negative if either is not a lowercase hex digit */
+        out[i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
     }
-    if (hex[64] == '\0') return HQ_OK;
-bad:
+    if (bad >= 0 && hex[64] == '\0') return HQ_OK;
     return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
                     "%s: %s \"%.70s\" is not a sha256 digest (64 lowercase hex digits)", func, arg,
                     hex);

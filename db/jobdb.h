@@ -258,14 +258,15 @@ hq_status hq_jobdb_checkpoint_delete(hq_jobdb *db, int64_t run_id, int64_t step)
 
 /*
  * Store canonical circuit texts (backends/circuit.h hq_circuit_canonical) keyed by their
- * sha256, in one transaction; a text already stored is left alone.
+ * sha256, in one transaction; a text already stored is left alone. Storing texts is
+ * optional: evaluations and jobs name circuits by digest.
  *   [in]  texts   (n) NUL-terminated canonical texts
  *   [out] hashes  (n) their sha256 as 64 hex digits + NUL (may be NULL)
  */
 hq_status hq_jobdb_circuit_put(hq_jobdb *db, int64_t n, const char *const *texts,
                                char (*hashes)[65]);
-/* The text of circuit `hash` (*text owned, hq_free; NULL if the circuit was stored by hash
- * only). HQ_ERR_NOT_FOUND if no such circuit. */
+/* The text of circuit `hash` (*text owned, hq_free). HQ_ERR_NOT_FOUND if its text was
+ * never stored. */
 hq_status hq_jobdb_circuit_get(hq_jobdb *db, const char *hash, char **text);
 
 /* ==== evaluations (the cache) ========================================================== */
@@ -316,9 +317,9 @@ hq_status hq_jobdb_eval_lookup(hq_jobdb *db, int64_t run_id, int64_t n,
 /* One result to store. */
 typedef struct hq_jobdb_eval_item {
     hq_jobdb_eval_key key;    /* where to store it */
-    const char *circuit_text; /* canonical text; NULL = store the circuit by hash only
-                                 (or it is already stored). If given, its sha256 must
-                                 equal key.hash. */
+    const char *circuit_text; /* canonical text to store too, or NULL (the evaluation is
+                                 keyed by digest either way); if given, its sha256 must
+                                 equal key.hash */
     const hq_counts *counts;  /* histogram or NULL */
     const double *expect;     /* (n_expect) expectation values or NULL */
     int64_t n_expect;
@@ -326,7 +327,7 @@ typedef struct hq_jobdb_eval_item {
 } hq_jobdb_eval_item;
 
 /*
- * Store n results in one transaction (circuits inserted as needed). A key already
+ * Store n results in one transaction (with the circuit texts given). A key already
  * stored keeps its first result (evaluations are immutable: a replayed step cannot
  * change what was paid for); *n_inserted (may be NULL) counts the new rows. run_id
  * (0 = none) records which run produced them. At least one of counts / expect per item.
@@ -352,7 +353,7 @@ typedef struct hq_jobdb_job_spec {
     int64_t shots;             /* shots per circuit (0 = exact) */
     int64_t n_circuits;        /* circuits in the job, >= 1 */
     const char *const *hashes; /* (n_circuits) circuit hashes, in job order */
-    const char *const *texts;  /* (n_circuits) canonical texts, or NULL (stored by hash) */
+    const char *const *texts;  /* (n_circuits) canonical texts to store, or NULL */
     const char *const *bases;  /* (n_circuits) basis tag per circuit; NULL = all "Z" */
     const char *calibration;   /* calibration id at submit time, NULL if unknown */
     const void *request;       /* request body if already built, else NULL */
@@ -393,7 +394,7 @@ void hq_jobdb_jobs_free(hq_jobdb_job *jobs, int64_t n);
 
 /*
  * Record a job (state PENDING, attempts 0) with its circuits in order, durably, before
- * anything is sent. Circuits are inserted as needed.
+ * anything is sent (with the circuit texts, if given).
  *   [out] job_id  new row id
  *   [out] token   its client token (may be NULL)
  * Returns HQ_ERR_NOT_FOUND (run / retry_of unknown), HQ_ERR_INVALID_ARG (bad hash, token
@@ -454,7 +455,7 @@ hq_status hq_jobdb_job_list(hq_jobdb *db, int64_t run_id, unsigned state_mask, h
 typedef struct hq_jobdb_job_circuit {
     char hash[65]; /* sha256 hex */
     char *basis;   /* basis tag */
-    char *text;    /* canonical text, NULL if not stored or not requested */
+    char *text;    /* canonical text, NULL if never stored or not requested */
 } hq_jobdb_job_circuit;
 
 /* Circuits of a job by position. with_text also loads the texts. Free with

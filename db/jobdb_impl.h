@@ -46,8 +46,6 @@ typedef enum jobdb_stmt_id {
     ST_CK_DELETE,
     /* circuits */
     ST_CIRC_INSERT,
-    ST_CIRC_ID,
-    ST_CIRC_SET_TEXT,
     ST_CIRC_GET,
     /* evaluations */
     ST_EVAL_LOOKUP,
@@ -100,6 +98,8 @@ struct hq_jobdb {
     double busy_start;              /* hq_time_now() when the current wait began */
     uint64_t busy_rng;              /* xorshift state for backoff jitter */
     hq_sbuf scratch;                /* reusable blob-encoding buffer */
+    uint8_t *hashes;                /* (hashes_cap x 32) digests parsed from a batch of keys */
+    int64_t hashes_cap;             /* entries allocated in hashes */
 };
 
 /* Flags of jobdb_op_begin. */
@@ -141,14 +141,18 @@ void jobdb_hash_hex(const uint8_t *bytes, char out[65]);
 hq_status jobdb_col_text(hq_jobdb *db, sqlite3_stmt *st, int col, char **out);
 hq_status jobdb_col_blob(hq_jobdb *db, sqlite3_stmt *st, int col, void **out, size_t *len);
 
-/* Insert the circuit if new (text may be NULL; a NULL text is filled in later if given)
- * and return its row id. Inside a write operation. */
-hq_status jobdb_circuit_ensure(hq_jobdb *db, const uint8_t hash[32], const char *text, int64_t *id,
-                               const char *func);
+/* Store a circuit's canonical text under its digest (no-op if already stored) after
+ * checking sha256(text) == hash. Inside a write operation. */
+hq_status jobdb_circuit_store(hq_jobdb *db, const uint8_t hash[32], const char *text,
+                              const char *func);
+/* Parse the digests of n keys into db->hashes (32 bytes each), validating every key
+ * (lookup: NULL calibration allowed). */
+hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_jobdb_eval_key *keys,
+                           size_t stride);
 /* Check that run_id exists (HQ_ERR_NOT_FOUND naming func otherwise). */
 hq_status jobdb_run_must_exist(hq_jobdb *db, int64_t run_id, const char *func);
 /* Insert one evaluation (ON CONFLICT DO NOTHING); *inserted says whether it was new. */
-hq_status jobdb_eval_insert(hq_jobdb *db, int64_t circuit_id, const hq_jobdb_eval_key *key,
+hq_status jobdb_eval_insert(hq_jobdb *db, const uint8_t hash[32], const hq_jobdb_eval_key *key,
                             const hq_counts *counts, const double *expect, int64_t n_expect,
                             int64_t job_id, int64_t run_id, bool *inserted, const char *func);
 

@@ -95,7 +95,7 @@ static const char SQL_JOB_INSERT[] =
     "INSERT INTO jobs(run_id, backend, client_token, retry_of, n_circuits, shots, request, "
     "calib_submit, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)";
 static const char SQL_JOB_CIRC_INSERT[] =
-    "INSERT INTO job_circuits(job_id, position, circuit_id, basis) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT INTO job_circuits(job_id, position, circuit, basis) VALUES (?1, ?2, ?3, ?4)";
 
 static hq_status check_spec(hq_jobdb *db, const hq_jobdb_job_spec *sp, const char *f) {
     hq_status s;
@@ -207,13 +207,13 @@ hq_status hq_jobdb_job_create(hq_jobdb *db, const hq_jobdb_job_spec *spec, int64
     int64_t id = sqlite3_last_insert_rowid(db->conn);
     for (int64_t i = 0; i < spec->n_circuits && !s; i++) {
         uint8_t h[32];
-        int64_t cid;
         jobdb_parse_hash(db, f, "hash", spec->hashes[i], h); /* validated above */
-        if ((s = jobdb_circuit_ensure(db, h, spec->texts ? spec->texts[i] : NULL, &cid, f))) break;
+        if (spec->texts && spec->texts[i] && (s = jobdb_circuit_store(db, h, spec->texts[i], f)))
+            break;
         if ((s = jobdb_stmt(db, ST_JOB_CIRC_INSERT, SQL_JOB_CIRC_INSERT, &st))) break;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, i);
-        sqlite3_bind_int64(st, 3, cid);
+        sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, spec->bases ? spec->bases[i] : "Z", -1, SQLITE_STATIC);
         s = jobdb_step_done(db, st, f, "recording the job's circuits");
         jobdb_done(st);
@@ -462,7 +462,7 @@ out:
 /* ==== completion ======================================================================= */
 
 static const char SQL_JOB_CIRC_KEYS[] =
-    "SELECT position, circuit_id, basis FROM job_circuits WHERE job_id = ?1 ORDER BY position";
+    "SELECT position, circuit, basis FROM job_circuits WHERE job_id = ?1 ORDER BY position";
 static const char SQL_JOB_COMPLETE[] =
     "UPDATE jobs SET state = 'COMPLETED', response = ?2, calib_complete = ?3, finished_at = ?4, "
     "updated_at = ?4 WHERE id = ?1";
@@ -517,7 +517,7 @@ hq_status hq_jobdb_job_complete(hq_jobdb *db, int64_t job_id, const void *respon
     int rc;
     while (s == HQ_OK && (rc = sqlite3_step(keys)) == SQLITE_ROW) {
         int64_t pos = sqlite3_column_int64(keys, 0);
-        if (pos != i || i >= n) {
+        if (pos != i || i >= n || sqlite3_column_bytes(keys, 1) != 32) {
             s = hq_failf(&db->h.err, HQ_ERR_CORRUPT,
                          "%s: job %lld has circuit position %lld where %lld was expected", f,
                          (long long)job_id, (long long)pos, (long long)i);
@@ -529,8 +529,10 @@ hq_status hq_jobdb_job_complete(hq_jobdb *db, int64_t job_id, const void *respon
                                .mitigation = "",
                                .calibration = cal};
         bool ins;
-        s = jobdb_eval_insert(db, sqlite3_column_int64(keys, 1), &k, results[i].counts,
-                              results[i].expect, results[i].n_expect, job_id, h.run_id, &ins, f);
+        uint8_t dg[32];
+        memcpy(dg, sqlite3_column_blob(keys, 1), 32);
+        s = jobdb_eval_insert(db, dg, &k, results[i].counts, results[i].expect, results[i].n_expect,
+                              job_id, h.run_id, &ins, f);
         if (s == HQ_ERR_INVALID_ARG || s == HQ_ERR_NOMEM)
             s = hq_fail_prefix(&db->h.err, s, "%s: results[%lld]", f, (long long)i);
         i++;
@@ -713,11 +715,10 @@ hq_status hq_jobdb_job_list(hq_jobdb *db, int64_t run_id, unsigned state_mask, h
 }
 
 static const char SQL_JOB_CIRCUITS[] =
-    "SELECT c.hash, jc.basis, NULL FROM job_circuits jc JOIN circuits c ON c.id = jc.circuit_id "
-    "WHERE jc.job_id = ?1 ORDER BY jc.position";
+    "SELECT circuit, basis, NULL FROM job_circuits WHERE job_id = ?1 ORDER BY position";
 static const char SQL_JOB_CIRCUITS_TEXT[] =
-    "SELECT c.hash, jc.basis, c.text FROM job_circuits jc JOIN circuits c ON c.id = "
-    "jc.circuit_id WHERE jc.job_id = ?1 ORDER BY jc.position";
+    "SELECT jc.circuit, jc.basis, c.text FROM job_circuits jc LEFT JOIN circuits c ON c.hash = "
+    "jc.circuit WHERE jc.job_id = ?1 ORDER BY jc.position";
 
 hq_status hq_jobdb_job_circuits(hq_jobdb *db, int64_t job_id, bool with_text,
                                 hq_jobdb_job_circuit **items, int64_t *n) {

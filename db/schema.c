@@ -4,9 +4,12 @@
  * version k is brought to HQ_JOBDB_SCHEMA_VERSION by running the scripts k+1..N in one
  * transaction. The checks run before anything is written, so a file that is not ours,
  * damaged, or from a newer hqcnn is reported and left untouched. Column meanings are
- * documented in docs/db.md. JSON columns are validated by the API (cJSON) rather than by
- * CHECK (json_valid(...)): SQLite 3.40's json_valid answers 0 when it runs out of memory,
- * which would turn an allocation failure into a false constraint violation.
+ * documented in docs/db.md. Evaluations and job_circuits name circuits by their sha256
+ * digest rather than by a circuits row: `circuits` only stores texts, so a circuit can be
+ * cached without keeping its text, and a cache lookup is a single index probe. JSON columns are
+ * validated by the API (cJSON) rather than by CHECK (json_valid(...)): SQLite 3.40's json_valid
+ * answers 0 when it runs out of memory, which would turn an allocation failure into a false
+ * constraint violation.
  */
 #include <string.h>
 
@@ -54,7 +57,7 @@ static const char SCHEMA_V1[] =
     "CREATE TABLE circuits (\n"
     "    id   INTEGER PRIMARY KEY,\n"
     "    hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),\n"
-    "    text TEXT\n"
+    "    text TEXT NOT NULL\n"
     ") STRICT;\n"
     "CREATE TABLE calibrations (\n"
     "    id             INTEGER PRIMARY KEY,\n"
@@ -95,13 +98,13 @@ static const char SCHEMA_V1[] =
     "CREATE TABLE job_circuits (\n"
     "    job_id     INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,\n"
     "    position   INTEGER NOT NULL CHECK (position >= 0),\n"
-    "    circuit_id INTEGER NOT NULL REFERENCES circuits(id),\n"
+    "    circuit    BLOB NOT NULL CHECK (length(circuit) = 32),\n"
     "    basis      TEXT NOT NULL,\n"
     "    PRIMARY KEY (job_id, position)\n"
     ") STRICT, WITHOUT ROWID;\n"
     "CREATE TABLE evaluations (\n"
     "    id          INTEGER PRIMARY KEY,\n"
-    "    circuit_id  INTEGER NOT NULL REFERENCES circuits(id),\n"
+    "    circuit     BLOB NOT NULL CHECK (length(circuit) = 32),\n"
     "    backend     TEXT NOT NULL,\n"
     "    shots       INTEGER NOT NULL CHECK (shots >= 0),\n"
     "    basis       TEXT NOT NULL,\n"
@@ -113,7 +116,7 @@ static const char SCHEMA_V1[] =
     "    run_id      INTEGER REFERENCES runs(id) ON DELETE SET NULL,\n"
     "    CHECK (counts IS NOT NULL OR expect IS NOT NULL)\n"
     ") STRICT;\n"
-    "CREATE UNIQUE INDEX evaluations_by_key ON evaluations (circuit_id, backend, shots, basis, "
+    "CREATE UNIQUE INDEX evaluations_by_key ON evaluations (circuit, backend, shots, basis, "
     "mitigation, calibration);\n";
 
 /* Script k brings a database from version k-1 to k. */

@@ -15,6 +15,9 @@
 
 /* ==== helpers ========================================================================== */
 
+/* sha256 of schema version 1 as SQLite stores it (see db_schema_v1_frozen) */
+#define V1_SCHEMA_SHA256 "0cdae9c408d8e6fc2b45e211c44b305ffdd50321be8d18b383b5b9bff60ca7ce"
+
 static hq_jobdb *open_mem(void) {
     hq_jobdb *db = NULL;
     hq_status s = hq_jobdb_open(":memory:", NULL, &db);
@@ -96,6 +99,27 @@ HQ_TEST(db_open_creates_schema) {
     HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM schema_migrations"), 1);
     hq_jobdb_close(db);
     hq_jobdb_close(NULL); /* no-op */
+}
+
+/* Schema version 1 is frozen: a database created today must have exactly the schema
+ * files created by the first release have, or migrations from v1 would be wrong. If this
+ * fails, the v1 DDL in db/schema.c was edited: restore it and add a version 2 script. */
+HQ_TEST(db_schema_v1_frozen) {
+    hq_jobdb *db = open_mem();
+    HQ_REQUIRE(db);
+    sqlite3_stmt *st;
+    HQ_REQUIRE(sqlite3_prepare_v2(db->conn,
+                                  "SELECT group_concat(type || ' ' || name || ': ' || sql, "
+                                  "char(10)) FROM (SELECT * FROM sqlite_schema WHERE sql IS NOT "
+                                  "NULL ORDER BY name)",
+                                  -1, &st, NULL) == SQLITE_OK);
+    HQ_REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    const char *all = (const char *)sqlite3_column_text(st, 0);
+    char hex[65];
+    hq_sha256_hex(all, strlen(all), hex);
+    HQ_CHECKF(!strcmp(hex, V1_SCHEMA_SHA256), "schema v1 changed: sha256 %s\n%s", hex, all);
+    sqlite3_finalize(st);
+    hq_jobdb_close(db);
 }
 
 HQ_TEST(db_open_errors) {
@@ -485,7 +509,7 @@ HQ_TEST(db_circuits_round_trip) {
     hq_free(text);
     HQ_CHECK_OK(hq_jobdb_circuit_put(db, 0, NULL, NULL));
 
-    /* stored by hash only (through an evaluation), text filled in later */
+    /* cached by digest only (an evaluation without text), text stored later */
     char t2[200], h2[65];
     circuit_text(2, t2, sizeof t2, h2);
     hq_counts c;
@@ -493,7 +517,7 @@ HQ_TEST(db_circuits_round_trip) {
     hq_jobdb_eval_item it = {.key = {.hash = h2, .backend = "sv", .shots = 7, .basis = "Z"},
                              .counts = &c};
     HQ_REQUIRE_OK(hq_jobdb_eval_put(db, 0, 1, &it, NULL));
-    HQ_REQUIRE_OK(hq_jobdb_circuit_get(db, h2, &text));
+    HQ_CHECK_FAILS(hq_jobdb_circuit_get(db, h2, &text), HQ_ERR_NOT_FOUND, "cached by digest only");
     HQ_CHECK(text == NULL);
     const char *t2p = t2;
     HQ_REQUIRE_OK(hq_jobdb_circuit_put(db, 1, &t2p, NULL));
@@ -511,7 +535,8 @@ HQ_TEST(db_circuits_round_trip) {
     char zero[65];
     memset(zero, '0', 64);
     zero[64] = 0;
-    HQ_CHECK_FAILS(hq_jobdb_circuit_get(db, zero, &text), HQ_ERR_NOT_FOUND, "no circuit 0000");
+    HQ_CHECK_FAILS(hq_jobdb_circuit_get(db, zero, &text), HQ_ERR_NOT_FOUND,
+                   "no text of circuit 0000");
     HQ_CHECK_FAILS(hq_jobdb_circuit_get(db, h0, NULL), HQ_ERR_INVALID_ARG, "text is NULL");
     const char *bad[2] = {t0, NULL};
     HQ_CHECK_FAILS(hq_jobdb_circuit_put(db, 2, bad, NULL), HQ_ERR_INVALID_ARG, "texts[1] is NULL");

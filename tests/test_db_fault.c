@@ -756,3 +756,44 @@ HQ_TEST(db_fault_two_processes) {
     }
     hq_jobdb_close(db);
 }
+
+/* ==== schema creation ================================================================== */
+
+/* Two processes create the same new database at the same moment: the schema is created
+ * once (the version is re-read under the write lock) and both carry on. */
+HQ_TEST(db_fault_concurrent_create) {
+    const char *path = hq_test_tmpfile("fresh.db");
+    int gate[2];
+    HQ_REQUIRE(pipe(gate) == 0);
+    pid_t pid[2];
+    for (int w = 0; w < 2; w++) {
+        pid[w] = fork();
+        HQ_REQUIRE(pid[w] >= 0);
+        if (pid[w] == 0) {
+            close(gate[1]);
+            char c;
+            while (read(gate[0], &c, 1) < 0 && errno == EINTR) {
+            }
+            hq_jobdb *db;
+            char name[8];
+            snprintf(name, sizeof name, "w%d", w);
+            if (hq_jobdb_open(path, NULL, &db)) {
+                fprintf(stderr, "    process %d: %s\n", w, hq_last_error());
+                _exit(1);
+            }
+            hq_jobdb_run spec = {
+                .name = name, .seed = 1, .code_version = "v", .backend = "sv", .config_json = "{}"};
+            int64_t id;
+            _exit(hq_jobdb_run_create(db, &spec, &id) == HQ_OK ? 0 : 2);
+        }
+    }
+    close(gate[0]);
+    close(gate[1]); /* EOF releases both at once */
+    for (int w = 0; w < 2; w++) {
+        int st;
+        HQ_REQUIRE(waitpid(pid[w], &st, 0) == pid[w]);
+        HQ_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "process %d failed", w);
+    }
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM schema_migrations"), 1);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM runs"), 2);
+}
