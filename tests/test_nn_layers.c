@@ -13,6 +13,10 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <complex.h>
+
+#include "backends/circuit.h"
+#include "backends/sv_ref.h"
 #include "core/rng.h"
 #include "nn/layer.h"
 #include "nn/layer_impl.h"
@@ -530,8 +534,8 @@ HQ_TEST(nn_layer_errors) {
                    HQ_ERR_INVALID_ARG, "option \"padding\" must be an integer in [0, 1]");
     HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"relu\"}", hq_shape4(0, 1, 1, 1), &l),
                    HQ_ERR_INVALID_ARG, "input shape (0, 1, 1, 1) invalid");
-    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"quantum\"}", in, &l), HQ_ERR_UNSUPPORTED,
-                   "quantum");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"quantum\"}", in, &l), HQ_ERR_INVALID_ARG,
+                   "takes one angle per qubit: 4 qubits but 64 input features");
     HQ_CHECK_FAILS(hq_layer_create(NULL, in, &l), HQ_ERR_INVALID_ARG, "json is NULL");
     HQ_CHECK(l == NULL);
 
@@ -580,4 +584,216 @@ HQ_TEST(nn_layer_create_out_of_memory) {
         }
         HQ_CHECK(st == HQ_ERR_NOMEM && l == NULL);
     }
+}
+
+/* ==== quantum layer =================================================================== */
+
+/*
+ * An independent dense simulation of the HQCNN circuit written from torch_hqcnn.py's
+ * formulation (basis permutations for CX/CCX, phase masks for CP, 2x2 matrices on bit q).
+ */
+typedef double _Complex cd;
+
+static void ref_1q(cd *st, int q, cd u00, cd u01, cd u10, cd u11) {
+    for (int k = 0; k < 16; k++)
+        if (!(k >> q & 1)) {
+            cd a = st[k], b = st[k | 1 << q];
+            st[k] = u00 * a + u01 * b;
+            st[k | 1 << q] = u10 * a + u11 * b;
+        }
+}
+
+static void ref_perm(cd *st, int c1, int c2, int t) { /* c2 < 0: CX */
+    cd o[16];
+    memcpy(o, st, sizeof o);
+    for (int k = 0; k < 16; k++)
+        st[k] = (k >> c1 & 1) && (c2 < 0 || (k >> c2 & 1)) ? o[k ^ (1 << t)] : o[k];
+}
+
+static void hqcnn_ref(const double *x, const double *w, double *out) {
+    cd st[16] = {1};
+    const double r2 = 1 / sqrt(2.0);
+    for (int q = 0; q < 4; q++) {
+        ref_1q(st, q, r2, r2, r2, -r2);
+        double c = cos(x[q] / 2), s = sin(x[q] / 2);
+        ref_1q(st, q, c, -s, s, c);
+    }
+    int k = 0;
+    for (int l = 0; l < 2; l++) {
+        for (int q = 0; q < 4; q++, k += 3) {
+            double th = w[k], ph = w[k + 1], la = w[k + 2], c = cos(th / 2), s = sin(th / 2);
+            ref_1q(st, q, c, -cexp(I * la) * s, cexp(I * ph) * s, cexp(I * (ph + la)) * c);
+        }
+        for (int i = 0; i < 4; i++) ref_perm(st, i, -1, (i + 1) % 4);
+        for (int i = 0; i < 4; i++) ref_perm(st, (i + 3) % 4, (i + 1) % 4, i);
+        for (int i = 0; i < 4; i++) {
+            ref_1q(st, i, r2, r2, r2, -r2);
+            for (int j = i + 1; j < 4; j++, k++)
+                for (int b = 0; b < 16; b++)
+                    if ((b >> i & 1) && (b >> j & 1)) st[b] *= cexp(I * w[k]);
+        }
+    }
+    for (int q = 0; q < 4; q++) {
+        double z = 0, xx = 0;
+        for (int b = 0; b < 16; b++) {
+            z += (b >> q & 1 ? -1 : 1) * creal(conj(st[b]) * st[b]);
+            xx += creal(conj(st[b]) * st[b ^ (1 << q)]);
+        }
+        out[q] = z;
+        out[4 + q] = xx;
+    }
+}
+
+HQ_TEST(nn_quantum_matches_independent_simulation) {
+    hq_layer *l;
+    HQ_REQUIRE_OK(hq_layer_create("{\"type\":\"quantum\",\"qubits\":4,\"layers\":2}",
+                                  hq_shape4(5, 4, 1, 1), &l));
+    HQ_CHECK(hq_layer_out_shape(l).c == 8);
+    hq_param_info w;
+    HQ_REQUIRE_OK(hq_layer_param(l, 0, &w));
+    HQ_CHECK(w.numel == 36 && !strcmp(w.name, "weights"));
+    /* init: U[0, 2 pi) */
+    HQ_REQUIRE_OK(hq_layer_init(l, 9));
+    double mean = 0;
+    for (int i = 0; i < 36; i++) {
+        HQ_CHECK(w.data[i] >= 0 && w.data[i] < 2 * M_PI);
+        mean += w.data[i] / 36;
+    }
+    HQ_CHECK_NEAR(mean, M_PI, 1.0);
+    hq_tensor x, y;
+    HQ_REQUIRE_OK(hq_tensor_alloc(&x, hq_shape4(5, 4, 1, 1)));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&y, hq_shape4(5, 8, 1, 1)));
+    for (int i = 0; i < 20; i++) x.data[i] = (float)(M_PI * sin(0.7 * i + 0.3));
+    hq_pass p = {.train = true};
+    HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &p));
+    double wd[36], xd[4], ref[8];
+    for (int i = 0; i < 36; i++) wd[i] = w.data[i];
+    for (int r = 0; r < 5; r++) {
+        for (int i = 0; i < 4; i++) xd[i] = x.data[r * 4 + i];
+        hqcnn_ref(xd, wd, ref);
+        for (int k = 0; k < 8; k++)
+            HQ_CHECKF(fabs(y.data[r * 8 + k] - ref[k]) < 2e-6, "row %d obs %d: %.8g vs %.8g", r, k,
+                      y.data[r * 8 + k], ref[k]);
+    }
+    /* and the numpy reference values of tests/test_sv.c (x_i = pi sin(0.9 i + 1.3 s + 0.2),
+     * w_j = 2 cos(0.37 j (s + 1) + 0.5 s)), one row per weight set */
+    static const double npref[3][8] = {
+        {0.3324768794996843, 0.32083062057919265, -0.041342970174730688, 0.14566188676774111,
+         -0.37229893492133748, 0.039666634915120957, 0.3801771102559906, 0.43040678421520984},
+        {-0.031871416325602309, 0.27795165412709466, 0.10842628345360378, -0.063080443027480559,
+         0.057042907211125177, 0.46723917956778138, 0.44621386209729541, -0.15800727840535495},
+        {0.38981827881368453, -0.022327110638429931, -0.15637950444135743, -0.093003129073992247,
+         -0.28527223635847632, -0.20916553101673946, -0.23670298018532177, 0.0053832398668314796}};
+    hq_tensor x1 = hq_tensor_view(x.data, hq_shape4(1, 4, 1, 1));
+    hq_tensor y1 = hq_tensor_view(y.data, hq_shape4(1, 8, 1, 1));
+    for (int s2 = 0; s2 < 3; s2++) {
+        for (int i = 0; i < 4; i++) x.data[i] = (float)(sin(0.9 * i + 1.3 * s2 + 0.2) * M_PI);
+        for (int j = 0; j < 36; j++) w.data[j] = (float)(2 * cos(0.37 * j * (s2 + 1) + 0.5 * s2));
+        HQ_REQUIRE_OK(hq_layer_forward(l, &y1, &x1, &p));
+        /* inputs and weights rounded to float32: agreement to ~1e-6 */
+        for (int k = 0; k < 8; k++)
+            HQ_CHECKF(fabs(y.data[k] - npref[s2][k]) < 3e-6, "set %d obs %d: %.8g vs numpy %.8g",
+                      s2, k, y.data[k], npref[s2][k]);
+    }
+    hq_tensor_release(&x);
+    hq_tensor_release(&y);
+    hq_layer_free(l);
+}
+
+HQ_TEST(nn_quantum_backward_finite_differences) {
+    fd_check("{\"type\":\"quantum\"}", hq_shape4(5, 4, 1, 1), true, FILL_UNIFORM, 1e-2, 2e-3, 40);
+    fd_check("{\"type\":\"quantum\",\"qubits\":3,\"readout\":[\"Y\",\"Z\"],\"circuit\":["
+             "{\"type\":\"encode\",\"gate\":\"rx\",\"hadamard\":false},"
+             "{\"type\":\"rotations\",\"gate\":\"ry\"},"
+             "{\"type\":\"entangle\",\"gate\":\"cz\",\"pattern\":\"chain\"},"
+             "{\"type\":\"qft_ladder\"}]}",
+             hq_shape4(3, 3, 1, 1), true, FILL_UNIFORM, 1e-2, 2e-3, 40);
+}
+
+HQ_TEST(nn_quantum_custom_blocks_match_hand_built_circuit) {
+    const char *json = "{\"type\":\"quantum\",\"qubits\":3,\"readout\":[\"Y\"],\"circuit\":["
+                       "{\"type\":\"encode\",\"gate\":\"rx\",\"hadamard\":false},"
+                       "{\"type\":\"repeat\",\"times\":2,\"blocks\":["
+                       "{\"type\":\"rotations\",\"gate\":\"ry\"},"
+                       "{\"type\":\"entangle\",\"gate\":\"cz\",\"pattern\":\"chain\"}]},"
+                       "{\"type\":\"qft_ladder\"}]}";
+    hq_layer *l;
+    HQ_REQUIRE_OK(hq_layer_create(json, hq_shape4(1, 3, 1, 1), &l));
+    HQ_REQUIRE_OK(hq_layer_init(l, 4));
+    hq_param_info w;
+    HQ_REQUIRE_OK(hq_layer_param(l, 0, &w));
+    HQ_REQUIRE(w.numel == 9); /* 2 x 3 ry + 3 cp */
+    float xv[3] = {0.3f, -1.1f, 2.0f}, yv[3];
+    hq_tensor x = hq_tensor_view(xv, hq_shape4(1, 3, 1, 1)),
+              y = hq_tensor_view(yv, hq_shape4(1, 3, 1, 1));
+    hq_pass p = {.train = false};
+    HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &p));
+    /* the same circuit by hand, constant angles, on the reference simulator */
+    hq_circuit *c;
+    HQ_REQUIRE_OK(hq_circuit_create(&c));
+    HQ_REQUIRE_OK(hq_circuit_add_qreg(c, "q", 3, NULL));
+    for (int i = 0; i < 3; i++) hq_circuit_add_gate(c, HQ_GATE_RX, &i, (double[]){xv[i]});
+    int k = 0;
+    for (int r = 0; r < 2; r++) {
+        for (int i = 0; i < 3; i++) hq_circuit_add_gate(c, HQ_GATE_RY, &i, (double[]){w.data[k++]});
+        for (int i = 0; i < 2; i++) hq_circuit_add_gate(c, HQ_GATE_CZ, (int[]){i, i + 1}, NULL);
+    }
+    for (int i = 0; i < 3; i++) {
+        hq_circuit_add_gate(c, HQ_GATE_H, &i, NULL);
+        for (int j = i + 1; j < 3; j++)
+            hq_circuit_add_gate(c, HQ_GATE_CP, (int[]){j, i}, (double[]){w.data[k++]});
+    }
+    hq_cplx st[8];
+    HQ_REQUIRE_OK(hq_ref_simulate(c, NULL, false, st));
+    for (int q = 0; q < 3; q++) {
+        /* <Y_q> = sum_b conj(psi_b) (Y psi)_b, Y|0> = i|1>, Y|1> = -i|0> */
+        double yq = 0;
+        for (int b = 0; b < 8; b++) {
+            hq_cplx ypsi = (b >> q & 1) ? I * st[b ^ (1 << q)] : -I * st[b ^ (1 << q)];
+            yq += creal(conj(st[b]) * ypsi);
+        }
+        HQ_CHECKF(fabs(yv[q] - yq) < 2e-6, "<Y%d> %.8g vs reference %.8g", q, yv[q], yq);
+    }
+    hq_circuit_free(c);
+    hq_layer_free(l);
+}
+
+HQ_TEST(nn_quantum_errors) {
+    hq_layer *l = NULL;
+    hq_shape in = hq_shape4(2, 4, 1, 1);
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"quantum\",\"backend\":\"ibm\"}", in, &l),
+                   HQ_ERR_UNSUPPORTED, "\"backend\" must be \"sv\"");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"quantum\",\"qubits\":11}", in, &l),
+                   HQ_ERR_INVALID_ARG, "\"qubits\" must be an integer in [1, 10]");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"quantum\",\"readout\":[\"W\"]}", in, &l),
+                   HQ_ERR_INVALID_ARG, "\"readout\" entries must be");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"quantum\",\"circuit\":\"qaoa\"}", in, &l),
+                   HQ_ERR_INVALID_ARG, "\"circuit\" must be \"hqcnn\" or a list of blocks");
+    HQ_CHECK_FAILS(
+        hq_layer_create("{\"type\":\"quantum\",\"circuit\":[{\"type\":\"swap\"}]}", in, &l),
+        HQ_ERR_INVALID_ARG, "layer 0 (quantum): unknown circuit block type \"swap\"");
+    HQ_CHECK_FAILS(
+        hq_layer_create("{\"type\":\"quantum\",\"circuit\":[{\"type\":\"encode\"}]}", in, &l),
+        HQ_ERR_INVALID_ARG, "no trainable weights");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"quantum\",\"circuit\":[{\"type\":\"rotations\","
+                                   "\"gate\":\"h\"}]}",
+                                   in, &l),
+                   HQ_ERR_INVALID_ARG, "\"gate\" must be one of: u3, rx, ry, rz");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"quantum\",\"qubits\":2,\"circuit\":[{\"type\":"
+                                   "\"toffoli_attention\"}]}",
+                                   hq_shape4(2, 2, 1, 1), &l),
+                   HQ_ERR_INVALID_ARG, "toffoli_attention needs at least 3 qubits");
+    HQ_CHECK_FAILS(hq_layer_create("{\"type\":\"quantum\",\"circuit\":[{\"type\":\"repeat\","
+                                   "\"times\":0,\"blocks\":[]}]}",
+                                   in, &l),
+                   HQ_ERR_INVALID_ARG, "repeat \"times\" must be an integer in [1, 1000]");
+    HQ_CHECK(l == NULL);
+    /* a non-finite angle is refused with a hint */
+    HQ_REQUIRE_OK(hq_layer_create("{\"type\":\"quantum\"}", in, &l));
+    float xv[8] = {0, 0, NAN, 0, 0, 0, 0, 0}, yv[16];
+    hq_tensor x = hq_tensor_view(xv, in), y = hq_tensor_view(yv, hq_shape4(2, 8, 1, 1));
+    hq_pass p = {.train = true};
+    HQ_CHECK_FAILS(hq_layer_forward(l, &y, &x, &p), HQ_ERR_INVALID_ARG,
+                   "input angle 2 is not finite");
+    hq_layer_free(l);
 }

@@ -85,6 +85,13 @@ HQ_TEST(nn_model_classical_structure) {
     HQ_CHECK(strstr(hq_model_config(m), "\"input\":[1,28,28]") != NULL);
     HQ_CHECK(strstr(hq_model_config(m), "\"classes\":2") != NULL);
     hq_model_free(m);
+    /* the quantum model: torch_hqcnn.py reports "params": 64634 (4*8+8 dense -> 36 angles) */
+    m = make_model("hqcnn-default.json", 0, 8, 1);
+    HQ_REQUIRE(m);
+    HQ_CHECK_EQ_INT(hq_model_n_params(m), 64634);
+    HQ_CHECK_STR(hq_layer_type(hq_model_layer(m, 21)), "quantum");
+    HQ_CHECK(hq_layer_out_shape(hq_model_layer(m, 21)).c == 8);
+    hq_model_free(m);
     /* RGB input and 5 classes through the overrides */
     char *cfg = read_config("hqcnn-classical.json");
     HQ_REQUIRE(cfg);
@@ -276,9 +283,9 @@ static double loss_at(hq_model *m, const hq_tensor *x, const hq_pass *p, const i
 }
 
 /* smooth: relu -> tanh and maxpool -> avgpool, where the difference converges cleanly */
-static void model_fd(bool smooth, double fd_h, double tol) {
+static void model_fd(const char *cfg_name, bool smooth, double fd_h, double tol) {
     enum { N = 4, HW = 8 };
-    char *cfg = read_config("hqcnn-classical.json");
+    char *cfg = read_config(cfg_name);
     HQ_REQUIRE(cfg);
     if (smooth) {
         for (char *p = strstr(cfg, "\"relu\""); p; p = strstr(p, "\"relu\""))
@@ -349,9 +356,10 @@ static void model_fd(bool smooth, double fd_h, double tol) {
         }
     }
     if (getenv("HQ_TEST_VERBOSE"))
-        fprintf(stderr, "    %s: %d checks, worst %.3g\n", smooth ? "smooth" : "relu/maxpool",
-                checked, worst);
-    HQ_CHECK_EQ_INT(checked, 2 * 28); /* weight and bias of 5 conv, 5 batchnorm, 4 dense */
+        fprintf(stderr, "    %s, %s: %d checks, worst %.3g\n", cfg_name,
+                smooth ? "smooth" : "relu/maxpool", checked, worst);
+    /* weight and bias of 5 conv, 5 batchnorm, 4 dense (classical) / 3 dense + quantum */
+    HQ_CHECK_EQ_INT(checked, strstr(cfg_name, "classical") ? 2 * 28 : 2 * 27);
     HQ_CHECK_EQ_INT(off, np);
     hq_free(keep);
     hq_free(grads);
@@ -361,8 +369,9 @@ static void model_fd(bool smooth, double fd_h, double tol) {
 HQ_TEST(nn_model_backward_finite_differences) {
     /* smooth variant: errors ~1e-3 at this step (float32 noise); the real model's kinks
      * (ReLU, max pooling) add a few 1e-2 */
-    model_fd(true, 8e-3, 5e-3);
-    model_fd(false, 2e-3, 3e-2);
+    model_fd("hqcnn-classical.json", true, 8e-3, 5e-3);
+    model_fd("hqcnn-classical.json", false, 2e-3, 3e-2);
+    model_fd("hqcnn-default.json", true, 8e-3, 5e-3); /* through the quantum layer */
 }
 
 /* ==== fusion, threads, determinism ==================================================== */
@@ -413,6 +422,22 @@ HQ_TEST(nn_model_bit_identical_threads_fusion_and_seed) {
     run_steps("hqcnn-classical.json", 2, false, 42, 3, lg[1], gr[1], pa[1], &np[1]);
     run_steps("hqcnn-classical.json", 3, true, 42, 3, lg[2], gr[2], pa[2], &np[2]);
     run_steps("hqcnn-classical.json", 2, false, 43, 3, lg[3], gr[3], pa[3], &np[3]);
+    /* the quantum model too (its layer runs one simulator handle per thread) */
+    float ql[2][40], *qg[2], *qp[2];
+    int64_t qn[2];
+    for (int k = 0; k < 2; k++) {
+        qg[k] = hq_malloc(NP * sizeof(float));
+        qp[k] = hq_malloc(NP * sizeof(float));
+        run_steps("hqcnn-default.json", k + 1, false, 42, 3, ql[k], qg[k], qp[k], &qn[k]);
+    }
+    HQ_CHECK(qn[0] == 64634 && qn[1] == qn[0]);
+    HQ_CHECK(memcmp(ql[0], ql[1], sizeof ql[0]) == 0);
+    HQ_CHECK(memcmp(qg[0], qg[1], (size_t)qn[0] * 4) == 0);
+    HQ_CHECK(memcmp(qp[0], qp[1], (size_t)qn[0] * 4) == 0);
+    for (int k = 0; k < 2; k++) {
+        hq_free(qg[k]);
+        hq_free(qp[k]);
+    }
     HQ_REQUIRE(np[0] == 64638 && np[1] == np[0] && np[2] == np[0] && np[3] == np[0]);
     for (int k = 1; k < 3; k++) {
         HQ_CHECKF(memcmp(lg[0], lg[k], sizeof lg[0]) == 0, "logits of run %d differ", k);
