@@ -1033,3 +1033,59 @@ HQ_TEST_NO_QASM(transpile_qasm3_round_trip) { no_qasm(); }
 HQ_TEST_NO_QASM(transpile_qasmbench_small) { no_qasm(); }
 HQ_TEST_NO_QASM(transpile_qasmbench_small_and_transpiled) { no_qasm(); }
 #endif
+
+/* ==== allocation failures ========================================================================
+ */
+
+HQ_TEST(transpile_out_of_memory) {
+    hq_device *d = load_dev("nairobi");
+    HQ_REQUIRE(d);
+    hq_circuit *c = hqcnn_template(true);
+    int fails = 0;
+    for (long n = 1; n < 100000; n++) {
+        hq_transpile_result r;
+        hq_alloc_fail_after(n);
+        hq_status st = hq_transpile_ibm(c, d, NULL, &r);
+        bool injected = hq_alloc_injected();
+        hq_alloc_fail_after(0);
+        if (st == HQ_OK) {
+            /* a pass may give up on an allocation and skip its work: still a valid result */
+            HQ_CHECK_OK(hq_transpile_check_isa(r.circuit, d));
+            hq_transpile_result_free(&r);
+            if (!injected) break;
+            continue;
+        }
+        fails++;
+        HQ_CHECKF(st == HQ_ERR_NOMEM, "allocation %ld: %s (%s)", n, hq_status_name(st),
+                  hq_last_error());
+        HQ_CHECK(r.circuit == NULL && r.initial_layout == NULL);
+    }
+    HQ_CHECK(fails > 20);
+    hq_circuit_free(c);
+    hq_device_free(d);
+}
+
+HQ_TEST(transpile_device_out_of_memory) {
+    char conf[512], props[512];
+    snprintf(conf, sizeof conf, "%s", hq_test_shared("data/ibm_backends/conf_manila.json"));
+    snprintf(props, sizeof props, "%s", hq_test_shared("data/ibm_backends/props_manila.json"));
+    int fails = 0;
+    for (long n = 1; n < 10000; n++) {
+        hq_device *d = NULL;
+        hq_alloc_fail_after(n);
+        hq_status st = hq_device_load_ibm(conf, props, &d);
+        bool injected = hq_alloc_injected();
+        hq_alloc_fail_after(0);
+        if (st == HQ_OK) {
+            HQ_CHECK(d && d->n_qubits == 5);
+            hq_device_free(d);
+            if (!injected) break;
+            continue;
+        }
+        fails++;
+        HQ_CHECKF(st == HQ_ERR_NOMEM, "allocation %ld: %s (%s)", n, hq_status_name(st),
+                  hq_last_error());
+        HQ_CHECK(d == NULL);
+    }
+    HQ_CHECK(fails >= 3);
+}
