@@ -150,6 +150,7 @@ FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
 $(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+.SECONDARY: $(FUZZ_LIB_OBJ)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DHQ_FUZZ_MAIN -o $@ $^ $(DEP_LIBS) -lm -lpthread
@@ -158,6 +159,7 @@ fuzz: $(FUZZ_BIN)
 	  mkdir -p tests/fuzz/corpus/$$n $(BUILD)/fuzz/artifacts/$$n; \
 	  echo "== $$n for $(FUZZ_TIME)s"; \
 	  $$f -max_total_time=$(FUZZ_TIME) -max_len=65536 -artifact_prefix=$(BUILD)/fuzz/artifacts/$$n/ \
+	      $$( [ -f tests/fuzz/$$n.dict ] && echo -dict=tests/fuzz/$$n.dict ) \
 	      tests/fuzz/corpus/$$n $$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ) || exit 1; \
 	done
 
