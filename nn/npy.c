@@ -484,6 +484,10 @@ static int cmp_local_off(const void *a, const void *b) {
     return x->local_off < y->local_off ? -1 : x->local_off > y->local_off;
 }
 
+static int cmp_name(const void *a, const void *b) {
+    return strcmp((*(const npz_member *const *)a)->name, (*(const npz_member *const *)b)->name);
+}
+
 /* A hint for a file that is clearly something else than a zip. */
 static const char *not_zip_hint(const uint8_t *head, size_t n) {
     if (n >= 6 && !memcmp(head, "\x93NUMPY", 6))
@@ -730,17 +734,18 @@ static hq_status npz_load_directory(hq_npz *z) {
     }
     hq_free(cd);
     if (st != HQ_OK) return st;
-    for (int k = 0; k < count; k++) {
-        for (int j = 0; j < k; j++)
-            if (!strcmp(z->m[j].name, z->m[k].name))
-                return hq_failf(NULL, HQ_ERR_CORRUPT, "%s: member '%s' appears twice", z->name,
-                                z->m[k].name);
+    for (int k = 0; k < count; k++)
         if ((st = npz_check_local(z, &z->m[k], cd_off)) != HQ_OK) return st;
-    }
-    /* members must not overlap */
     npz_member **by_off = hq_malloc((size_t)(count ? count : 1) * sizeof *by_off);
     if (!by_off) return hq_failf(NULL, HQ_ERR_NOMEM, "%s: out of memory", z->name);
     for (int k = 0; k < count; k++) by_off[k] = &z->m[k];
+    /* names must be unique (sorted, so 65535 members stay cheap) */
+    qsort(by_off, (size_t)count, sizeof *by_off, cmp_name);
+    for (int k = 1; k < count && st == HQ_OK; k++)
+        if (!strcmp(by_off[k - 1]->name, by_off[k]->name))
+            st = hq_failf(NULL, HQ_ERR_CORRUPT, "%s: member '%s' appears twice", z->name,
+                          by_off[k]->name);
+    /* members must not overlap */
     qsort(by_off, (size_t)count, sizeof *by_off, cmp_local_off);
     for (int k = 1; k < count && st == HQ_OK; k++)
         if (by_off[k]->local_off < by_off[k - 1]->end_off)

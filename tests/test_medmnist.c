@@ -345,6 +345,51 @@ HQ_TEST(medmnist_load_errors) {
     hq_free(npy_lab);
 }
 
+HQ_TEST(medmnist_load_multilabel) {
+    /* a ChestMNIST-shaped file (val split: 11219 images, 14 labels each), built here */
+    enum { N = 11219, L = 14 };
+    uint8_t *img = hq_calloc(1, (size_t)N * 28 * 28);
+    uint8_t *lab = hq_malloc((size_t)N * L);
+    HQ_REQUIRE(img && lab);
+    int64_t want[L] = {0};
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < L; k++) {
+            lab[i * L + k] = (uint8_t)((i * 7 + k * 3) % 5 == 0);
+            want[k] += lab[i * L + k];
+        }
+    img[28 * 28 * 5 + 3] = 255; /* image 5, pixel 3 */
+    size_t li, ll;
+    uint8_t *ni = tz_npy("|u1", "False", "(11219, 28, 28)", img, (size_t)N * 28 * 28, &li);
+    uint8_t *nl = tz_npy("|u1", "False", "(11219, 14)", lab, (size_t)N * L, &ll);
+    tz_member m[2] = {{"val_images.npy", ni, li, 8, false}, {"val_labels.npy", nl, ll, 8, false}};
+    hq_medmnist_opts o = {0};
+    o.path = write_npz("chestmnist.npz", m, 2);
+    hq_dataset *d = NULL;
+    HQ_REQUIRE_OK(hq_medmnist_load("chestmnist", HQ_SPLIT_VAL, &o, &d));
+    HQ_CHECK(d->n == N && d->c == 1 && d->n_label_cols == L && d->n_classes == L);
+    HQ_CHECK_EQ_INT(d->task, HQ_TASK_MULTILABEL);
+    HQ_CHECK(d->images[5 * 784 + 3] == 1.0f && d->images[5 * 784 + 2] == -1.0f);
+    bool same = true;
+    for (int i = 0; i < N * L; i++) same = same && d->labels[i] == lab[i];
+    HQ_CHECK(same);
+    int64_t counts[L];
+    HQ_CHECK_OK(hq_dataset_class_counts(d, counts));
+    for (int k = 0; k < L; k++) HQ_CHECK_EQ_INT(counts[k], want[k]);
+    hq_dataset_free(d);
+    /* a label that is not 0/1 */
+    lab[100 * L + 13] = 2;
+    hq_free(nl);
+    nl = tz_npy("|u1", "False", "(11219, 14)", lab, (size_t)N * L, &ll);
+    m[1].data = nl;
+    o.path = write_npz("chestmnist2.npz", m, 2);
+    HQ_CHECK_FAILS(hq_medmnist_load("chestmnist", HQ_SPLIT_VAL, &o, &d), HQ_ERR_CORRUPT,
+                   "label of sample 100 in val_labels is 2, outside [0, 2) for ChestMNIST");
+    hq_free(ni);
+    hq_free(nl);
+    hq_free(img);
+    hq_free(lab);
+}
+
 HQ_TEST(medmnist_load_alloc_failures) {
     hq_medmnist_opts o = {0};
     o.path = hq_test_shared("data/medmnist/breastmnist.npz");
