@@ -191,6 +191,8 @@ typedef struct hq_reg {
 } hq_reg;
 
 typedef struct hq_circuit hq_circuit;
+/* Handle magic of hq_circuit, for HQ_CHECK_HANDLE in modules that take circuits. */
+#define HQ_MAGIC_CIRCUIT 0x43495243u /* "CIRC" */
 
 /* ==== create, build ==================================================================== */
 

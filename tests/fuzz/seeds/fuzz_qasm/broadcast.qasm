@@ -1,0 +1,15 @@
+OPENQASM 2.0;
+include "qelib1.inc";
+qreg a[3];
+qreg b[3];
+creg c[3];
+creg f[1];
+h a;
+cx a, b;
+cx a[0], b;
+measure b -> c;
+reset a;
+barrier a, b[1], a[0];
+if(c==5) x a;
+if(f==1) measure a[2] -> c[0];
+if(c==0) reset b[1];

@@ -1,0 +1,16 @@
+OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[1];
+rz(pi/2) q[0];
+rz(-pi) q[0];
+rz(2^3^2) q[0];
+rz(-2^2) q[0];
+rz(2^-1) q[0];
+rz(1e-3) q[0];
+rz(.5) q[0];
+rz(5.) q[0];
+rz(1.5E+2) q[0];
+rz(2*sin(pi/6)) q[0];
+rz(cos(0) + tan(pi/4) - exp(1) * ln(2) / sqrt(3)) q[0];
+rz(((1+2)*3-4)/5) q[0];
+rz(pi*-1) q[0];

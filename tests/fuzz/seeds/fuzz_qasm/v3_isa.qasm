@@ -1,0 +1,13 @@
+OPENQASM 3.0;
+include "stdgates.inc";
+bit[4] c;
+rz(1.5707963267948966) $0;
+sx $0;
+cz $0, $1;
+ecr $2, $3;
+x $1;
+barrier $0, $1;
+c[0] = measure $0;
+c[1] = measure $1;
+c[2] = measure $2;
+c[3] = measure $3;

@@ -1,0 +1,10 @@
+OPENQASM 3.0;
+include "stdgates.inc";
+input float[64] theta;
+input angle[32] phi;
+input float beta;
+qubit[2] q;
+rx(theta - phi/2) q[0];
+ry(2*theta + 1) q[1];
+rz(-beta * 3 + pi) q[0];
+cp(theta / 4) q[0], q[1];
