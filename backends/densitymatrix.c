@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "backends/densitymatrix_impl.h"
@@ -50,7 +51,13 @@ hq_status hq_dm_create(int n_qubits, hq_dm **out) {
     if (st) return st;
     hq_dm *dm = hq_calloc(1, sizeof *dm);
     if (!dm) return hq_failf(NULL, HQ_ERR_NOMEM, "hq_dm_create: out of memory");
-    dm->rho = hq_aligned_alloc(64, bytes);
+    /* 2 MiB alignment + a transparent-huge-page hint for large matrices: the kernels touch
+     * many rows at once, and 4 KiB pages would make that a TLB miss per row */
+    const size_t huge = (size_t)2 << 20;
+    dm->rho = hq_aligned_alloc(bytes >= huge ? huge : 64, bytes);
+#ifdef MADV_HUGEPAGE
+    if (dm->rho && bytes >= huge) madvise(dm->rho, bytes, MADV_HUGEPAGE);
+#endif
     if (!dm->rho) {
         hq_free(dm);
         return hq_failf(NULL, HQ_ERR_NOMEM,
@@ -138,7 +145,11 @@ const hq_cplx *hq_dm_data(const hq_dm *dm) {
     return hq_handle_ok(dm, HQ_MAGIC_DM) ? dm->rho : NULL;
 }
 
-/* ==== block kernels ===================================================================== */
+/* ==== block kernels (reference) ========================================================= */
+
+/* The scalar kernels below are the reference: they handle every operand position and
+ * every n; densitymatrix_kernels.c holds the lane-vectorised kernels used when the
+ * operands leave the two lowest index bits free (and falls back to these otherwise). */
 
 /* One stage on one block (d = 2^k). Inlined into the k-specialised kernels so the loops
  * have constant trip counts. */
@@ -234,23 +245,17 @@ static inline __attribute__((always_inline)) void stage_run(hq_cplx *restrict B,
 }
 
 /* Insert a zero bit at each (ascending) position of pos[0..k) into x. */
-static inline int64_t insert_zeros(int64_t x, const int *pos, int k) {
-    for (int i = 0; i < k; i++) {
-        int64_t low = x & (((int64_t)1 << pos[i]) - 1);
-        x = ((x >> pos[i]) << (pos[i] + 1)) | low;
-    }
-    return x;
-}
-
 /*
  * The kernel: every block pair (R, C) with R <= C (in base-index order) is gathered, run
  * through the stages and scattered; the mirror block (C, R) receives the conjugate
- * transpose. Rows are walked in the outer loop, so the block's 2^k row pointers stay
- * fixed while the columns stream.
+ * transpose. Blocks are visited in tiles of TILE x TILE base indices (about 32 x 32
+ * entries), so a tile and its mirror stay in L1 and in a few TLB entries whatever n is;
+ * walking whole rows would write the mirror down a column, one page per block.
  */
 static inline __attribute__((always_inline)) void kernel(hq_cplx *rho, int n, const int *q,
                                                          const int k, const dm_stage *st, int ns) {
     const int d = 1 << k;
+    const int64_t TILE = 32 >> k;
     const int64_t dim = (int64_t)1 << n, nb = dim >> k;
     int64_t off[8];
     for (int a = 0; a < d; a++) {
@@ -266,23 +271,32 @@ static inline __attribute__((always_inline)) void kernel(hq_cplx *rho, int n, co
             pos[j] = pos[j - 1];
             pos[j - 1] = t;
         }
-    for (int64_t ir = 0; ir < nb; ir++) {
-        const int64_t R = insert_zeros(ir, pos, k);
-        hq_cplx *rp[8];
-        for (int a = 0; a < d; a++) rp[a] = rho + (R | off[a]) * dim;
-        for (int64_t ic = ir; ic < nb; ic++) {
-            const int64_t C = insert_zeros(ic, pos, k);
-            hq_cplx B[64];
-            for (int a = 0; a < d; a++)
-                for (int b = 0; b < d; b++) B[a * d + b] = rp[a][C | off[b]];
-            for (int i = 0; i < ns; i++) stage_run(B, k, &st[i]);
-            for (int a = 0; a < d; a++)
-                for (int b = 0; b < d; b++) rp[a][C | off[b]] = B[a * d + b];
-            if (ic != ir)
-                for (int b = 0; b < d; b++) {
-                    hq_cplx *mr = rho + (C | off[b]) * dim + R;
-                    for (int a = 0; a < d; a++) mr[off[a]] = conj(B[a * d + b]);
+    int64_t rbase[32], cbase[32];
+    for (int64_t tr = 0; tr < nb; tr += TILE) {
+        const int64_t nr = HQ_MIN(TILE, nb - tr);
+        for (int64_t i = 0; i < nr; i++) rbase[i] = dm_insert_zeros(tr + i, pos, k);
+        for (int64_t tc = tr; tc < nb; tc += TILE) {
+            const int64_t nc = HQ_MIN(TILE, nb - tc);
+            for (int64_t i = 0; i < nc; i++) cbase[i] = dm_insert_zeros(tc + i, pos, k);
+            for (int64_t i = 0; i < nr; i++) {
+                const int64_t R = rbase[i];
+                hq_cplx *rp[8];
+                for (int a = 0; a < d; a++) rp[a] = rho + (R | off[a]) * dim;
+                for (int64_t j = tc == tr ? i : 0; j < nc; j++) {
+                    const int64_t C = cbase[j];
+                    hq_cplx B[64];
+                    for (int a = 0; a < d; a++)
+                        for (int b = 0; b < d; b++) B[a * d + b] = rp[a][C | off[b]];
+                    for (int s = 0; s < ns; s++) stage_run(B, k, &st[s]);
+                    for (int a = 0; a < d; a++)
+                        for (int b = 0; b < d; b++) rp[a][C | off[b]] = B[a * d + b];
+                    if (C != R)
+                        for (int b = 0; b < d; b++) {
+                            hq_cplx *mr = rho + (C | off[b]) * dim + R;
+                            for (int a = 0; a < d; a++) mr[off[a]] = conj(B[a * d + b]);
+                        }
                 }
+            }
         }
     }
 }
@@ -297,7 +311,7 @@ static void kernel3(hq_cplx *rho, int n, const int *q, const dm_stage *st, int n
     kernel(rho, n, q, 3, st, ns);
 }
 
-void dm_apply_stages(hq_cplx *rho, int n, const int *q, int k, const dm_stage *st, int ns) {
+void dm_apply_stages_ref(hq_cplx *rho, int n, const int *q, int k, const dm_stage *st, int ns) {
     if (ns <= 0) return;
     switch (k) {
     case 1: kernel1(rho, n, q, st, ns); break;

@@ -49,8 +49,21 @@ typedef struct dm_stage {
 #define DM_MAX_STAGES 8
 
 /* Apply stages st[0..ns) to every block of rho (n qubits) over operands q[0..k), 1 <= k <= 3,
- * q distinct and in range (not checked here). */
+ * q distinct and in range (not checked here). Only the blocks on and above the block
+ * diagonal are read; the others are written as their conjugate transposes (ρ must be
+ * Hermitian on entry). dm_apply_stages picks the fastest kernel; _ref is the scalar
+ * reference kernel (every case), kept for tests and as the fallback. */
 void dm_apply_stages(hq_cplx *rho, int n, const int *q, int k, const dm_stage *st, int ns);
+void dm_apply_stages_ref(hq_cplx *rho, int n, const int *q, int k, const dm_stage *st, int ns);
+
+/* Insert a zero bit at each (ascending) position of pos[0..k) into x. */
+static inline int64_t dm_insert_zeros(int64_t x, const int *pos, int k) {
+    for (int i = 0; i < k; i++) {
+        int64_t low = x & (((int64_t)1 << pos[i]) - 1);
+        x = ((x >> pos[i]) << (pos[i] + 1)) | low;
+    }
+    return x;
+}
 
 /* Stage for unitary u (d x d): MONO if monomial, else MAT. Returns false (and no stage) if
  * u is exactly the identity. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "backends/densitymatrix.h"
+#include "backends/densitymatrix_impl.h"
 #include "backends/sv_ref.h"
 #include "core/rng.h"
 #include "tests/hq_test.h"
@@ -349,8 +350,8 @@ HQ_TEST(dm_readout_confusion) {
 HQ_TEST(dm_channels_match_kraus_reference) {
     hq_rng r;
     hq_rng_init(&r, 2024, 0, 0);
-    const int n = 3;
-    const int64_t d = 8;
+    const int n = 5; /* operands on low bits (reference kernel) and high bits (lane kernel) */
+    const int64_t d = 32;
     hq_cplx *K = hq_malloc(64 * 64 * sizeof *K);
     for (int trial = 0; trial < 12; trial++) {
         hq_cplx *rho = rand_mixed(&r, n, 1 + trial % 4);
@@ -394,7 +395,7 @@ HQ_TEST(dm_channels_match_kraus_reference) {
         /* generic Kraus lists on 1, 2 and 3 qubits */
         for (int k = 1; k <= 3; k++) {
             int m = 1 + (int)hq_rng_below(&r, 4);
-            int qs[3] = {q, q2, 3 - q - q2};
+            int qs[3] = {q, q2, (q2 + 1) % n == q ? (q2 + 2) % n : (q2 + 1) % n};
             rand_kraus(&r, k, m, K);
             CHECK_CASE(hq_dm_apply_kraus(dm, K, m, qs, k), ref_kraus(ref, n, K, m, qs, k));
         }
@@ -455,6 +456,74 @@ HQ_TEST(dm_channels_keep_states_physical) {
         hq_dm_free(dm);
         hq_free(rho);
     }
+    hq_free(K);
+}
+
+/* ==== optimised kernels = reference kernels ============================================= */
+
+HQ_TEST(dm_lane_kernels_match_reference) {
+    hq_rng r;
+    hq_rng_init(&r, 404, 0, 0);
+    hq_cplx *S = hq_malloc(64 * 64 * sizeof *S), *K = hq_malloc(64 * 64 * sizeof *K);
+    for (int trial = 0; trial < 60; trial++) {
+        const int n = 5 + trial % 3, k = 1 + trial % 3, d = 1 << k;
+        /* operands: on bits >= 2 (the lane path) in 4 of 5 trials, anywhere otherwise */
+        int q[3];
+        const bool high = trial % 5 != 0;
+        for (int j = 0; j < k; j++) {
+            bool dup;
+            do {
+                q[j] = high ? 2 + (int)hq_rng_below(&r, (uint64_t)(n - 2))
+                            : (int)hq_rng_below(&r, (uint64_t)n);
+                dup = false;
+                for (int i = 0; i < j; i++) dup |= q[i] == q[j];
+            } while (dup);
+        }
+        /* a pipeline with one stage of every kind */
+        dm_stage st[6];
+        int ns = 0;
+        hq_cplx u[64];
+        rand_kraus(&r, k, 1, u);
+        dm_stage_unitary(&st[ns++], u, k);
+        hq_cplx perm[64] = {0};
+        for (int a = 0; a < d; a++) perm[a * d + (a ^ 1)] = cexp(I * hq_rng_uniform(&r) * 6);
+        dm_stage_unitary(&st[ns++], perm, k);
+        dm_stage_depol(&st[ns++], hq_rng_uniform(&r));
+        dm_stage_relax(&st[ns++], (int)hq_rng_below(&r, (uint64_t)k), 0.7, 0.6, 0.1);
+        memset(&st[ns], 0, sizeof st[ns]);
+        st[ns].kind = DM_ST_PAULI;
+        st[ns].j = k - 1;
+        st[ns].c[0] = 0.7, st[ns].c[1] = 0.3, st[ns].c[2] = 0.5, st[ns].c[3] = -0.1;
+        ns++;
+        int m = 2; /* a superoperator from a random channel */
+        rand_kraus(&r, k, m, K);
+        memset(S, 0, 64 * 64 * sizeof *S);
+        for (int i = 0; i < m; i++)
+            for (int a2 = 0; a2 < d; a2++)
+                for (int b2 = 0; b2 < d; b2++)
+                    for (int a = 0; a < d; a++)
+                        for (int b = 0; b < d; b++)
+                            S[(a2 * d + b2) * d * d + a * d + b] +=
+                                K[(i * d + a2) * d + a] * conj(K[(i * d + b2) * d + b]);
+        memset(&st[ns], 0, sizeof st[ns]);
+        st[ns].kind = DM_ST_SUPER;
+        st[ns].s = S;
+        ns++;
+        hq_cplx *rho = rand_mixed(&r, n, 2);
+        int64_t dd = (int64_t)1 << (2 * n);
+        hq_cplx *a = hq_malloc((size_t)dd * sizeof *a), *b = hq_malloc((size_t)dd * sizeof *b);
+        memcpy(a, rho, (size_t)dd * sizeof *a);
+        memcpy(b, rho, (size_t)dd * sizeof *b);
+        dm_apply_stages(a, n, q, k, st, ns);
+        dm_apply_stages_ref(b, n, q, k, st, ns);
+        double e = max_diff(a, b, dd);
+        HQ_CHECKF(e <= 1e-14, "trial %d (n=%d k=%d q=%d,%d,%d): kernels differ by %.3g", trial, n,
+                  k, q[0], k > 1 ? q[1] : -1, k > 2 ? q[2] : -1, e);
+        hq_free(a);
+        hq_free(b);
+        hq_free(rho);
+    }
+    hq_free(S);
     hq_free(K);
 }
 
