@@ -31,9 +31,9 @@
 /* ==== vector sincos =================================================================== */
 
 void sv_sincos_lanes(const double *restrict x, double *restrict c, double *restrict s) {
-    double big = 0;
-    for (int l = 0; l < L; l++) big = fmax(big, fabs(x[l]));
-    if (!(big <= 1e5)) { /* rare: huge or non-finite arguments */
+    bool small = true;
+    for (int l = 0; l < L; l++) small &= fabs(x[l]) <= 1e5;
+    if (!small) { /* rare: huge or non-finite arguments */
         for (int l = 0; l < L; l++) {
             c[l] = cos(x[l]);
             s[l] = sin(x[l]);
@@ -100,17 +100,20 @@ typedef struct svb_op {
     int qubit;                        /* segment A: the qubit */
     bool per_row;                     /* the matrix differs between rows */
     bool grad;                        /* some parameter is symbolic */
+    bool psym[HQ_GATE_MAX_PARAMS];    /* parameter k is symbolic (needs its derivative) */
     bool phase_only;                  /* SVB_DIAG1 with first entry exactly 1 */
     int ne;                           /* matrix entries: 4 (block) or 16 */
     int32_t n_tup;                    /* tuples: pairs (ne 4) or quads (ne 16) */
     int64_t tup;                      /* offset of the tuples in plan->slots */
     int64_t shm;                      /* shared matrices offset in plan->shm, -1 */
+    int64_t mc;                       /* per-row ops of B: matrix offset in ws->mcache */
 } svb_op;
 
-/* λ[dst] += g_obs * (fr + i fi) * φ[src] */
+/* λ[dst] += g_obs * f * φ[src], times i if imag (f = ± coef) */
 typedef struct svb_lterm {
     int32_t dst, src, obs;
-    double fr, fi;
+    int imag;
+    double f;
 } svb_lterm;
 
 /* E_obs += w * (im ? Im : Re)(conj(φ[b]) φ[a]) */
@@ -126,6 +129,11 @@ typedef struct svb_plan {
     int n, D;
     int64_t n_ent;
     uint8_t *ent_row;  /* (n_ent) entry depends on per-row values */
+    int32_t *row_ents; /* the entries with per-row terms */
+    int64_t n_row_ents;
+    uint8_t *ent_grad;  /* (n_ent) entry is a symbolic parameter of a segment A/B op */
+    int32_t *grad_ents; /* those entries */
+    int64_t n_grad_ents;
     int32_t *rt_start; /* (n_ent + 1) per-row terms of each entry (CSR) */
     int32_t *rt_col;   /* column in the row vector (symbol index / input index) */
     double *rt_coef;
@@ -137,7 +145,8 @@ typedef struct svb_plan {
     int32_t *slots; /* tuples of B ops */
     int64_t n_slots;
     int n_trig;
-    double *shm; /* shared matrices: (1 + np) x ne x 2 x L per shared op */
+    int64_t n_mcache; /* doubles of per-row B matrices kept between forward and backward */
+    double *shm;      /* shared matrices: (1 + np) x ne x 2 x L per shared op */
     int64_t n_shm;
     /* segment C */
     bool dense;
@@ -165,10 +174,11 @@ typedef struct svb_ws {
     double *mat;                                /* (5 x 16 x 2 x L) scratch matrices */
     double *dang;                               /* (n_ent x L) gradient by angle entry */
     double *wsum;                               /* (n_ent) sum over rows of dang (shared entries) */
-    double *bacc;  /* (2 x D x D x L) sum_rows psi lambda^dagger by lane */
-    double *E, *G; /* (n_obs x L) */
-    double *gd;    /* (D x L) */
-    void *block;   /* the allocation */
+    double *bacc;   /* (2 x D x D) sum_rows psi lambda^dagger: real parts, imaginary parts */
+    double *E, *G;  /* (n_obs x L) */
+    double *gd;     /* (D x L) */
+    double *mcache; /* per-row matrices of segment B ops, (n_mcache) */
+    void *block;    /* the allocation */
 } svb_ws;
 
 struct hq_sv_batch {
@@ -262,6 +272,47 @@ static bool real_gate(hq_gate g) {
            g == HQ_GATE_CRY || g == HQ_GATE_SWAP || g == HQ_GATE_CCX || g == HQ_GATE_CSWAP;
 }
 
+/* ==== lane vectors =================================================================== */
+
+/*
+ * The hot loops use GCC/Clang vector types over the lanes of a row chunk: 4 doubles with
+ * AVX, else 2 (SSE2 / NEON width), and an explicit fused multiply-add where the target
+ * has one (ISO C mode does not contract a * b + c by itself).
+ */
+#if defined(__AVX__)
+#define VW 4
+#else
+#define VW 2
+#endif
+#define NV (L / VW) /* vectors per lane array */
+typedef double vd __attribute__((vector_size(VW * sizeof(double))));
+static inline vd vld(const double *p) {
+    vd v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void vst(double *p, vd v) { memcpy(p, &v, sizeof v); }
+static inline vd vbc(double x) {
+#if VW == 4
+    return (vd){x, x, x, x};
+#else
+    return (vd){x, x};
+#endif
+}
+#if defined(__FMA__) && VW == 4
+#include <immintrin.h>
+static inline vd vfma(vd a, vd b, vd c) {
+    return (vd)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
+}
+static inline vd vfms(vd a, vd b, vd c) { /* c - a b */
+    return (vd)_mm256_fnmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
+}
+#else
+static inline vd vfma(vd a, vd b, vd c) { return a * b + c; }
+static inline vd vfms(vd a, vd b, vd c) { return c - a * b; }
+#endif
+_Static_assert(L % VW == 0, "SVB_L must be a multiple of the vector width");
+
 /* ==== lane matrices =================================================================== */
 
 /* entry e of a lane matrix: re at m + 2eL, im at m + (2e+1)L */
@@ -279,125 +330,156 @@ static void mset(double *m, int e, int l, double re, double im) {
 /*
  * Build the 2x2 block of a parameterised gate (dk < 0) or its derivative with respect to
  * parameter dk, for all lanes, from trig[k] = (cos, sin) lanes of scale_k * angle_k.
+ * The gate switch is outside the lane loops, so each loop vectorises.
  */
-static void build_block(const svb_op *op, const double *trig, int dk, double *m) {
-    const double *c0 = trig, *s0 = trig + L;
-    for (int l = 0; l < L; l++) {
-        double c = c0[l], s = s0[l];
-        switch (op->gate) {
-        case HQ_GATE_RX:
-        case HQ_GATE_CRX:
-            if (dk < 0) {
-                mset(m, 0, l, c, 0), mset(m, 1, l, 0, -s), mset(m, 2, l, 0, -s),
-                    mset(m, 3, l, c, 0);
-            } else {
-                mset(m, 0, l, -s / 2, 0), mset(m, 1, l, 0, -c / 2), mset(m, 2, l, 0, -c / 2);
-                mset(m, 3, l, -s / 2, 0);
+#define LANES for (int l = 0; l < L; l++)
+static void build_block(const svb_op *op, const double *trig, int dk, double *restrict m) {
+    const double *restrict c = trig, *restrict s = trig + L;
+    double *restrict ar = MR(m, 0), *restrict ai = MI(m, 0), *restrict br = MR(m, 1),
+                     *restrict bi = MI(m, 1), *restrict cr = MR(m, 2), *restrict ci = MI(m, 2),
+                     *restrict dr = MR(m, 3), *restrict di = MI(m, 3);
+    switch (op->gate) {
+    case HQ_GATE_RX:
+    case HQ_GATE_CRX:
+        if (dk < 0) LANES {
+                ar[l] = dr[l] = c[l], ai[l] = di[l] = 0;
+                br[l] = cr[l] = 0, bi[l] = ci[l] = -s[l];
             }
-            break;
-        case HQ_GATE_RY:
-        case HQ_GATE_CRY:
-            if (dk < 0) {
-                mset(m, 0, l, c, 0), mset(m, 1, l, -s, 0), mset(m, 2, l, s, 0), mset(m, 3, l, c, 0);
-            } else {
-                mset(m, 0, l, -s / 2, 0), mset(m, 1, l, -c / 2, 0), mset(m, 2, l, c / 2, 0);
-                mset(m, 3, l, -s / 2, 0);
+        else
+            LANES {
+                ar[l] = dr[l] = -0.5 * s[l], ai[l] = di[l] = 0;
+                br[l] = cr[l] = 0, bi[l] = ci[l] = -0.5 * c[l];
             }
-            break;
-        case HQ_GATE_RZ:
-        case HQ_GATE_CRZ:
-            mset(m, 1, l, 0, 0), mset(m, 2, l, 0, 0);
-            if (dk < 0)
-                mset(m, 0, l, c, -s), mset(m, 3, l, c, s);
-            else
-                mset(m, 0, l, -s / 2, -c / 2), mset(m, 3, l, -s / 2, c / 2);
-            break;
-        case HQ_GATE_P:
-        case HQ_GATE_U1:
-        case HQ_GATE_CP:
-        case HQ_GATE_CU1:
-            mset(m, 1, l, 0, 0), mset(m, 2, l, 0, 0);
-            if (dk < 0)
-                mset(m, 0, l, 1, 0), mset(m, 3, l, c, s);
-            else
-                mset(m, 0, l, 0, 0), mset(m, 3, l, -s, c);
-            break;
-        case HQ_GATE_GPI:
-            mset(m, 0, l, 0, 0), mset(m, 3, l, 0, 0);
-            if (dk < 0)
-                mset(m, 1, l, c, -s), mset(m, 2, l, c, s);
-            else
-                mset(m, 1, l, -2 * M_PI * s, -2 * M_PI * c),
-                    mset(m, 2, l, -2 * M_PI * s, 2 * M_PI * c);
-            break;
-        case HQ_GATE_GPI2: {
-            const double r = M_SQRT1_2, f = 2 * M_PI * M_SQRT1_2;
-            if (dk < 0) {
-                mset(m, 0, l, r, 0), mset(m, 3, l, r, 0);
-                mset(m, 1, l, -r * s, -r * c), mset(m, 2, l, r * s, -r * c);
-            } else {
-                mset(m, 0, l, 0, 0), mset(m, 3, l, 0, 0);
-                mset(m, 1, l, -f * c, f * s), mset(m, 2, l, f * c, f * s);
-            }
-            break;
+        return;
+    case HQ_GATE_RY:
+    case HQ_GATE_CRY: {
+        const double f = dk < 0 ? 1.0 : 0.5;
+        const double *restrict u = dk < 0 ? c : s, *restrict v = dk < 0 ? s : c;
+        const double su =
+            dk < 0 ? 1.0 : -1.0; /* matrix [[c, -s], [s, c]]; d: [[-s, -c], [c, -s]] / 2 */
+        LANES {
+            ar[l] = dr[l] = su * f * u[l];
+            br[l] = -f * v[l], cr[l] = f * v[l];
+            ai[l] = bi[l] = ci[l] = di[l] = 0;
         }
-        default: { /* U2, U3, U, CU3, CU: [[c, -e2 s], [e1 s, e12 c]] (x e^{i gamma}) */
-            double ct, st, e1r, e1i, e2r, e2i;
-            int kp = 0; /* index of phi among the parameters */
-            if (op->gate == HQ_GATE_U2) {
-                ct = st = M_SQRT1_2;
-                e1r = trig[l], e1i = trig[L + l], e2r = trig[2 * L + l], e2i = trig[3 * L + l];
-                kp = 0;
-            } else {
-                ct = c, st = s;
-                e1r = trig[2 * L + l], e1i = trig[3 * L + l];
-                e2r = trig[4 * L + l], e2i = trig[5 * L + l];
-                kp = 1;
+        return;
+    }
+    case HQ_GATE_RZ:
+    case HQ_GATE_CRZ:
+        if (dk < 0) LANES {
+                ar[l] = dr[l] = c[l], ai[l] = -s[l], di[l] = s[l];
+                br[l] = bi[l] = cr[l] = ci[l] = 0;
             }
-            double e12r = e1r * e2r - e1i * e2i, e12i = e1r * e2i + e1i * e2r;
-            double a[8]; /* entries 0..3 as (re, im) */
-            int which = dk < 0 ? -1 : (op->gate == HQ_GATE_U2 ? dk + 1 : dk);
-            /* which: -1 matrix, 0 theta, 1 phi, 2 lambda, 3 gamma */
-            (void)kp;
-            switch (which) {
-            case -1:
-            case 3:
-                a[0] = ct, a[1] = 0;
-                a[2] = -e2r * st, a[3] = -e2i * st;
-                a[4] = e1r * st, a[5] = e1i * st;
-                a[6] = e12r * ct, a[7] = e12i * ct;
-                break;
-            case 0:
-                a[0] = -st / 2, a[1] = 0;
-                a[2] = -e2r * ct / 2, a[3] = -e2i * ct / 2;
-                a[4] = e1r * ct / 2, a[5] = e1i * ct / 2;
-                a[6] = -e12r * st / 2, a[7] = -e12i * st / 2;
-                break;
-            case 1: /* i e1 s, i e12 c in the bottom row */
-                a[0] = a[1] = a[2] = a[3] = 0;
-                a[4] = -e1i * st, a[5] = e1r * st;
-                a[6] = -e12i * ct, a[7] = e12r * ct;
-                break;
-            default: /* lambda: -i e2 s top right, i e12 c bottom right */
-                a[0] = a[1] = a[4] = a[5] = 0;
-                a[2] = e2i * st, a[3] = -e2r * st;
-                a[6] = -e12i * ct, a[7] = e12r * ct;
-                break;
+        else
+            LANES {
+                ar[l] = dr[l] = -0.5 * s[l], ai[l] = -0.5 * c[l], di[l] = 0.5 * c[l];
+                br[l] = bi[l] = cr[l] = ci[l] = 0;
             }
-            if (op->gate == HQ_GATE_CU) { /* times e^{i gamma}; d/d gamma adds a factor i */
-                double gr = trig[6 * L + l], gi = trig[7 * L + l];
-                if (which == 3) {
-                    double t = gr;
-                    gr = -gi, gi = t;
-                }
-                for (int e = 0; e < 4; e++) {
-                    double re = a[2 * e], im = a[2 * e + 1];
-                    a[2 * e] = re * gr - im * gi;
-                    a[2 * e + 1] = re * gi + im * gr;
-                }
+        return;
+    case HQ_GATE_P:
+    case HQ_GATE_U1:
+    case HQ_GATE_CP:
+    case HQ_GATE_CU1:
+        if (dk < 0) LANES {
+                ar[l] = 1, ai[l] = br[l] = bi[l] = cr[l] = ci[l] = 0;
+                dr[l] = c[l], di[l] = s[l];
             }
-            for (int e = 0; e < 4; e++) mset(m, e, l, a[2 * e], a[2 * e + 1]);
+        else
+            LANES {
+                ar[l] = ai[l] = br[l] = bi[l] = cr[l] = ci[l] = 0;
+                dr[l] = -s[l], di[l] = c[l];
+            }
+        return;
+    case HQ_GATE_GPI: {
+        const double f = 2 * M_PI;
+        if (dk < 0) LANES {
+                ar[l] = ai[l] = dr[l] = di[l] = 0;
+                br[l] = c[l], bi[l] = -s[l], cr[l] = c[l], ci[l] = s[l];
+            }
+        else
+            LANES {
+                ar[l] = ai[l] = dr[l] = di[l] = 0;
+                br[l] = -f * s[l], bi[l] = -f * c[l], cr[l] = -f * s[l], ci[l] = f * c[l];
+            }
+        return;
+    }
+    case HQ_GATE_GPI2: {
+        const double r = M_SQRT1_2, f = 2 * M_PI * M_SQRT1_2;
+        if (dk < 0) LANES {
+                ar[l] = dr[l] = r, ai[l] = di[l] = 0;
+                br[l] = -r * s[l], bi[l] = -r * c[l], cr[l] = r * s[l], ci[l] = -r * c[l];
+            }
+        else
+            LANES {
+                ar[l] = dr[l] = ai[l] = di[l] = 0;
+                br[l] = -f * c[l], bi[l] = f * s[l], cr[l] = f * c[l], ci[l] = f * s[l];
+            }
+        return;
+    }
+    default: break;
+    }
+    /* U2, U3, U, CU3, CU: [[ct, -e2 st], [e1 st, e12 ct]] (times e^{i gamma} for CU) */
+    const bool u2 = op->gate == HQ_GATE_U2;
+    const double *restrict e1r = u2 ? trig : trig + 2 * L, *restrict e1i = e1r + L;
+    const double *restrict e2r = e1r + 2 * L, *restrict e2i = e1r + 3 * L;
+    /* which: -1 matrix, 0 theta, 1 phi, 2 lambda, 3 gamma */
+    const int which = dk < 0 ? -1 : (u2 ? dk + 1 : dk);
+    double ct[L], st[L];
+    LANES {
+        ct[l] = u2 ? M_SQRT1_2 : c[l];
+        st[l] = u2 ? M_SQRT1_2 : s[l];
+    }
+    switch (which) {
+    case -1:
+    case 3:
+        LANES {
+            double e12r = e1r[l] * e2r[l] - e1i[l] * e2i[l],
+                   e12i = e1r[l] * e2i[l] + e1i[l] * e2r[l];
+            ar[l] = ct[l], ai[l] = 0;
+            br[l] = -e2r[l] * st[l], bi[l] = -e2i[l] * st[l];
+            cr[l] = e1r[l] * st[l], ci[l] = e1i[l] * st[l];
+            dr[l] = e12r * ct[l], di[l] = e12i * ct[l];
         }
+        break;
+    case 0:
+        LANES {
+            double e12r = e1r[l] * e2r[l] - e1i[l] * e2i[l],
+                   e12i = e1r[l] * e2i[l] + e1i[l] * e2r[l];
+            ar[l] = -0.5 * st[l], ai[l] = 0;
+            br[l] = -0.5 * e2r[l] * ct[l], bi[l] = -0.5 * e2i[l] * ct[l];
+            cr[l] = 0.5 * e1r[l] * ct[l], ci[l] = 0.5 * e1i[l] * ct[l];
+            dr[l] = -0.5 * e12r * st[l], di[l] = -0.5 * e12i * st[l];
+        }
+        break;
+    case 1: /* i e1 st, i e12 ct in the bottom row */
+        LANES {
+            double e12r = e1r[l] * e2r[l] - e1i[l] * e2i[l],
+                   e12i = e1r[l] * e2i[l] + e1i[l] * e2r[l];
+            ar[l] = ai[l] = br[l] = bi[l] = 0;
+            cr[l] = -e1i[l] * st[l], ci[l] = e1r[l] * st[l];
+            dr[l] = -e12i * ct[l], di[l] = e12r * ct[l];
+        }
+        break;
+    default: /* lambda: -i e2 st top right, i e12 ct bottom right */
+        LANES {
+            double e12r = e1r[l] * e2r[l] - e1i[l] * e2i[l],
+                   e12i = e1r[l] * e2i[l] + e1i[l] * e2r[l];
+            ar[l] = ai[l] = cr[l] = ci[l] = 0;
+            br[l] = e2i[l] * st[l], bi[l] = -e2r[l] * st[l];
+            dr[l] = -e12i * ct[l], di[l] = e12r * ct[l];
+        }
+        break;
+    }
+    if (op->gate == HQ_GATE_CU) { /* times e^{i gamma}; d/d gamma: times i e^{i gamma} */
+        const double *restrict gr0 = trig + 6 * L, *restrict gi0 = trig + 7 * L;
+        for (int e = 0; e < 4; e++) {
+            double *restrict xr = MR(m, e), *restrict xi = MI(m, e);
+            LANES {
+                double gr = which == 3 ? -gi0[l] : gr0[l], gi = which == 3 ? gr0[l] : gi0[l];
+                double re = xr[l], im = xi[l];
+                xr[l] = re * gr - im * gi;
+                xi[l] = re * gi + im * gr;
+            }
         }
     }
 }
@@ -459,53 +541,61 @@ static void dagger(const double *m, int ne, double *d) {
 
 /* ==== lane kernels ==================================================================== */
 
+/* 2x2 complex block per lane on slot pairs */
 static void k_mat1(double *restrict st, const int32_t *t, int32_t n, const double *restrict m) {
-    for (int32_t p = 0; p < n; p++) {
-        double *restrict ar = SR(st, t[2 * p]), *restrict ai = SI(st, t[2 * p]);
-        double *restrict br = SR(st, t[2 * p + 1]), *restrict bi = SI(st, t[2 * p + 1]);
-        for (int l = 0; l < L; l++) {
-            double xr = ar[l], xi = ai[l], yr = br[l], yi = bi[l];
-            double m0r = MR(m, 0)[l], m0i = MI(m, 0)[l], m1r = MR(m, 1)[l], m1i = MI(m, 1)[l];
-            double m2r = MR(m, 2)[l], m2i = MI(m, 2)[l], m3r = MR(m, 3)[l], m3i = MI(m, 3)[l];
-            ar[l] = m0r * xr - m0i * xi + m1r * yr - m1i * yi;
-            ai[l] = m0r * xi + m0i * xr + m1r * yi + m1i * yr;
-            br[l] = m2r * xr - m2i * xi + m3r * yr - m3i * yi;
-            bi[l] = m2r * xi + m2i * xr + m3r * yi + m3i * yr;
+    for (int v = 0; v < NV; v++) {
+        const int o = v * VW;
+        const vd m0r = vld(MR(m, 0) + o), m0i = vld(MI(m, 0) + o), m1r = vld(MR(m, 1) + o),
+                 m1i = vld(MI(m, 1) + o), m2r = vld(MR(m, 2) + o), m2i = vld(MI(m, 2) + o),
+                 m3r = vld(MR(m, 3) + o), m3i = vld(MI(m, 3) + o);
+        for (int32_t p = 0; p < n; p++) {
+            double *ar = SR(st, t[2 * p]) + o, *ai = SI(st, t[2 * p]) + o;
+            double *br = SR(st, t[2 * p + 1]) + o, *bi = SI(st, t[2 * p + 1]) + o;
+            const vd xr = vld(ar), xi = vld(ai), yr = vld(br), yi = vld(bi);
+            vst(ar, vfma(m1r, yr, vfms(m1i, yi, vfms(m0i, xi, m0r * xr))));
+            vst(ai, vfma(m1r, yi, vfma(m1i, yr, vfma(m0i, xr, m0r * xi))));
+            vst(br, vfma(m3r, yr, vfms(m3i, yi, vfms(m2i, xi, m2r * xr))));
+            vst(bi, vfma(m3r, yi, vfma(m3i, yr, vfma(m2i, xr, m2r * xi))));
         }
     }
 }
 
+/* 2x2 real block per lane */
 static void k_mat1r(double *restrict st, const int32_t *t, int32_t n, const double *restrict m) {
-    for (int32_t p = 0; p < n; p++) {
-        double *restrict ar = SR(st, t[2 * p]), *restrict ai = SI(st, t[2 * p]);
-        double *restrict br = SR(st, t[2 * p + 1]), *restrict bi = SI(st, t[2 * p + 1]);
-        for (int l = 0; l < L; l++) {
-            double m0 = MR(m, 0)[l], m1 = MR(m, 1)[l], m2 = MR(m, 2)[l], m3 = MR(m, 3)[l];
-            double xr = ar[l], xi = ai[l], yr = br[l], yi = bi[l];
-            ar[l] = m0 * xr + m1 * yr;
-            ai[l] = m0 * xi + m1 * yi;
-            br[l] = m2 * xr + m3 * yr;
-            bi[l] = m2 * xi + m3 * yi;
+    for (int v = 0; v < NV; v++) {
+        const int o = v * VW;
+        const vd m0 = vld(MR(m, 0) + o), m1 = vld(MR(m, 1) + o), m2 = vld(MR(m, 2) + o),
+                 m3 = vld(MR(m, 3) + o);
+        for (int32_t p = 0; p < n; p++) {
+            double *ar = SR(st, t[2 * p]) + o, *ai = SI(st, t[2 * p]) + o;
+            double *br = SR(st, t[2 * p + 1]) + o, *bi = SI(st, t[2 * p + 1]) + o;
+            const vd xr = vld(ar), xi = vld(ai), yr = vld(br), yi = vld(bi);
+            vst(ar, vfma(m1, yr, m0 * xr));
+            vst(ai, vfma(m1, yi, m0 * xi));
+            vst(br, vfma(m3, yr, m2 * xr));
+            vst(bi, vfma(m3, yi, m2 * xi));
         }
     }
 }
 
+/* diagonal block per lane (entries 0 and 3); phase_only: entry 0 is 1 */
 static void k_diag1(double *restrict st, const int32_t *t, int32_t n, const double *restrict m,
                     bool phase_only) {
-    for (int32_t p = 0; p < n; p++) {
-        if (!phase_only) {
-            double *restrict ar = SR(st, t[2 * p]), *restrict ai = SI(st, t[2 * p]);
-            for (int l = 0; l < L; l++) {
-                double dr = MR(m, 0)[l], di = MI(m, 0)[l], xr = ar[l], xi = ai[l];
-                ar[l] = dr * xr - di * xi;
-                ai[l] = dr * xi + di * xr;
+    for (int v = 0; v < NV; v++) {
+        const int o = v * VW;
+        const vd d0r = vld(MR(m, 0) + o), d0i = vld(MI(m, 0) + o), d1r = vld(MR(m, 3) + o),
+                 d1i = vld(MI(m, 3) + o);
+        for (int32_t p = 0; p < n; p++) {
+            if (!phase_only) {
+                double *ar = SR(st, t[2 * p]) + o, *ai = SI(st, t[2 * p]) + o;
+                const vd xr = vld(ar), xi = vld(ai);
+                vst(ar, vfms(d0i, xi, d0r * xr));
+                vst(ai, vfma(d0i, xr, d0r * xi));
             }
-        }
-        double *restrict br = SR(st, t[2 * p + 1]), *restrict bi = SI(st, t[2 * p + 1]);
-        for (int l = 0; l < L; l++) {
-            double dr = MR(m, 3)[l], di = MI(m, 3)[l], yr = br[l], yi = bi[l];
-            br[l] = dr * yr - di * yi;
-            bi[l] = dr * yi + di * yr;
+            double *br = SR(st, t[2 * p + 1]) + o, *bi = SI(st, t[2 * p + 1]) + o;
+            const vd yr = vld(br), yi = vld(bi);
+            vst(br, vfms(d1i, yi, d1r * yr));
+            vst(bi, vfma(d1i, yr, d1r * yi));
         }
     }
 }
@@ -566,9 +656,14 @@ static void transition(const svb_plan *p, const svb_op *op, const double *lam, c
 
 /* out[l] += 2 Re sum_ij dm_ij T_ij */
 static void contract(const double *dm, const double *T, int ne, double *out) {
-    for (int e = 0; e < ne; e++)
-        for (int l = 0; l < L; l++)
-            out[l] += 2 * (MR(dm, e)[l] * MR(T, e)[l] - MI(dm, e)[l] * MI(T, e)[l]);
+    for (int v = 0; v < NV; v++) {
+        const int o = v * VW;
+        vd acc = vbc(0);
+        for (int e = 0; e < ne; e++)
+            acc = vfms(vld(MI(dm, e) + o), vld(MI(T, e) + o),
+                       vfma(vld(MR(dm, e) + o), vld(MR(T, e) + o), acc));
+        vst(out + o, vfma(vbc(2), acc, vld(out + o)));
+    }
 }
 
 /* ==== product prefix ================================================================== */
@@ -577,14 +672,23 @@ static void contract(const double *dm, const double *T, int ne, double *out) {
 #define VR(v, q, b) ((v) + ((size_t)(q)*4 + (size_t)(b)*2) * L)
 #define VI(v, q, b) ((v) + ((size_t)(q)*4 + (size_t)(b)*2 + 1) * L)
 
-static void vec_apply(double *v, int q, const double *m) {
-    double *ar = VR(v, q, 0), *ai = VI(v, q, 0), *br = VR(v, q, 1), *bi = VI(v, q, 1);
-    for (int l = 0; l < L; l++) {
-        double xr = ar[l], xi = ai[l], yr = br[l], yi = bi[l];
-        ar[l] = MR(m, 0)[l] * xr - MI(m, 0)[l] * xi + MR(m, 1)[l] * yr - MI(m, 1)[l] * yi;
-        ai[l] = MR(m, 0)[l] * xi + MI(m, 0)[l] * xr + MR(m, 1)[l] * yi + MI(m, 1)[l] * yr;
-        br[l] = MR(m, 2)[l] * xr - MI(m, 2)[l] * xi + MR(m, 3)[l] * yr - MI(m, 3)[l] * yi;
-        bi[l] = MR(m, 2)[l] * xi + MI(m, 2)[l] * xr + MR(m, 3)[l] * yi + MI(m, 3)[l] * yr;
+/* 2-vector q of v := m (or m^dagger if dag) times it */
+static void vec_apply(double *v, int q, const double *m, bool dag) {
+    const vd sg = vbc(dag ? -1.0 : 1.0);
+    const int e1 = dag ? 2 : 1, e2 = dag ? 1 : 2; /* m^dagger = [[m0*, m2*], [m1*, m3*]] */
+    for (int k = 0; k < NV; k++) {
+        const int o = k * VW;
+        double *ar = VR(v, q, 0) + o, *ai = VI(v, q, 0) + o, *br = VR(v, q, 1) + o,
+               *bi = VI(v, q, 1) + o;
+        const vd m0r = vld(MR(m, 0) + o), m0i = sg * vld(MI(m, 0) + o);
+        const vd m1r = vld(MR(m, e1) + o), m1i = sg * vld(MI(m, e1) + o);
+        const vd m2r = vld(MR(m, e2) + o), m2i = sg * vld(MI(m, e2) + o);
+        const vd m3r = vld(MR(m, 3) + o), m3i = sg * vld(MI(m, 3) + o);
+        const vd xr = vld(ar), xi = vld(ai), yr = vld(br), yi = vld(bi);
+        vst(ar, vfma(m1r, yr, vfms(m1i, yi, vfms(m0i, xi, m0r * xr))));
+        vst(ai, vfma(m1r, yi, vfma(m1i, yr, vfma(m0i, xr, m0r * xi))));
+        vst(br, vfma(m3r, yr, vfms(m3i, yi, vfms(m2i, xi, m2r * xr))));
+        vst(bi, vfma(m3r, yi, vfma(m3i, yr, vfma(m2i, xr, m2r * xi))));
     }
 }
 
@@ -618,13 +722,14 @@ static void contract_others(int n, const double *v, const double *mu, int q, dou
         int64_t nsz = size / 2, lo = ((int64_t)1 << p) - 1;
         for (int64_t j = 0; j < nsz; j++) {
             int64_t s0 = (j & lo) | ((j & ~lo) << 1), s1 = s0 | ((int64_t)1 << p);
-            const double *ar = SR(t, s0), *ai = SI(t, s0), *br = SR(t, s1), *bi = SI(t, s1);
-            double *orr = SR(t2, j), *oi = SI(t2, j);
-            for (int l = 0; l < L; l++) {
-                double v0r = VR(v, p, 0)[l], v0i = -VI(v, p, 0)[l];
-                double v1r = VR(v, p, 1)[l], v1i = -VI(v, p, 1)[l];
-                orr[l] = ar[l] * v0r - ai[l] * v0i + br[l] * v1r - bi[l] * v1i;
-                oi[l] = ar[l] * v0i + ai[l] * v0r + br[l] * v1i + bi[l] * v1r;
+            for (int k = 0; k < NV; k++) {
+                const int o = k * VW;
+                const vd ar = vld(SR(t, s0) + o), ai = vld(SI(t, s0) + o);
+                const vd br = vld(SR(t, s1) + o), bi = vld(SI(t, s1) + o);
+                const vd v0r = vld(VR(v, p, 0) + o), v0i = -vld(VI(v, p, 0) + o);
+                const vd v1r = vld(VR(v, p, 1) + o), v1i = -vld(VI(v, p, 1) + o);
+                vst(SR(t2, j) + o, vfms(bi, v1i, vfma(br, v1r, vfms(ai, v0i, ar * v0r))));
+                vst(SI(t2, j) + o, vfma(bi, v1r, vfma(br, v1i, vfma(ai, v0r, ar * v0i))));
             }
         }
         double *sw = t;
@@ -643,26 +748,32 @@ static void obs_eval(const svb_plan *p, int n_obs, const double *st, double *E, 
     for (int k = 0; k < n_obs; k++) any_diag |= p->ob_has_diag[k];
     if (any_diag)
         for (int s = 0; s < D; s++)
-            for (int l = 0; l < L; l++)
-                pr[(size_t)s * L + l] = SR(st, s)[l] * SR(st, s)[l] + SI(st, s)[l] * SI(st, s)[l];
+            for (int v = 0; v < NV; v++) {
+                const vd xr = vld(SR(st, s) + v * VW), xi = vld(SI(st, s) + v * VW);
+                vst(pr + (size_t)s * L + v * VW, vfma(xi, xi, xr * xr));
+            }
     for (int k = 0; k < n_obs; k++) {
-        double *e = E + (size_t)k * L;
-        for (int l = 0; l < L; l++) e[l] = 0;
+        vd e[NV];
+        for (int v = 0; v < NV; v++) e[v] = vbc(0);
         if (p->ob_has_diag[k]) {
             const double *w = p->ob_diag + (size_t)k * D;
             for (int s = 0; s < D; s++)
                 if (w[s] != 0)
-                    for (int l = 0; l < L; l++) e[l] += w[s] * pr[(size_t)s * L + l];
+                    for (int v = 0; v < NV; v++)
+                        e[v] = vfma(vbc(w[s]), vld(pr + (size_t)s * L + v * VW), e[v]);
         }
         for (int64_t i = p->ob_pstart[k]; i < p->ob_pstart[k + 1]; i++) {
             const svb_pair *q = &p->ob_pairs[i];
-            const double *ar = SR(st, q->a), *ai = SI(st, q->a), *br = SR(st, q->b),
-                         *bi = SI(st, q->b);
-            if (q->im)
-                for (int l = 0; l < L; l++) e[l] += q->w * (br[l] * ai[l] - bi[l] * ar[l]);
-            else
-                for (int l = 0; l < L; l++) e[l] += q->w * (br[l] * ar[l] + bi[l] * ai[l]);
+            const vd wq = vbc(q->w);
+            for (int v = 0; v < NV; v++) {
+                const int o = v * VW;
+                const vd ar = vld(SR(st, q->a) + o), ai = vld(SI(st, q->a) + o);
+                const vd br = vld(SR(st, q->b) + o), bi = vld(SI(st, q->b) + o);
+                const vd t = q->im ? vfms(bi, ar, br * ai) : vfma(bi, ai, br * ar);
+                e[v] = vfma(wq, t, e[v]);
+            }
         }
+        for (int v = 0; v < NV; v++) vst(E + (size_t)k * L + v * VW, e[v]);
     }
 }
 
@@ -675,22 +786,33 @@ static void obs_lambda(const svb_plan *p, int n_obs, const double *st, const dou
         if (!p->ob_has_diag[k]) continue;
         const double *w = p->ob_diag + (size_t)k * D;
         for (int s = 0; s < D; s++)
-            for (int l = 0; l < L; l++) gd[(size_t)s * L + l] += w[s] * G[(size_t)k * L + l];
+            for (int v = 0; v < NV; v++) {
+                double *g = gd + (size_t)s * L + v * VW;
+                vst(g, vfma(vbc(w[s]), vld(G + (size_t)k * L + v * VW), vld(g)));
+            }
     }
     for (int s = 0; s < D; s++)
-        for (int l = 0; l < L; l++) {
-            SR(lam, s)[l] = gd[(size_t)s * L + l] * SR(st, s)[l];
-            SI(lam, s)[l] = gd[(size_t)s * L + l] * SI(st, s)[l];
+        for (int v = 0; v < NV; v++) {
+            const int o = v * VW;
+            const vd g = vld(gd + (size_t)s * L + o);
+            vst(SR(lam, s) + o, g * vld(SR(st, s) + o));
+            vst(SI(lam, s) + o, g * vld(SI(st, s) + o));
         }
     for (int64_t i = 0; i < p->n_lterms; i++) {
         const svb_lterm *t = &p->lterms[i];
-        const double *g = G + (size_t)t->obs * L;
-        const double *xr = SR(st, t->src), *xi = SI(st, t->src);
-        double *yr = SR(lam, t->dst), *yi = SI(lam, t->dst);
-        for (int l = 0; l < L; l++) {
-            double fr = g[l] * t->fr, fi = g[l] * t->fi;
-            yr[l] += fr * xr[l] - fi * xi[l];
-            yi[l] += fr * xi[l] + fi * xr[l];
+        const vd f = vbc(t->f);
+        for (int v = 0; v < NV; v++) {
+            const int o = v * VW;
+            const vd gf = f * vld(G + (size_t)t->obs * L + o);
+            const vd xr = vld(SR(st, t->src) + o), xi = vld(SI(st, t->src) + o);
+            double *yr = SR(lam, t->dst) + o, *yi = SI(lam, t->dst) + o;
+            if (t->imag) {
+                vst(yr, vfms(gf, xi, vld(yr)));
+                vst(yi, vfma(gf, xr, vld(yi)));
+            } else {
+                vst(yr, vfma(gf, xr, vld(yr)));
+                vst(yi, vfma(gf, xi, vld(yi)));
+            }
         }
     }
 }
@@ -699,6 +821,9 @@ static void obs_lambda(const svb_plan *p, int n_obs, const double *st, const dou
 
 static void plan_free(svb_plan *p) {
     hq_free(p->ent_row);
+    hq_free(p->row_ents);
+    hq_free(p->ent_grad);
+    hq_free(p->grad_ents);
     hq_free(p->rt_start);
     hq_free(p->rt_col);
     hq_free(p->rt_coef);
@@ -751,8 +876,8 @@ static bool compile_obs(svb_plan *p, const hq_pauli_sum *obs, int n_obs, const i
             for (int b = 0; b < D; b++) {
                 const double sb = __builtin_parityll((uint64_t)b & P->z) ? -1.0 : 1.0;
                 const int bx = (int)((uint64_t)b ^ P->x);
-                p->lterms[p->n_lterms++] =
-                    (svb_lterm){sm[bx], sm[b], k, P->coef * sb * phr[yc], P->coef * sb * phi[yc]};
+                p->lterms[p->n_lterms++] = (svb_lterm){sm[bx], sm[b], k, yc & 1,
+                                                       P->coef * sb * (yc & 1 ? phi[yc] : phr[yc])};
                 if (b > bx) continue;
                 /* pair (b, bx): 2 coef s_b Re(ph conj(phi_bx) phi_b) (the sum is real) */
                 svb_pair q = {sm[b], sm[bx], 0, 0};
@@ -820,6 +945,10 @@ static hq_status compile_plan(hq_sv_batch *b, svb_plan *p, bool shared) {
     }
     p->rt_start[n_ent] = nr;
     p->st_start[n_ent] = nsh;
+    p->row_ents = hq_malloc((size_t)(n_ent ? n_ent : 1) * sizeof *p->row_ents);
+    if (!p->row_ents) return HQ_ERR_NOMEM;
+    for (int64_t i = 0; i < n_ent; i++)
+        if (p->ent_row[i]) p->row_ents[p->n_row_ents++] = (int32_t)i;
     /* unitary ops, segments */
     const hq_op *ops = hq_circuit_ops(c);
     const int64_t n_ops = hq_circuit_n_ops(c);
@@ -898,7 +1027,8 @@ static hq_status compile_plan(hq_sv_batch *b, svb_plan *p, bool shared) {
         for (int i = 0; i < o->np; i++) {
             op->ent[i] = o->p[i];
             op->per_row |= p->ent_row[o->p[i]] != 0;
-            op->grad |= hq_circuit_angle(c, o->p[i]).n > 0;
+            op->psym[i] = hq_circuit_angle(c, o->p[i]).n > 0;
+            op->grad |= op->psym[i];
             op->scale[i] = trig_scale(g, i);
         }
         if (!has_builder(g)) op->scale[0] = 0;
@@ -992,9 +1122,23 @@ static hq_status compile_plan(hq_sv_batch *b, svb_plan *p, bool shared) {
         if (!op->per_row) {
             op->shm = n_shm;
             n_shm += (int64_t)(1 + op->np) * op->ne * 2 * L;
+        } else if (k >= nA) {
+            op->mc = p->n_mcache;
+            p->n_mcache += (int64_t)op->ne * 2 * L;
         }
     }
     hq_free(sm2);
+    p->ent_grad = hq_calloc((size_t)(n_ent ? n_ent : 1), 1);
+    p->grad_ents = hq_malloc((size_t)(n_ent ? n_ent : 1) * sizeof *p->grad_ents);
+    if (!p->ent_grad || !p->grad_ents) {
+        hq_free(u);
+        return HQ_ERR_NOMEM;
+    }
+    for (int k = 0; k < p->n_ops; k++)
+        for (int i = 0; i < p->ops[k].np; i++)
+            if (p->ops[k].psym[i]) p->ent_grad[p->ops[k].ent[i]] = 1;
+    for (int64_t i = 0; i < n_ent; i++)
+        if (p->ent_grad[i]) p->grad_ents[p->n_grad_ents++] = (int32_t)i;
     p->n_trig = n_trig;
     p->n_shm = n_shm;
     p->shm = hq_malloc((size_t)(n_shm ? n_shm : 1) * sizeof *p->shm);
@@ -1154,6 +1298,179 @@ typedef struct svb_job {
     double *drow;          /* (rows x ncol) per-row gradients, may be NULL */
 } svb_job;
 
+/* ---- dense segment C kernels (lane states; W' row-major D x D) ---- */
+
+/* o = W' x */
+static void dense_fwd(int D, const double *restrict wr, const double *restrict wi,
+                      const double *restrict x, bool xreal, double *restrict o) {
+    for (int a = 0; a < D; a += 2) {
+        vd r0[NV], i0[NV], r1[NV], i1[NV];
+        for (int v = 0; v < NV; v++) r0[v] = i0[v] = r1[v] = i1[v] = vbc(0);
+        const double *w0r = wr + (size_t)a * D, *w0i = wi + (size_t)a * D;
+        const double *w1r = w0r + D, *w1i = w0i + D;
+        for (int s = 0; s < D; s++) {
+            const vd a0 = vbc(w0r[s]), b0 = vbc(w0i[s]), a1 = vbc(w1r[s]), b1 = vbc(w1i[s]);
+            for (int v = 0; v < NV; v++) {
+                const vd xr = vld(SR(x, s) + v * VW);
+                r0[v] = vfma(a0, xr, r0[v]), i0[v] = vfma(b0, xr, i0[v]);
+                r1[v] = vfma(a1, xr, r1[v]), i1[v] = vfma(b1, xr, i1[v]);
+                if (!xreal) {
+                    const vd xi = vld(SI(x, s) + v * VW);
+                    r0[v] = vfms(b0, xi, r0[v]), i0[v] = vfma(a0, xi, i0[v]);
+                    r1[v] = vfms(b1, xi, r1[v]), i1[v] = vfma(a1, xi, i1[v]);
+                }
+            }
+        }
+        for (int v = 0; v < NV; v++) {
+            vst(SR(o, a) + v * VW, r0[v]), vst(SI(o, a) + v * VW, i0[v]);
+            vst(SR(o, a + 1) + v * VW, r1[v]), vst(SI(o, a + 1) + v * VW, i1[v]);
+        }
+    }
+}
+
+/* o = W'^dagger y; only the real part when real_only (imaginary parts set to 0) */
+static void dense_adj(int D, const double *restrict wr, const double *restrict wi,
+                      const double *restrict y, bool real_only, double *restrict o) {
+    for (int s = 0; s < D; s += 2) {
+        vd r0[NV], i0[NV], r1[NV], i1[NV];
+        for (int v = 0; v < NV; v++) r0[v] = i0[v] = r1[v] = i1[v] = vbc(0);
+        for (int a = 0; a < D; a++) {
+            const vd a0 = vbc(wr[(size_t)a * D + s]), b0 = vbc(wi[(size_t)a * D + s]);
+            const vd a1 = vbc(wr[(size_t)a * D + s + 1]), b1 = vbc(wi[(size_t)a * D + s + 1]);
+            for (int v = 0; v < NV; v++) {
+                const vd yr = vld(SR(y, a) + v * VW), yi = vld(SI(y, a) + v * VW);
+                r0[v] = vfma(b0, yi, vfma(a0, yr, r0[v]));
+                r1[v] = vfma(b1, yi, vfma(a1, yr, r1[v]));
+                if (!real_only) {
+                    i0[v] = vfms(b0, yr, vfma(a0, yi, i0[v]));
+                    i1[v] = vfms(b1, yr, vfma(a1, yi, i1[v]));
+                }
+            }
+        }
+        for (int v = 0; v < NV; v++) {
+            vst(SR(o, s) + v * VW, r0[v]), vst(SI(o, s) + v * VW, i0[v]);
+            vst(SR(o, s + 1) + v * VW, r1[v]), vst(SI(o, s + 1) + v * VW, i1[v]);
+        }
+    }
+}
+
+/* B[s][a] += sum over lanes x[s] conj(y[a]) (B: D x D real parts, then imaginary parts);
+ * yt: (2 x L x D) scratch for y transposed so the inner loop runs over a */
+static void dense_bacc(int D, const double *restrict x, bool xreal, const double *restrict y,
+                       double *restrict B, double *restrict yt) {
+    double *restrict ytr = yt, *restrict yti = yt + (size_t)L * D;
+    for (int a = 0; a < D; a++) LANES {
+            ytr[(size_t)l * D + a] = SR(y, a)[l];
+            yti[(size_t)l * D + a] = SI(y, a)[l];
+        }
+    if (D % VW) { /* one qubit: plain loops */
+        for (int s = 0; s < D; s++)
+            for (int l = 0; l < L; l++)
+                for (int a = 0; a < D; a++) {
+                    double xr = SR(x, s)[l], xi = xreal ? 0 : SI(x, s)[l];
+                    double ur = ytr[(size_t)l * D + a], ui = yti[(size_t)l * D + a];
+                    B[(size_t)s * D + a] += xr * ur + xi * ui;
+                    B[(size_t)D * D + (size_t)s * D + a] += xi * ur - xr * ui;
+                }
+        return;
+    }
+    for (int s = 0; s < D; s++) {
+        double *br = B + (size_t)s * D, *bi = B + (size_t)D * D + (size_t)s * D;
+        for (int a = 0; a < D; a += VW) {
+            vd accr = vld(br + a), acci = vld(bi + a);
+            for (int l = 0; l < L; l++) {
+                const vd xr = vbc(SR(x, s)[l]);
+                const vd ur = vld(ytr + (size_t)l * D + a), ui = vld(yti + (size_t)l * D + a);
+                accr = vfma(xr, ur, accr);
+                acci = vfms(xr, ui, acci);
+                if (!xreal) {
+                    const vd xi = vbc(SI(x, s)[l]);
+                    accr = vfma(xi, ui, accr);
+                    acci = vfma(xi, ur, acci);
+                }
+            }
+            vst(br + a, accr), vst(bi + a, acci);
+        }
+    }
+}
+
+/*
+ * Backward through one single-qubit-block op (matrix m) of segment B, fused in one pass
+ * over its pairs: phi <- md phi (md = m^dagger: phi becomes the state before the op), T +=
+ * conj(lam) (x) phi (lam still the adjoint after the op), lam <- md lam.
+ */
+static void back_block(const svb_op *op, const int32_t *restrict t, const double *restrict m,
+                       double *restrict st, double *restrict lam, bool want_t, double *restrict T) {
+    const bool diag = op->kind == SVB_DIAG1, ph = op->phase_only;
+    for (int v = 0; v < NV; v++) {
+        const int o = v * VW;
+        /* md = m^dagger: [[conj m0, conj m2], [conj m1, conj m3]] */
+        const vd m0r = vld(MR(m, 0) + o), m0i = -vld(MI(m, 0) + o), m1r = vld(MR(m, 2) + o),
+                 m1i = -vld(MI(m, 2) + o), m2r = vld(MR(m, 1) + o), m2i = -vld(MI(m, 1) + o),
+                 m3r = vld(MR(m, 3) + o), m3i = -vld(MI(m, 3) + o);
+        vd t00r = vbc(0), t00i = vbc(0), t01r = vbc(0), t01i = vbc(0);
+        vd t10r = vbc(0), t10i = vbc(0), t11r = vbc(0), t11i = vbc(0);
+        for (int32_t p = 0; p < op->n_tup; p++) {
+            double *ar = SR(st, t[2 * p]) + o, *ai = SI(st, t[2 * p]) + o;
+            double *br = SR(st, t[2 * p + 1]) + o, *bi = SI(st, t[2 * p + 1]) + o;
+            double *cr = SR(lam, t[2 * p]) + o, *ci = SI(lam, t[2 * p]) + o;
+            double *dr = SR(lam, t[2 * p + 1]) + o, *di = SI(lam, t[2 * p + 1]) + o;
+            const vd xr = vld(ar), xi = vld(ai), yr = vld(br), yi = vld(bi);
+            const vd ur = vld(cr), ui = vld(ci), wr = vld(dr), wi = vld(di);
+            vd f0r, f0i, f1r, f1i;
+            if (diag) {
+                f0r = ph ? xr : vfms(m0i, xi, m0r * xr), f0i = ph ? xi : vfma(m0i, xr, m0r * xi);
+                f1r = vfms(m3i, yi, m3r * yr), f1i = vfma(m3i, yr, m3r * yi);
+                if (!ph) vst(cr, vfms(m0i, ui, m0r * ur)), vst(ci, vfma(m0i, ur, m0r * ui));
+                vst(dr, vfms(m3i, wi, m3r * wr)), vst(di, vfma(m3i, wr, m3r * wi));
+            } else {
+                f0r = vfma(m1r, yr, vfms(m1i, yi, vfms(m0i, xi, m0r * xr)));
+                f0i = vfma(m1r, yi, vfma(m1i, yr, vfma(m0i, xr, m0r * xi)));
+                f1r = vfma(m3r, yr, vfms(m3i, yi, vfms(m2i, xi, m2r * xr)));
+                f1i = vfma(m3r, yi, vfma(m3i, yr, vfma(m2i, xr, m2r * xi)));
+                vst(cr, vfma(m1r, wr, vfms(m1i, wi, vfms(m0i, ui, m0r * ur))));
+                vst(ci, vfma(m1r, wi, vfma(m1i, wr, vfma(m0i, ur, m0r * ui))));
+                vst(dr, vfma(m3r, wr, vfms(m3i, wi, vfms(m2i, ui, m2r * ur))));
+                vst(di, vfma(m3r, wi, vfma(m3i, wr, vfma(m2i, ur, m2r * ui))));
+            }
+            vst(ar, f0r), vst(ai, f0i), vst(br, f1r), vst(bi, f1i);
+            if (!want_t) continue;
+            /* T_ij += conj(lam_i) f_j */
+            t00r = vfma(ui, f0i, vfma(ur, f0r, t00r)), t00i = vfms(ui, f0r, vfma(ur, f0i, t00i));
+            t11r = vfma(wi, f1i, vfma(wr, f1r, t11r)), t11i = vfms(wi, f1r, vfma(wr, f1i, t11i));
+            if (!diag) {
+                t01r = vfma(ui, f1i, vfma(ur, f1r, t01r)),
+                t01i = vfms(ui, f1r, vfma(ur, f1i, t01i));
+                t10r = vfma(wi, f0i, vfma(wr, f0r, t10r)),
+                t10i = vfms(wi, f0r, vfma(wr, f0i, t10i));
+            }
+        }
+        if (!want_t) continue;
+        vst(MR(T, 0) + o, t00r), vst(MI(T, 0) + o, t00i);
+        vst(MR(T, 1) + o, t01r), vst(MI(T, 1) + o, t01i);
+        vst(MR(T, 2) + o, t10r), vst(MI(T, 2) + o, t10i);
+        vst(MR(T, 3) + o, t11r), vst(MI(T, 3) + o, t11i);
+    }
+}
+
+/* the lanes of the per-row angle entries of a chunk (the others were filled per call) */
+static void chunk_angles(const svb_job *j, int64_t r0, int valid) {
+    const svb_plan *p = j->p;
+    double *ang = j->w->ang;
+    const double *row[L]; /* lanes past the last row repeat it */
+    LANES row[l] = j->rowv + (size_t)(r0 + (l < valid ? l : valid - 1)) * j->ncol;
+    for (int64_t e = 0; e < p->n_row_ents; e++) {
+        const int32_t i = p->row_ents[e];
+        double *restrict a = ang + (size_t)i * L;
+        LANES a[l] = j->base[i];
+        for (int32_t t = p->rt_start[i]; t < p->rt_start[i + 1]; t++) {
+            const double c = p->rt_coef[t];
+            const int32_t col = p->rt_col[t];
+            LANES a[l] += c * row[l][col];
+        }
+    }
+}
+
 static void chunk(const svb_job *j, int64_t ch) {
     const hq_sv_batch *b = j->b;
     const svb_plan *p = j->p;
@@ -1162,16 +1479,7 @@ static void chunk(const svb_job *j, int64_t ch) {
     const int64_t r0 = ch * L;
     const int valid = (int)HQ_MIN((int64_t)L, j->rows - r0);
     const bool bwd = j->dexpect != NULL;
-    /* angles of the chunk */
-    for (int64_t i = 0; i < p->n_ent; i++) {
-        double *a = w->ang + (size_t)i * L;
-        for (int l = 0; l < L; l++) a[l] = j->base[i];
-        for (int32_t t = p->rt_start[i]; t < p->rt_start[i + 1]; t++)
-            for (int l = 0; l < L; l++) {
-                int64_t r = r0 + (l < valid ? l : valid - 1);
-                a[l] += p->rt_coef[t] * j->rowv[r * j->ncol + p->rt_col[t]];
-            }
-    }
+    chunk_angles(j, r0, valid);
     /* trig of per-row parameters */
     for (int k = 0; k < p->n_ops; k++) {
         const svb_op *op = &p->ops[k];
@@ -1179,48 +1487,33 @@ static void chunk(const svb_job *j, int64_t ch) {
         for (int i = 0; i < op->np; i++) {
             double x[L];
             const double *a = w->ang + (size_t)op->ent[i] * L;
-            for (int l = 0; l < L; l++) x[l] = op->scale[i] * a[l];
+            LANES x[l] = op->scale[i] * a[l];
             double *tr = w->trig + (size_t)(op->trig + i) * 2 * L;
             sv_sincos_lanes(x, tr, tr + L);
         }
     }
-    /* segment A: 2-vectors */
+    /* segment A: 2-vectors, then their product */
     double *m = w->mat;
-    for (int q = 0; q < n; q++)
-        for (int l = 0; l < L; l++) {
+    for (int q = 0; q < n; q++) LANES {
             VR(w->v, q, 0)[l] = 1, VI(w->v, q, 0)[l] = 0;
             VR(w->v, q, 1)[l] = 0, VI(w->v, q, 1)[l] = 0;
         }
     for (int k = 0; k < p->nA; k++)
-        vec_apply(w->v, p->ops[k].qubit, op_matrix(p, &p->ops[k], w, -1, m));
+        vec_apply(w->v, p->ops[k].qubit, op_matrix(p, &p->ops[k], w, -1, m), false);
     product_state(n, w->v, w->st);
     /* segment B */
     for (int k = p->nA; k < p->n_ops; k++) {
         const svb_op *op = &p->ops[k];
         if (op->kind == SVB_PERM) continue;
-        apply_op(p, op, w->st, op_matrix(p, op, w, -1, m));
+        /* per-row matrices are kept for the backward pass */
+        double *mk = bwd && op->per_row ? w->mcache + op->mc : m;
+        apply_op(p, op, w->st, op_matrix(p, op, w, -1, mk));
     }
     /* segment C and the observables */
     const double *phi = w->st;
     if (p->dense) {
-        double *o = w->st2;
-        for (int a = 0; a < D; a++) {
-            double accr[L] = {0}, acci[L] = {0};
-            const double *wr = p->wr + (size_t)a * D, *wi = p->wi + (size_t)a * D;
-            for (int s = 0; s < D; s++) {
-                const double *xr = SR(w->st, s), *xi = SI(w->st, s);
-                if (p->psi_real)
-                    for (int l = 0; l < L; l++) accr[l] += wr[s] * xr[l], acci[l] += wi[s] * xr[l];
-                else
-                    for (int l = 0; l < L; l++) {
-                        accr[l] += wr[s] * xr[l] - wi[s] * xi[l];
-                        acci[l] += wr[s] * xi[l] + wi[s] * xr[l];
-                    }
-            }
-            memcpy(SR(o, a), accr, sizeof accr);
-            memcpy(SI(o, a), acci, sizeof acci);
-        }
-        phi = o;
+        dense_fwd(D, p->wr, p->wi, w->st, p->psi_real, w->st2);
+        phi = w->st2;
     }
     obs_eval(p, n_obs, phi, w->E, w->gd);
     if (j->expect)
@@ -1229,45 +1522,15 @@ static void chunk(const svb_job *j, int64_t ch) {
                 j->expect[(r0 + l) * n_obs + k] = w->E[(size_t)k * L + l];
     if (!bwd) return;
     /* adjoint state */
-    for (int k = 0; k < n_obs; k++)
-        for (int l = 0; l < L; l++)
-            w->G[(size_t)k * L + l] = l < valid ? j->dexpect[(r0 + l) * n_obs + k] : 0;
-    memset(w->dang, 0, (size_t)p->n_ent * L * sizeof *w->dang);
+    for (int k = 0; k < n_obs; k++) LANES
+    w->G[(size_t)k * L + l] = l < valid ? j->dexpect[(r0 + l) * n_obs + k] : 0;
+    for (int64_t i = 0; i < p->n_ent; i++)
+        if (p->ent_grad[i]) memset(w->dang + (size_t)i * L, 0, L * sizeof *w->dang);
     double *lam = w->lam;
     if (p->dense) {
         obs_lambda(p, n_obs, phi, w->G, w->lam2, w->gd);
-        /* B += psi lam^dagger (psi in slots, lam logical); mu = W'^dagger lam */
-        for (int s = 0; s < D; s++) {
-            const double *xr = SR(w->st, s), *xi = SI(w->st, s);
-            for (int a = 0; a < D; a++) {
-                double *br = w->bacc + ((size_t)s * D + a) * L;
-                double *bi = w->bacc + ((size_t)D * D + (size_t)s * D + a) * L;
-                const double *yr = SR(w->lam2, a), *yi = SI(w->lam2, a);
-                if (p->psi_real)
-                    for (int l = 0; l < L; l++) br[l] += xr[l] * yr[l], bi[l] -= xr[l] * yi[l];
-                else
-                    for (int l = 0; l < L; l++) {
-                        br[l] += xr[l] * yr[l] + xi[l] * yi[l];
-                        bi[l] += xi[l] * yr[l] - xr[l] * yi[l];
-                    }
-            }
-        }
-        for (int s = 0; s < D; s++) {
-            double accr[L] = {0}, acci[L] = {0};
-            for (int a = 0; a < D; a++) {
-                const double wr = p->wr[(size_t)a * D + s], wi = p->wi[(size_t)a * D + s];
-                const double *yr = SR(w->lam2, a), *yi = SI(w->lam2, a);
-                if (p->mu_real)
-                    for (int l = 0; l < L; l++) accr[l] += wr * yr[l] + wi * yi[l];
-                else
-                    for (int l = 0; l < L; l++) {
-                        accr[l] += wr * yr[l] + wi * yi[l];
-                        acci[l] += wr * yi[l] - wi * yr[l];
-                    }
-            }
-            memcpy(SR(lam, s), accr, sizeof accr);
-            memcpy(SI(lam, s), acci, sizeof acci);
-        }
+        dense_bacc(D, w->st, p->psi_real, w->lam2, w->bacc, w->tmp);
+        dense_adj(D, p->wr, p->wi, w->lam2, p->mu_real, lam);
     } else {
         obs_lambda(p, n_obs, phi, w->G, lam, w->gd);
     }
@@ -1277,17 +1540,19 @@ static void chunk(const svb_job *j, int64_t ch) {
     for (int k = p->n_ops - 1; k >= p->nA; k--) {
         const svb_op *op = &p->ops[k];
         if (op->kind == SVB_PERM) continue;
-        /* U^dagger has the kind of U (real stays real, diag(1, .) stays phase-only) */
-        dagger(op_matrix(p, op, w, -1, m), op->ne, md);
-        apply_op(p, op, w->st, md);
-        if (op->grad) {
-            transition(p, op, lam, w->st, T);
-            for (int i = 0; i < op->np; i++) {
-                if (hq_circuit_angle(b->c, op->ent[i]).n == 0) continue;
-                contract(op_matrix(p, op, w, i, dm), T, op->ne, w->dang + (size_t)op->ent[i] * L);
-            }
+        const double *mk = op->per_row ? w->mcache + op->mc : op_matrix(p, op, w, -1, m);
+        if (op->kind == SVB_MAT2) {
+            /* U^dagger has the kind of U */
+            dagger(mk, op->ne, md);
+            apply_op(p, op, w->st, md);
+            if (op->grad) transition(p, op, lam, w->st, T);
+            apply_op(p, op, lam, md);
+        } else {
+            back_block(op, p->slots + op->tup, mk, w->st, lam, op->grad, T);
         }
-        apply_op(p, op, lam, md);
+        for (int i = 0; i < op->np; i++)
+            if (op->psym[i])
+                contract(op_matrix(p, op, w, i, dm), T, op->ne, w->dang + (size_t)op->ent[i] * L);
     }
     /* segment A backward: per qubit, eta = lam contracted with the other 2-vectors */
     if (p->nA > 0) {
@@ -1301,38 +1566,39 @@ static void chunk(const svb_job *j, int64_t ch) {
             for (int k = p->nA - 1; k >= 0; k--) {
                 const svb_op *op = &p->ops[k];
                 if (op->qubit != q) continue;
-                dagger(op_matrix(p, op, w, -1, m), 4, md);
-                vec_apply(u, 0, md);
+                const double *mq = op_matrix(p, op, w, -1, m);
+                vec_apply(u, 0, mq, true);
                 if (op->grad) {
                     for (int i = 0; i < 2; i++)
-                        for (int jj = 0; jj < 2; jj++)
-                            for (int l = 0; l < L; l++) {
+                        for (int jj = 0; jj < 2; jj++) LANES {
                                 double lr = VR(eta, 0, i)[l], li = VI(eta, 0, i)[l];
                                 double fr = VR(u, 0, jj)[l], fi = VI(u, 0, jj)[l];
                                 MR(Tq, i * 2 + jj)[l] = lr * fr + li * fi;
                                 MI(Tq, i * 2 + jj)[l] = lr * fi - li * fr;
                             }
-                    for (int i = 0; i < op->np; i++) {
-                        if (hq_circuit_angle(b->c, op->ent[i]).n == 0) continue;
-                        contract(op_matrix(p, op, w, i, dm), Tq, 4,
-                                 w->dang + (size_t)op->ent[i] * L);
-                    }
+                    for (int i = 0; i < op->np; i++)
+                        if (op->psym[i])
+                            contract(op_matrix(p, op, w, i, dm), Tq, 4,
+                                     w->dang + (size_t)op->ent[i] * L);
                 }
-                vec_apply(eta, 0, md);
+                vec_apply(eta, 0, mq, true);
             }
         }
     }
     /* chain: per-row terms to drow, shared entries summed */
-    for (int64_t i = 0; i < p->n_ent; i++) {
+    for (int64_t e = 0; e < p->n_grad_ents; e++) {
+        const int32_t i = p->grad_ents[e];
         const double *d = w->dang + (size_t)i * L;
         if (j->drow)
-            for (int32_t t = p->rt_start[i]; t < p->rt_start[i + 1]; t++)
-                for (int l = 0; l < valid; l++)
-                    j->drow[(r0 + l) * j->ncol + p->rt_col[t]] += p->rt_coef[t] * d[l];
+            for (int32_t t = p->rt_start[i]; t < p->rt_start[i + 1]; t++) {
+                const double c = p->rt_coef[t];
+                double *out = j->drow + (size_t)r0 * j->ncol + p->rt_col[t];
+                for (int l = 0; l < valid; l++) out[(size_t)l * j->ncol] += c * d[l];
+            }
         if (p->st_start[i + 1] > p->st_start[i]) {
-            double s = 0;
-            for (int l = 0; l < valid; l++) s += d[l];
-            w->wsum[i] += s;
+            double sum = 0;
+            for (int l = 0; l < valid; l++) sum += d[l];
+            w->wsum[i] += sum;
         }
     }
 }
@@ -1368,14 +1634,15 @@ static hq_status ws_ensure(hq_sv_batch *b, int count) {
         lane,
         lane,
         lane,
-        lane,                                     /* st st2 lam lam2 tmp tmp2 */
-        (size_t)5 * 16 * 2 * L,                   /* mat */
-        (size_t)n_ent * L,                        /* dang */
-        (size_t)n_ent,                            /* wsum */
-        b->shr.dense ? (size_t)2 * D * D * L : 1, /* bacc */
+        lane,                                 /* st st2 lam lam2 tmp tmp2 */
+        (size_t)5 * 16 * 2 * L,               /* mat */
+        (size_t)n_ent * L,                    /* dang */
+        (size_t)n_ent,                        /* wsum */
+        b->shr.dense ? (size_t)2 * D * D : 1, /* bacc */
         (size_t)b->n_obs * L,
-        (size_t)b->n_obs * L, /* E G */
-        (size_t)D * L,        /* gd */
+        (size_t)b->n_obs * L,                             /* E G */
+        (size_t)D * L,                                    /* gd */
+        (size_t)HQ_MAX(b->gen.n_mcache, b->shr.n_mcache), /* mcache */
     };
     size_t total = 0;
     for (size_t i = 0; i < HQ_ARRAY_LEN(sizes); i++) total += (sizes[i] + 7) & ~(size_t)7;
@@ -1391,9 +1658,9 @@ static hq_status ws_ensure(hq_sv_batch *b, int count) {
         memset(blk, 0, total * sizeof(double));
         svb_ws *w = &b->ws[t];
         w->block = blk;
-        double **ptr[] = {&w->ang,  &w->trig, &w->v,    &w->st,  &w->st2,  &w->lam,
-                          &w->lam2, &w->tmp,  &w->tmp2, &w->mat, &w->dang, &w->wsum,
-                          &w->bacc, &w->E,    &w->G,    &w->gd};
+        double **ptr[] = {&w->ang,  &w->trig, &w->v,    &w->st,  &w->st2,   &w->lam,
+                          &w->lam2, &w->tmp,  &w->tmp2, &w->mat, &w->dang,  &w->wsum,
+                          &w->bacc, &w->E,    &w->G,    &w->gd,  &w->mcache};
         _Static_assert(HQ_ARRAY_LEN(ptr) == HQ_ARRAY_LEN(sizes), "one size per workspace array");
         size_t off = 0;
         for (size_t i = 0; i < HQ_ARRAY_LEN(sizes); i++) {
@@ -1539,6 +1806,9 @@ hq_status hq_sv_batch_info_get(const hq_sv_batch *b, bool shared, hq_sv_batch_in
 
 static hq_status check_finite(hq_sv_batch *b, const char *fn, const char *what, const double *v,
                               int64_t count) {
+    double z = 0; /* x * 0 is 0 for finite x, NaN for inf and NaN: one vectorised pass */
+    for (int64_t i = 0; i < count; i++) z += v[i] * 0.0;
+    if (z == 0) return HQ_OK;
     for (int64_t i = 0; i < count; i++)
         if (!isfinite(v[i]))
             return hq_failf(&b->h.err, HQ_ERR_INVALID_ARG, "%s: %s[%lld] is not finite", fn, what,
@@ -1620,7 +1890,11 @@ static hq_status run(hq_sv_batch *b, const char *fn, bool shared, int64_t rows, 
     for (int t = 0; t < nt; t++) {
         svb_ws *w = &b->ws[t];
         memset(w->wsum, 0, (size_t)p->n_ent * sizeof *w->wsum);
-        if (dexpect && p->dense) memset(w->bacc, 0, (size_t)2 * p->D * p->D * L * sizeof *w->bacc);
+        if (dexpect && p->dense) memset(w->bacc, 0, (size_t)2 * p->D * p->D * sizeof *w->bacc);
+        /* lanes of the entries without per-row terms: once per call */
+        for (int64_t i = 0; i < p->n_ent; i++)
+            if (!p->ent_row[i])
+                for (int l = 0; l < L; l++) w->ang[(size_t)i * L + l] = b->base[i];
         jobs[t] = (svb_job){
             b,       p,       w,      rows, n_chunks * t / nt, n_chunks * (t + 1) / nt, rowv, ncol,
             b->base, dexpect, expect, drow};
@@ -1644,11 +1918,10 @@ static hq_status run(hq_sv_batch *b, const char *fn, bool shared, int64_t rows, 
         double *Bi = Br + (size_t)D * D;
         for (size_t e = 0; e < (size_t)D * D; e++) {
             double sr = 0, si = 0;
-            for (int t = 0; t < nt; t++)
-                for (int l = 0; l < L; l++) {
-                    sr += b->ws[t].bacc[e * L + l];
-                    si += b->ws[t].bacc[((size_t)D * D + e) * L + l];
-                }
+            for (int t = 0; t < nt; t++) {
+                sr += b->ws[t].bacc[e];
+                si += b->ws[t].bacc[(size_t)D * D + e];
+            }
             Br[e] = sr;
             Bi[e] = si;
         }

@@ -32,6 +32,7 @@ enum sv_kind {
     SV_K_SWAP2, /* |01> <-> |10> of (t[0], t[1]): new[01] = m[0] old[10], new[10] = m[1] old[01] */
     SV_K_DIAG2, /* diag(m[0..3]) on (t[0], t[1]), operand 0 = bit 0 */
     SV_K_MAT2,  /* general 4x4 on (t[0], t[1]) */
+    SV_K_XX2,   /* 4x4 mixing only |00>,|11> and |01>,|10> (rxx, ryy, ms): m = full 4x4 */
     SV_K_MAT3,  /* general 8x8 on (t[0], t[1], t[2]) */
     SV_K_MATK,  /* general 2^k x 2^k, k = nt <= HQ_SV_MAX_MATRIX_QUBITS (gather/scatter) */
 };

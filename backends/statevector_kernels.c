@@ -183,6 +183,23 @@ static void k_diag2(hq_cplx *restrict a, int n, const sv_kop *k, const int *p, i
     }
 }
 
+/* two independent 2x2 mixes: (|00>, |11>) and (|01>, |10>) */
+static void k_xx2(hq_cplx *restrict a, int n, const sv_kop *k, const int *p, int np) {
+    const hq_cplx *m = k->m;
+    const hq_cplx a00 = m[0], a03 = m[3], a30 = m[12], a33 = m[15];
+    const hq_cplx b11 = m[5], b12 = m[6], b21 = m[9], b22 = m[10];
+    const int64_t c = (int64_t)k->cmask;
+    const int64_t s0 = (int64_t)1 << k->t[0], s1 = (int64_t)1 << k->t[1];
+    FOR_GROUPS(n, p, np, b) {
+        int64_t i0 = b | c, i1 = i0 | s0, i2 = i0 | s1, i3 = i0 | s0 | s1;
+        hq_cplx x0 = a[i0], x1 = a[i1], x2 = a[i2], x3 = a[i3];
+        a[i0] = a00 * x0 + a03 * x3;
+        a[i3] = a30 * x0 + a33 * x3;
+        a[i1] = b11 * x1 + b12 * x2;
+        a[i2] = b21 * x1 + b22 * x2;
+    }
+}
+
 static void k_mat2(hq_cplx *restrict a, int n, const sv_kop *k, const int *p, int np) {
     const hq_cplx *m = k->m;
     const int64_t c = (int64_t)k->cmask;
@@ -246,6 +263,7 @@ void sv_apply_kop(hq_cplx *amp, int n, const sv_kop *k) {
     case SV_K_SWAP2: k_swap2(amp, n, k, p, np); break;
     case SV_K_DIAG2: k_diag2(amp, n, k, p, np); break;
     case SV_K_MAT2: k_mat2(amp, n, k, p, np); break;
+    case SV_K_XX2: k_xx2(amp, n, k, p, np); break;
     case SV_K_MAT3:
     case SV_K_MATK: k_matk(amp, n, k, p, np); break;
     default: (void)HQ_NEVER(1); break;
@@ -303,7 +321,12 @@ void sv_compile_matrix(const hq_cplx *m, const int *t, int nt, uint64_t cmask, s
             k->m[1] = m[2 * 4 + 1];
             return;
         }
-        k->kind = SV_K_MAT2;
+        /* only (00,11) and (01,10) mix: rxx, ryy, ms */
+        bool xx = true;
+        for (int r = 0; r < 4 && xx; r++)
+            for (int c = 0; c < 4 && xx; c++)
+                if (r != c && r + c != 3 && m[r * 4 + c] != 0) xx = false;
+        k->kind = xx ? SV_K_XX2 : SV_K_MAT2;
         memcpy(k->m, m, 16 * sizeof *m);
         return;
     }
