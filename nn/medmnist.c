@@ -746,6 +746,7 @@ static xfer_result fetch_once(const char *url, int fd, const hq_fetch_opts *o, h
         *st = hq_failf(NULL, HQ_ERR_IO, "cannot write the download: %s", strerror(x.write_errno));
         return XFER_FINAL;
     }
+    *st = HQ_ERR_NETWORK;
     if (x.bad_range) {
         snprintf(err, errcap, "the server resumed at byte %lld instead of %llu",
                  (long long)x.range_start, (unsigned long long)x.offset);
@@ -756,7 +757,10 @@ static xfer_result fetch_once(const char *url, int fd, const hq_fetch_opts *o, h
         bool retry = x.status >= 500 || x.status == 408 || x.status == 429;
         snprintf(err, errcap, "HTTP %ld from %s%s%s", x.status, url, x.errbody_len ? ": " : "",
                  x.errbody);
-        if (retry) return XFER_RETRY;
+        if (retry) {
+            *st = HQ_ERR_HTTP; /* the status reported if no attempt succeeds */
+            return XFER_RETRY;
+        }
         *st = hq_failf(NULL, HQ_ERR_HTTP, "%s%s", err,
                        x.status == 404 ? " — no such file at this address (check the dataset "
                                          "name, --size and $HQCNN_MEDMNIST_URL)"
@@ -766,8 +770,8 @@ static xfer_result fetch_once(const char *url, int fd, const hq_fetch_opts *o, h
     if (rc != CURLE_OK) {
         snprintf(err, errcap, "%s (%s%s%s) after %llu bytes", curl_explain(rc),
                  curl_easy_strerror(rc), ebuf[0] ? ": " : "", ebuf, (unsigned long long)have);
-        if (curl_retryable(rc)) return XFER_RETRY;
         *st = HQ_ERR_NETWORK; /* the caller words the message */
+        if (curl_retryable(rc)) return XFER_RETRY;
         return XFER_GIVE_UP;
     }
     if (x.status != 200 && x.status != 206) {
@@ -796,9 +800,9 @@ static void sync_dir(const char *path) {
 }
 
 /* The final message of a failed download: what happened, what is kept, what to do. */
-static hq_status network_failure(const char *url, const char *err, int attempts, int fd,
-                                 const char *part, const hq_medmnist_info *info, const char *dir,
-                                 const char *md5) {
+static hq_status network_failure(hq_status st, const char *url, const char *err, int attempts,
+                                 int fd, const char *part, const hq_medmnist_info *info,
+                                 const char *dir, const char *md5) {
     struct stat sb;
     long long have = fstat(fd, &sb) == 0 ? (long long)sb.st_size : 0;
     char kept[PATH_MAX + 256];
@@ -809,7 +813,7 @@ static hq_status network_failure(const char *url, const char *err, int attempts,
     else
         snprintf(kept, sizeof kept,
                  "Check the network connection and run 'hqcnn data fetch %s' again", info->name);
-    return hq_failf(NULL, HQ_ERR_NETWORK,
+    return hq_failf(NULL, st == HQ_ERR_HTTP ? HQ_ERR_HTTP : HQ_ERR_NETWORK,
                     "download of %s failed after %d attempt%s: %s. %s, or download the file "
                     "yourself into %s (md5 %s)",
                     url, attempts, attempts == 1 ? "" : "s", err, kept, dir, md5);
@@ -890,7 +894,7 @@ hq_status hq_medmnist_fetch(const char *name, const hq_fetch_opts *opts, char *p
         } else if (r == XFER_FINAL) {
             break;
         } else if (r == XFER_GIVE_UP) {
-            st = network_failure(url, err, attempt, fd, part, info, dir, md5);
+            st = network_failure(st, url, err, attempt, fd, part, info, dir, md5);
             break;
         } else if (r == XFER_COMPLETE) {
             /* 416: the .part already covers the whole file, or is longer than it */
@@ -913,7 +917,7 @@ hq_status hq_medmnist_fetch(const char *name, const hq_fetch_opts *opts, char *p
                     (double)delay / 1000.0, attempt + 1, o.max_attempts);
             hq_sleep_ms(delay);
         } else {
-            st = network_failure(url, err, attempt, fd, part, info, dir, md5);
+            st = network_failure(st, url, err, attempt, fd, part, info, dir, md5);
         }
     }
     if (o.progress && (complete || prog.done > 0))

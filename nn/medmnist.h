@@ -177,10 +177,10 @@ typedef struct hq_fetch_opts {
  * [in]  opts      options or NULL
  * [out] path      final file path (cap bytes); may be NULL
  * Returns HQ_OK; HQ_ERR_NETWORK (offline, connection cut, TLS failure: the message says
- * what happened and how much is kept), HQ_ERR_HTTP (404 and other 4xx/5xx, with status
- * and URL), HQ_ERR_CORRUPT (md5 mismatch, expected and actual given), HQ_ERR_BUSY (another
- * fetch holds the .part), HQ_ERR_IO, HQ_ERR_NOT_FOUND (unknown dataset), HQ_ERR_NOMEM,
- * HQ_ERR_INVALID_ARG.
+ * what happened and how much is kept), HQ_ERR_HTTP (a 4xx answer, or 5xx / 408 / 429 on
+ * the last attempt; with status, URL and the start of the body), HQ_ERR_CORRUPT (md5 mismatch,
+ * expected and actual given), HQ_ERR_BUSY (another fetch holds the .part), HQ_ERR_IO,
+ * HQ_ERR_NOT_FOUND (unknown dataset), HQ_ERR_NOMEM, HQ_ERR_INVALID_ARG.
  */
 hq_status hq_medmnist_fetch(const char *name, const hq_fetch_opts *opts, char *path, size_t cap);
 

@@ -699,7 +699,7 @@ HQ_TEST(medmnist_fetch_http_errors) {
     HQ_CHECK_EQ_INT(file_size(p), -1);
     /* 503 every time: retried, then reported */
     atomic_store(&f.srv.fail_left, 10);
-    HQ_CHECK_FAILS(hq_medmnist_fetch("breastmnist", &o, NULL, 0), HQ_ERR_NETWORK, "HTTP 503 from");
+    HQ_CHECK_FAILS(hq_medmnist_fetch("breastmnist", &o, NULL, 0), HQ_ERR_HTTP, "HTTP 503 from");
     HQ_CHECK_EQ_INT(atomic_load(&f.srv.requests), 4);
     HQ_CHECK(strstr(hq_last_error(), "busy, try later"));
     fixture_down(&f);
