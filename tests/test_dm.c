@@ -8,12 +8,14 @@
  * noise scaling, and every error path.
  */
 #include <complex.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backends/densitymatrix.h"
 #include "backends/densitymatrix_impl.h"
+#include "backends/qasm.h"
 #include "backends/sv_ref.h"
 #include "core/rng.h"
 #include "tests/hq_test.h"
@@ -922,6 +924,225 @@ HQ_TEST(dm_dynamic_circuits_exact) {
     hq_circuit_free(c);
 }
 
+/* ==== OpenQASM reference circuits ======================================================= */
+
+/* Work above which a reference circuit is left to the slow test: ops x 4^n entry updates
+ * (2e8 is about a second of CPU). */
+#define QASM_FAST_WORK 2e8
+
+static int cmp_name(const void *a, const void *b) { return strcmp(a, b); }
+
+/* .qasm files of a shared data directory, sorted (names[max][256]). */
+static int list_qasm(const char *dir, char (*names)[256], int max) {
+    DIR *d = opendir(hq_test_shared(dir));
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        size_t l = strlen(e->d_name);
+        if (l > 5 && l < 250 && !strcmp(e->d_name + l - 5, ".qasm"))
+            snprintf(names[n++], 256, "%s", e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, 256, cmp_name);
+    return n;
+}
+
+/* A .probs reference file (format in ../shared/data/README.md) as a dense vector. */
+static double *read_probs(const char *rel, int *nq) {
+    FILE *f = fopen(hq_test_shared(rel), "r");
+    if (!f) return NULL;
+    char line[512];
+    double *p = NULL;
+    *nq = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        if (!strncmp(line, "qubits ", 7)) {
+            *nq = (int)strtol(line + 7, NULL, 10);
+            if (*nq < 0 || *nq > 24 || p) break;
+            p = hq_calloc((size_t)1 << *nq, sizeof *p);
+            continue;
+        }
+        char *end;
+        long long idx = strtoll(line, &end, 10);
+        if (p && idx >= 0 && idx < (1ll << *nq)) p[idx] = strtod(end, NULL);
+    }
+    fclose(f);
+    return p;
+}
+
+static hq_circuit *parse_shared(const char *rel) {
+    hq_qasm_options o = {0};
+    o.lenient = true; /* a few QASMBench files measure into undeclared registers */
+    hq_log_level lv = hq_log_get_level();
+    hq_log_set_level(HQ_LOG_ERROR);
+    hq_circuit *c = NULL;
+    if (hq_qasm_parse_file_opt(hq_test_shared(rel), &o, &c) != HQ_OK) c = NULL;
+    hq_log_set_level(lv);
+    return c;
+}
+
+static bool has_reset_or_if(const hq_circuit *c) {
+    const hq_op *ops = hq_circuit_ops(c);
+    for (int64_t k = 0; k < hq_circuit_n_ops(c); k++)
+        if (ops[k].gate == HQ_GATE_RESET || ops[k].cond_creg >= 0) return true;
+    return false;
+}
+
+/* ρ of the unitary part on the density-matrix simulator against |ψ><ψ| of the reference
+ * statevector simulator, and its diagonal against the QuTiP reference file if any. Returns
+ * 1 if compared, 0 if skipped (too large / dynamic / too much work for this pass). */
+static int check_reference_circuit(const char *dir, const char *name, const char *probs_rel,
+                                   bool slow_pass, double *worst) {
+    char rel[600];
+    snprintf(rel, sizeof rel, "%s/%s", dir, name);
+    hq_circuit *c = parse_shared(rel);
+    if (!c) {
+        hq_test_fail(__FILE__, __LINE__, "%s: %s", rel, hq_last_error());
+        return 0;
+    }
+    int n = hq_circuit_n_qubits(c);
+    double work = (double)hq_circuit_n_ops(c) * (double)((int64_t)1 << (2 * n));
+    if (n > 10 || has_reset_or_if(c) || (work > QASM_FAST_WORK) != slow_pass) {
+        hq_circuit_free(c);
+        return 0;
+    }
+    int64_t d = (int64_t)1 << n;
+    hq_cplx *psi = hq_malloc((size_t)d * sizeof *psi);
+    hq_dm *dm = NULL;
+    HQ_CHECK_OK(hq_ref_simulate(c, NULL, true, psi));
+    HQ_CHECK_OK(hq_dm_create(n, &dm));
+    HQ_CHECK_OK(hq_dm_apply_circuit(dm, c, NULL, NULL, NULL, true));
+    const hq_cplx *rho = hq_dm_data(dm);
+    double e = 0;
+    for (int64_t a = 0; a < d; a++)
+        for (int64_t b = 0; b < d; b++) e = fmax(e, cabs(rho[a * d + b] - psi[a] * conj(psi[b])));
+    HQ_CHECKF(e <= 1e-12, "%s: |rho - psi psi^H| = %.3g", rel, e);
+    *worst = fmax(*worst, e);
+    int nq;
+    double *p = probs_rel ? read_probs(probs_rel, &nq) : NULL;
+    if (p) {
+        HQ_CHECKF(nq == n, "%s: reference has %d qubits, circuit %d", probs_rel, nq, n);
+        double pe = 0;
+        for (int64_t i = 0; i < d && nq == n; i++)
+            pe = fmax(pe, fabs(creal(rho[i * d + i]) - p[i]));
+        HQ_CHECKF(pe <= 1e-10, "%s: probabilities differ from the reference by %.3g", rel, pe);
+        hq_free(p);
+    }
+    hq_dm_free(dm);
+    hq_free(psi);
+    hq_circuit_free(c);
+    return 1;
+}
+
+static void qasm_reference_sweep(bool slow_pass) {
+    static char names[160][256];
+    int total = 0;
+    double worst = 0;
+    int n = list_qasm("data/qasmbench_small", names, 160);
+    HQ_REQUIRE(n >= 80);
+    for (int i = 0; i < n; i++) {
+        char probs[600];
+        snprintf(probs, sizeof probs, "data/qasmbench_small_ref/%.*s.probs",
+                 (int)strlen(names[i]) - 5, names[i]);
+        FILE *f = fopen(hq_test_shared(probs), "r");
+        if (f) fclose(f);
+        total += check_reference_circuit("data/qasmbench_small", names[i], f ? probs : NULL,
+                                         slow_pass, &worst);
+    }
+    const char *dirs[] = {"generic", "ibmqx2", "qft", "cc", "sat", "quantum_volume", "bv"};
+    for (size_t k = 0; k < HQ_ARRAY_LEN(dirs); k++) {
+        char dir[128];
+        snprintf(dir, sizeof dir, "data/openqasm2_examples/%s", dirs[k]);
+        int m = list_qasm(dir, names, 160);
+        HQ_REQUIRE(m > 0);
+        for (int i = 0; i < m; i++) {
+            char probs[600];
+            snprintf(probs, sizeof probs, "data/openqasm2_examples/ref_probs/%s__%.*s.probs",
+                     dirs[k], (int)strlen(names[i]) - 5, names[i]);
+            FILE *f = fopen(hq_test_shared(probs), "r");
+            if (f) fclose(f);
+            total += check_reference_circuit(dir, names[i], f ? probs : NULL, slow_pass, &worst);
+        }
+    }
+    printf("    %d reference circuits compared, worst |rho - psi psi^H| = %.3g\n", total, worst);
+    HQ_CHECK(total >= (slow_pass ? 7 : 80));
+}
+
+HQ_TEST(dm_qasm_reference_circuits) { qasm_reference_sweep(false); }
+
+/* The heavy ones: ising_n10, vqe_uccsd_n8, hhl_n10 (~190k gates on 10 qubits; each also
+ * transpiled) and qft_n10. */
+HQ_TEST_SLOW(dm_qasm_reference_circuits_large) { qasm_reference_sweep(true); }
+
+/* Circuits with mid-circuit measurement, reset and if: exact known answers, and each
+ * QASMBench dynamic circuit against its Qiskit-transpiled version. */
+HQ_TEST(dm_qasm_dynamic_circuits) {
+    struct {
+        const char *rel;
+        uint64_t outcome; /* outcome with probability 1, or UINT64_MAX */
+    } known[] = {
+        {"data/openqasm2_examples/generic/inverseqft1.qasm", 0},
+        {"data/openqasm2_examples/generic/inverseqft2.qasm", 0},
+        {"data/openqasm2_examples/generic/qec.qasm", 1u << 3}, /* syn = 01, data corrected */
+        {"data/openqasm2_examples/generic/ipea_3_pi_8.qasm", 3},
+    };
+    for (size_t i = 0; i < HQ_ARRAY_LEN(known); i++) {
+        hq_circuit *c = parse_shared(known[i].rel);
+        HQ_REQUIRE(c);
+        hq_dm_dist d;
+        HQ_REQUIRE_OK(hq_dm_run_probs(c, NULL, NULL, NULL, &d));
+        HQ_CHECKF(fabs(hq_dm_dist_prob(&d, known[i].outcome) - 1) <= 1e-12, "%s: P(%llu) = %.17g",
+                  known[i].rel, (unsigned long long)known[i].outcome,
+                  hq_dm_dist_prob(&d, known[i].outcome));
+        hq_dm_dist_free(&d);
+        hq_circuit_free(c);
+    }
+    /* teleportation of u3(0.3, 0.2, 0.1)|0>: the output bit is 1 with sin^2(0.15) */
+    const char *tele[] = {"data/openqasm2_examples/generic/teleport.qasm",
+                          "data/openqasm2_examples/generic/teleportv2.qasm"};
+    for (int t = 0; t < 2; t++) {
+        hq_circuit *c = parse_shared(tele[t]);
+        HQ_REQUIRE(c);
+        hq_dm_dist d;
+        HQ_REQUIRE_OK(hq_dm_run_probs(c, NULL, NULL, NULL, &d));
+        double p1 = 0, pm[4] = {0};
+        for (int64_t i = 0; i < d.n; i++) {
+            if (d.outcome[i] >> 2 & 1) p1 += d.prob[i];
+            pm[d.outcome[i] & 3] += d.prob[i];
+        }
+        HQ_CHECK_NEAR(p1, sin(0.15) * sin(0.15), 1e-13);
+        for (int k = 0; k < 4; k++) HQ_CHECK_NEAR(pm[k], 0.25, 1e-13);
+        hq_dm_dist_free(&d);
+        hq_circuit_free(c);
+    }
+    const char *pairs[] = {"ipea_n2", "inverseqft_n4", "qec_sm_n5", "shor_n5"};
+    for (size_t i = 0; i < HQ_ARRAY_LEN(pairs); i++) {
+        char a[256], b[256];
+        snprintf(a, sizeof a, "data/qasmbench_small/%s.qasm", pairs[i]);
+        snprintf(b, sizeof b, "data/qasmbench_small/%s_transpiled.qasm", pairs[i]);
+        hq_circuit *ca = parse_shared(a), *cb = parse_shared(b);
+        HQ_REQUIRE(ca && cb);
+        HQ_CHECK(has_reset_or_if(ca));
+        hq_dm_dist da, db;
+        HQ_REQUIRE_OK(hq_dm_run_probs(ca, NULL, NULL, NULL, &da));
+        HQ_REQUIRE_OK(hq_dm_run_probs(cb, NULL, NULL, NULL, &db));
+        double diff = 0, sum = 0;
+        for (int64_t k = 0; k < da.n; k++) {
+            diff = fmax(diff, fabs(da.prob[k] - hq_dm_dist_prob(&db, da.outcome[k])));
+            sum += da.prob[k];
+        }
+        for (int64_t k = 0; k < db.n; k++)
+            diff = fmax(diff, fabs(db.prob[k] - hq_dm_dist_prob(&da, db.outcome[k])));
+        HQ_CHECKF(diff <= 1e-10, "%s: original and transpiled differ by %.3g", pairs[i], diff);
+        HQ_CHECK_NEAR(sum, 1, 1e-12);
+        hq_dm_dist_free(&da);
+        hq_dm_dist_free(&db);
+        hq_circuit_free(ca);
+        hq_circuit_free(cb);
+    }
+}
+
 /* ==== layouts and noise scaling ========================================================= */
 
 /* A 4-qubit circuit with a bit of everything. */
@@ -1124,6 +1345,13 @@ HQ_TEST(dm_bad_inputs) {
     HQ_CHECK_FAILS(hq_dm_init_zero(NULL), HQ_ERR_MISUSE, "invalid handle");
     HQ_CHECK_FAILS(hq_dm_init_zero(dead), HQ_ERR_MISUSE, "invalid handle");
     HQ_CHECK_FAILS(hq_dm_copy(NULL, &dead), HQ_ERR_MISUSE, "invalid handle");
+    HQ_CHECK_FAILS(hq_dm_init_mixed(NULL), HQ_ERR_MISUSE, "invalid handle");
+    HQ_CHECK(hq_dm_dist_prob(NULL, 0) == 0);
+    hq_dm *one;
+    HQ_REQUIRE_OK(hq_dm_create(1, &one));
+    HQ_CHECK_FAILS(hq_dm_apply_depolarizing2(one, 0, 1, 0.1), HQ_ERR_INVALID_ARG,
+                   "needs 2 qubits, the density matrix has 1");
+    hq_dm_free(one);
     HQ_CHECK_FAILS(hq_dm_copy(dm, NULL), HQ_ERR_INVALID_ARG, "out is NULL");
     HQ_CHECK(hq_dm_n_qubits(NULL) == 0 && hq_dm_data(NULL) == NULL);
 
