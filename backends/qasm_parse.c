@@ -1340,8 +1340,6 @@ static hq_status parse_gate_def(parser *P, bool opaque) {
     if (P->t.kind != QT_IDENT)
         return perr(P, "expected the gate's qubit arguments after its name, found %s", TOK(P));
     if ((st = parse_idlist(P, &qp, &nq, MAX_GATE_QARGS, "qubit argument", params, np))) return st;
-    if (!GROW(P, P->gates, P->cap_gates, P->n_gates + 1)) return P->st;
-    int64_t gi = P->n_gates;
     gdef d = {opaque ? GK_OPAQUE : GK_USER,
               P->soft_defs,
               HQ_GATE_ID,
@@ -1391,6 +1389,9 @@ static hq_status parse_gate_def(parser *P, bool opaque) {
                           "(hq_qasm_options.max_gate_depth)",
                           (int)HQ_MIN(name.len, NAME_SHOW), name.s, d.depth, P->max_gdepth);
         if ((st = advance(P))) return st; /* '}' */
+        /* the slot is taken only now: the body may have added native gates (OpenQASM 3) */
+        if (!GROW(P, P->gates, P->cap_gates, P->n_gates + 1)) return P->st;
+        int64_t gi = P->n_gates;
         P->gates[gi] = d;
         bool kept;
         if ((st = bind_gate(P, &name, gi, &kept))) return st;
@@ -1404,6 +1405,8 @@ static hq_status parse_gate_def(parser *P, bool opaque) {
         P->n_gates++;
         return HQ_OK;
     }
+    if (!GROW(P, P->gates, P->cap_gates, P->n_gates + 1)) return P->st;
+    int64_t gi = P->n_gates;
     P->gates[gi] = d;
     bool kept;
     if ((st = bind_gate(P, &name, gi, &kept))) return st;
