@@ -251,6 +251,12 @@ static bool taken(const char *s) {
            in_list(lib_names, HQ_ARRAY_LEN(lib_names), s);
 }
 
+/* Identifiers of the version-3 gate definitions above. */
+static const char *const def_names[] = {"_a", "_b", "_t", "_p", "_p0", "_p1"};
+
+/* OpenQASM 2 identifiers start with a lower-case letter. */
+static bool v2_ident(const char *s) { return s[0] >= 'a' && s[0] <= 'z'; }
+
 static hq_status check_names(writer *w) {
     const hq_circuit *c = w->c;
     for (int i = 0; i < hq_circuit_n_cregs(c); i++) {
@@ -260,17 +266,23 @@ static hq_status check_names(writer *w) {
                             "hq_qasm_write: classical register '%s' is named like an OpenQASM "
                             "keyword or standard gate; rename the register",
                             n);
+        if (w->version == 2 && !v2_ident(n))
+            return hq_failf(NULL, HQ_ERR_UNSUPPORTED,
+                            "hq_qasm_write: classical register '%s' is not an OpenQASM 2 name "
+                            "(those start with a lower-case letter); rename the register or "
+                            "write OpenQASM 3",
+                            n);
     }
     for (int i = 0; i < hq_circuit_n_symbols(c); i++) {
         const char *n = hq_circuit_symbol_name(c, i);
-        bool clash = taken(n) || n[0] == '_';
+        bool clash = taken(n) || in_list(def_names, HQ_ARRAY_LEN(def_names), n);
         for (int k = 0; k < hq_circuit_n_cregs(c) && !clash; k++)
             clash = strcmp(hq_circuit_creg(c, k).name, n) == 0;
         if (clash)
             return hq_failf(NULL, HQ_ERR_UNSUPPORTED,
                             "hq_qasm_write: symbol '%s' collides with a keyword, a standard gate, "
-                            "a classical register or the '_' prefix of gate definitions; rename "
-                            "the symbol",
+                            "a classical register or a name of the gate definitions; rename the "
+                            "symbol",
                             n);
     }
     /* quantum registers do not reach results: rename them out of any collision */
@@ -280,7 +292,12 @@ static hq_status check_names(writer *w) {
     for (int i = 0; i < nq; i++) {
         const char *base = hq_circuit_qreg(c, i).name;
         char buf[300];
-        snprintf(buf, sizeof buf, "%s", base);
+        if (w->version == 2 && !v2_ident(base))
+            snprintf(buf, sizeof buf, "q%.250s", base);
+        else
+            snprintf(buf, sizeof buf, "%s", base);
+        char stem[300];
+        snprintf(stem, sizeof stem, "%s", buf);
         for (int k = 1;; k++) {
             bool clash = taken(buf);
             for (int j = 0; j < hq_circuit_n_cregs(c) && !clash; j++)
@@ -291,7 +308,7 @@ static hq_status check_names(writer *w) {
                 clash =
                     j != i && strcmp(j < i ? w->qnames[j] : hq_circuit_qreg(c, j).name, buf) == 0;
             if (!clash) break;
-            snprintf(buf, sizeof buf, "%.250s_%d", base, k);
+            snprintf(buf, sizeof buf, "%.250s_%d", stem, k);
         }
         w->qnames[i] = hq_strdup(buf);
         if (!w->qnames[i]) return hq_failf(NULL, HQ_ERR_NOMEM, "hq_qasm_write: out of memory");
