@@ -73,7 +73,8 @@ extern "C" {
 #define HQ_JOBDB_SCHEMA_VERSION 1
 /* PRAGMA application_id of an hqcnn job database ("HQDB"). */
 #define HQ_JOBDB_APPLICATION_ID 0x48514442
-/* Client tokens are UUID v4 strings: 36 characters. */
+/* Generated client tokens are UUID v4 strings of 36 characters; a caller's own token may
+ * not be longer. */
 #define HQ_JOBDB_TOKEN_LEN 36
 
 typedef struct hq_jobdb hq_jobdb;
@@ -133,10 +134,11 @@ const char *hq_jobdb_path(const hq_jobdb *db);
  * Group several calls into one atomic write transaction: hq_jobdb_begin, calls, then
  * hq_jobdb_commit (or hq_jobdb_rollback). Inside, each call runs in a savepoint, so a
  * failed call leaves the others in place and the caller decides. durable forces an fsync
- * at commit whatever the sync mode. Returns HQ_ERR_MISUSE if already inside one (begin)
- * or not inside one (commit/rollback), HQ_ERR_BUSY, HQ_ERR_IO, HQ_ERR_DB. If SQLite had
- * to abandon the transaction (disk full, I/O error) commit returns that error and nothing
- * of the group is stored.
+ * at commit (except in HQ_JOBDB_SYNC_OFF mode); a call that needs one (job create,
+ * set_request, begin_attempt) fails with HQ_ERR_MISUSE inside a non-durable group. Returns
+ * HQ_ERR_MISUSE if already inside one (begin) or not inside one (commit/rollback), HQ_ERR_BUSY,
+ * HQ_ERR_IO, HQ_ERR_DB. If SQLite had to abandon the transaction (disk full, I/O error) commit
+ * returns that error and nothing of the group is stored.
  */
 hq_status hq_jobdb_begin(hq_jobdb *db, bool durable);
 hq_status hq_jobdb_commit(hq_jobdb *db);
@@ -146,7 +148,8 @@ hq_status hq_jobdb_rollback(hq_jobdb *db);
  * Full consistency check: PRAGMA integrity_check and foreign_key_check. *ok is false and
  * report (if not NULL) gets the first problems (owned; hq_free) when the file is damaged.
  * Time is linear in the file size (seconds for gigabytes). Returns HQ_OK when the check
- * ran (whatever its verdict), HQ_ERR_CORRUPT / HQ_ERR_IO / HQ_ERR_DB if it could not.
+ * ran, whatever its verdict (damage bad enough to stop the check is a verdict too:
+ * *ok false); HQ_ERR_IO / HQ_ERR_NOMEM / HQ_ERR_DB if it could not run.
  */
 hq_status hq_jobdb_check_integrity(hq_jobdb *db, bool *ok, char **report);
 
@@ -211,16 +214,16 @@ hq_status hq_jobdb_run_set_plan(hq_jobdb *db, int64_t id, const char *plan_json)
 /* ==== checkpoints ====================================================================== */
 
 typedef struct hq_jobdb_checkpoint {
-    int64_t id;          /* row id (output) */
-    int64_t run_id;      /* owning run */
-    int64_t step;        /* optimizer steps taken when the state was saved, >= 0 */
-    int64_t epoch;       /* epoch the step belongs to, >= 0 */
-    const void *weights; /* (weights_len) serialized parameters (format owned by nn/) */
-    size_t weights_len;
+    int64_t id;            /* row id (output) */
+    int64_t run_id;        /* owning run */
+    int64_t step;          /* optimizer steps taken when the state was saved, >= 0 */
+    int64_t epoch;         /* epoch the step belongs to, >= 0 */
+    const void *weights;   /* (weights_len) serialized parameters (format owned by nn/) */
+    size_t weights_len;    /* bytes of weights */
     const void *optimizer; /* (optimizer_len) serialized optimizer state */
-    size_t optimizer_len;
-    const void *rng; /* (rng_len) RNG counters / positions (opaque to the database) */
-    size_t rng_len;
+    size_t optimizer_len;  /* bytes of optimizer */
+    const void *rng;       /* (rng_len) RNG counters / positions (opaque to the database) */
+    size_t rng_len;        /* bytes of rng */
     const char *meta_json; /* optional JSON (loss, lr, metrics), NULL if none */
     double created_at;     /* Unix seconds (output) */
 } hq_jobdb_checkpoint;
@@ -358,7 +361,8 @@ typedef struct hq_jobdb_job_spec {
     const char *calibration;   /* calibration id at submit time, NULL if unknown */
     const void *request;       /* request body if already built, else NULL */
     size_t request_len;        /* bytes of request */
-    const char *client_token;  /* token to use (NULL = generate a fresh one) */
+    const char *client_token;  /* token to use, printable ASCII, at most HQ_JOBDB_TOKEN_LEN
+                                  bytes (NULL = generate a fresh one) */
     int64_t retry_of;          /* job this one replaces (0 = none) */
 } hq_jobdb_job_spec;
 
@@ -375,16 +379,16 @@ typedef struct hq_jobdb_job {
     int64_t attempts;                   /* submission requests sent so far */
     char *last_error;                   /* last failure (transient or final), or NULL */
     void *request;                      /* (request_len) body sent, or NULL */
-    size_t request_len;
-    void *response; /* (response_len) raw result, or NULL */
-    size_t response_len;
-    char *calib_submit;   /* calibration id at submit, or NULL */
-    char *calib_complete; /* calibration id at completion, or NULL */
-    double created_at;    /* row written */
-    double attempted_at;  /* last submission attempt started, 0 = never */
-    double submitted_at;  /* accepted by the provider, 0 = not yet */
-    double finished_at;   /* reached a terminal state, 0 = not yet */
-    double updated_at;    /* last change */
+    size_t request_len;                 /* bytes of request */
+    void *response;                     /* (response_len) raw result, or NULL */
+    size_t response_len;                /* bytes of response */
+    char *calib_submit;                 /* calibration id at submit, or NULL */
+    char *calib_complete;               /* calibration id at completion, or NULL */
+    double created_at;                  /* row written */
+    double attempted_at;                /* last submission attempt started, 0 = never */
+    double submitted_at;                /* accepted by the provider, 0 = not yet */
+    double finished_at;                 /* reached a terminal state, 0 = not yet */
+    double updated_at;                  /* last change */
 } hq_jobdb_job;
 
 /* Release the strings and blobs of j; NULL-safe. */

@@ -16,9 +16,9 @@
 
 #include "db/jobdb_impl.h"
 
-#define MAX_TAG   200  /* backend / basis / calibration tags */
-#define MAX_TOKEN 64   /* client tokens (Braket's limit) */
-#define MAX_ERROR 4096 /* stored error messages are truncated to this */
+#define MAX_TAG   200                /* backend / basis / calibration tags */
+#define MAX_TOKEN HQ_JOBDB_TOKEN_LEN /* client tokens: a UUID's length */
+#define MAX_ERROR 4096               /* stored error messages are truncated to this */
 
 /* Text stored in jobs.state for each hq_job_state (backends/backend.h). */
 static const char *const job_state_names[] = {
@@ -142,10 +142,6 @@ hq_status hq_jobdb_job_create(hq_jobdb *db, const hq_jobdb_job_spec *spec, int64
     if (token) token[0] = '\0';
     hq_status s = check_spec(db, spec, f);
     if (s) return s;
-    if (token && spec->client_token && strlen(spec->client_token) > HQ_JOBDB_TOKEN_LEN)
-        return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
-                        "%s: client_token is longer than the %d-byte token buffer", f,
-                        HQ_JOBDB_TOKEN_LEN);
     char fresh[HQ_JOBDB_TOKEN_LEN + 1];
     const char *tok = spec->client_token;
     if (!tok) {

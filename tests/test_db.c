@@ -962,6 +962,9 @@ HQ_TEST(db_jobs_errors) {
     HQ_CHECK_FAILS(hq_jobdb_job_create(db, &spec, &job, NULL), HQ_ERR_NOT_FOUND,
                    "run 8 does not exist");
     spec.run_id = run;
+    spec.client_token = "0123456789012345678901234567890123456"; /* 37 bytes */
+    HQ_CHECK_FAILS(hq_jobdb_job_create(db, &spec, &job, NULL), HQ_ERR_INVALID_ARG,
+                   "client_token is longer than 36 bytes");
     spec.client_token = "has space";
     HQ_CHECK_FAILS(hq_jobdb_job_create(db, &spec, &job, NULL), HQ_ERR_INVALID_ARG,
                    "client_token 'has space' has a character outside printable ASCII");
