@@ -340,6 +340,31 @@ hq_status hq_sv_apply_circuit(hq_sv *sv, const hq_circuit *c, const double *sym)
     return st;
 }
 
+hq_status hq_sv_apply_unitary_part(hq_sv *sv, const hq_circuit *c, const double *sym) {
+    const char *fn = "hq_sv_apply_unitary_part";
+    HQ_CHECK_HANDLE(sv, HQ_MAGIC_SV);
+    if (!c) return SV_FAIL(sv, HQ_ERR_INVALID_ARG, "%s: circuit is NULL", fn);
+    if (hq_circuit_n_qubits(c) != sv->n)
+        return SV_FAIL(sv, HQ_ERR_INVALID_ARG, "%s: the circuit has %d qubits, the state %d", fn,
+                       hq_circuit_n_qubits(c), sv->n);
+    const hq_op *ops = hq_circuit_ops(c);
+    for (int64_t i = 0; i < hq_circuit_n_ops(c); i++)
+        if (ops[i].gate == HQ_GATE_RESET || ops[i].cond_creg >= 0)
+            return SV_FAIL(sv, HQ_ERR_UNSUPPORTED,
+                           "%s: operation %lld is a %s, which has no unitary part\n---> HINT: "
+                           "sample the circuit with hq_sv_run",
+                           fn, (long long)i,
+                           ops[i].gate == HQ_GATE_RESET ? "reset" : "classically conditioned gate");
+    hq_status st = sv_check_symbols(fn, c, sym);
+    if (st) return st;
+    double *angles;
+    st = sv_eval_angles(fn, c, sym, &angles);
+    if (st) return st;
+    st = apply_ops(sv->amp, sv->n, c, angles, 0, hq_circuit_n_ops(c));
+    hq_free(angles);
+    return st;
+}
+
 hq_status hq_sv_simulate(const hq_circuit *c, const double *sym, hq_sv **out) {
     if (!out) return hq_failf(NULL, HQ_ERR_INVALID_ARG, "hq_sv_simulate: out is NULL");
     *out = NULL;

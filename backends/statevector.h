@@ -141,6 +141,13 @@ hq_status hq_sv_apply_controlled(hq_sv *sv, const hq_cplx *m, const int *control
  * them with hq_sv_run.
  */
 hq_status hq_sv_apply_circuit(hq_sv *sv, const hq_circuit *c, const double *sym);
+/*
+ * The "unitary part" of c: every unitary operation in order, with ALL measurements
+ * dropped (also mid-circuit ones) and barriers skipped — the convention of the reference
+ * probability files and of hq_ref_simulate(..., ignore_measure = true). Reset and
+ * classically conditioned operations have no unitary part: HQ_ERR_UNSUPPORTED.
+ */
+hq_status hq_sv_apply_unitary_part(hq_sv *sv, const hq_circuit *c, const double *sym);
 /* Create a state for c and apply its unitary part: hq_sv_create + hq_sv_apply_circuit. */
 hq_status hq_sv_simulate(const hq_circuit *c, const double *sym, hq_sv **out);
 

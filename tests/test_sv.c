@@ -3,13 +3,18 @@
  * simulator (sv_ref) on random circuits over the whole gate table, Pauli expectations
  * against an independent operator construction, sampling statistics (chi-square,
  * reproducibility per seed and stream), dynamic circuits with known statistics
- * (teleportation, reset, conditional gates), the memory limit, and the error paths of
- * every public function.
+ * (teleportation, reset, conditional gates), the memory limit, the error paths of every
+ * public function, adjoint = parameter-shift = finite-difference gradients, the batched
+ * path against the adjoint code, numpy reference values and finite differences, and the
+ * reference circuit suite (QASMBench + OpenQASM examples, through the QASM reader).
  */
 #include <complex.h>
+#include <dirent.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "backends/qasm.h"
 #include "backends/statevector.h"
 #include "backends/statevector_impl.h" /* sv_sincos_lanes, SVB_L */
 #include "backends/sv_ref.h"
@@ -1421,4 +1426,137 @@ HQ_TEST(sv_batch_bad_arguments) {
     }
     hq_circuit_free(c);
     hq_circuit_free(dyn);
+}
+
+/* ==== reference circuit suite ========================================================= */
+
+/* Compare the unitary part of every circuit named by a reference probability file in
+ * dir with the file (TVD). Returns the number of files checked. */
+static int check_ref_dir(const char *dir, double *worst_tvd, char *worst_name, size_t cap) {
+    DIR *d = opendir(hq_test_shared(dir));
+    if (!d) return -1;
+    int checked = 0;
+    struct dirent *e;
+    char path[4096], src[4096];
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 7 || strcmp(e->d_name + len - 6, ".probs") != 0) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        char *text;
+        size_t tl;
+        if (hq_file_read(hq_test_shared(path), 0, &text, &tl) != HQ_OK) {
+            HQ_CHECKF(0, "%s: %s", path, hq_last_error());
+            continue;
+        }
+        /* "# source: <path relative to data/> ..." then "qubits N" then "index prob" lines */
+        const char *s = strstr(text, "# source: ");
+        HQ_CHECKF(s != NULL, "%s: no source line", e->d_name);
+        if (!s) {
+            hq_free(text);
+            continue;
+        }
+        s += 10;
+        size_t k = 0;
+        while (s[k] && s[k] != ' ' && s[k] != '\n' && k + 1 < sizeof src) k++;
+        snprintf(src, sizeof src, "data/%.*s", (int)k, s);
+        hq_qasm_options opt = {0};
+        opt.lenient = true;
+        hq_circuit *c = NULL;
+        hq_status st = hq_qasm_parse_file_opt(hq_test_shared(src), &opt, &c);
+        HQ_CHECKF(st == HQ_OK, "%s: parse failed: %s", src, hq_last_error());
+        if (st) {
+            hq_free(text);
+            continue;
+        }
+        int n = hq_circuit_n_qubits(c), nref = -1;
+        const char *q = strstr(text, "\nqubits ");
+        if (q) nref = (int)strtol(q + 8, NULL, 10);
+        HQ_CHECKF(n == nref, "%s: %d qubits, reference says %d", src, n, nref);
+        hq_sv *sv = NULL;
+        if (n == nref && hq_sv_create(n, &sv) == HQ_OK) {
+            st = hq_sv_apply_unitary_part(sv, c, NULL);
+            HQ_CHECKF(st == HQ_OK, "%s: %s", src, hq_last_error());
+            int64_t dim = (int64_t)1 << n;
+            double *p = hq_malloc((size_t)dim * sizeof *p);
+            hq_sv_probabilities(sv, p);
+            /* subtract the reference, then TVD = sum |diff| / 2 */
+            const char *line = strchr(q + 1, '\n');
+            while (line && *line) {
+                line++;
+                if (*line == '#' || *line == '\0') continue;
+                char *end;
+                long long idx = strtoll(line, &end, 10);
+                double pr = strtod(end, &end);
+                if (idx >= 0 && idx < dim) p[idx] -= pr;
+                line = strchr(line, '\n');
+            }
+            double tvd = 0;
+            for (int64_t i = 0; i < dim; i++) tvd += fabs(p[i]);
+            tvd /= 2;
+            HQ_CHECKF(tvd <= 1e-10, "%s: TVD %.3g", src, tvd);
+            if (tvd > *worst_tvd) {
+                *worst_tvd = tvd;
+                snprintf(worst_name, cap, "%.200s", src);
+            }
+            hq_free(p);
+            checked++;
+        }
+        hq_sv_free(sv);
+        hq_circuit_free(c);
+        hq_free(text);
+    }
+    closedir(d);
+    return checked;
+}
+
+HQ_TEST(sv_reference_circuit_suite) {
+    /* all 75 QASMBench small reference files and the 13 OpenQASM 2 examples, parsed with
+     * the project's OpenQASM reader and run through this simulator: TVD <= 1e-10 against
+     * the QuTiP probabilities (cross-checked there with a second simulator) */
+    hq_log_set_level(HQ_LOG_ERROR); /* lenient-mode warnings of a few QASMBench files */
+    double worst = 0;
+    char name[256] = "";
+    int a = check_ref_dir("data/qasmbench_small_ref", &worst, name, sizeof name);
+    int b = check_ref_dir("data/openqasm2_examples/ref_probs", &worst, name, sizeof name);
+    HQ_CHECK_EQ_INT(a, 75);
+    HQ_CHECK_EQ_INT(b, 13);
+    fprintf(stderr, "    %d + %d reference circuits, worst TVD %.3g (%s)\n", a, b, worst, name);
+}
+
+HQ_TEST(sv_unitary_part_errors) {
+    hq_circuit *c = new_circuit(2, 1);
+    HQ_REQUIRE(c);
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_H, (int[]){0}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_measure(c, 0, 0));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){0, 1}, NULL)); /* mid-circuit */
+    hq_sv *sv;
+    HQ_REQUIRE_OK(hq_sv_create(2, &sv));
+    HQ_CHECK_OK(hq_sv_apply_unitary_part(sv, c, NULL)); /* the measurement is dropped: Bell */
+    double p[4];
+    HQ_CHECK_OK(hq_sv_probabilities(sv, p));
+    HQ_CHECK_NEAR(p[0], 0.5, 1e-15);
+    HQ_CHECK_NEAR(p[3], 0.5, 1e-15);
+    HQ_CHECK_FAILS(hq_sv_apply_circuit(sv, c, NULL), HQ_ERR_UNSUPPORTED, "the circuit is dynamic");
+    HQ_REQUIRE_OK(hq_circuit_add_reset(c, 1));
+    HQ_CHECK_FAILS(hq_sv_apply_unitary_part(sv, c, NULL), HQ_ERR_UNSUPPORTED,
+                   "operation 3 is a reset, which has no unitary part");
+    HQ_CHECK_FAILS(hq_sv_apply_unitary_part(sv, NULL, NULL), HQ_ERR_INVALID_ARG, "circuit is NULL");
+    HQ_CHECK_FAILS(hq_sv_apply_unitary_part(NULL, c, NULL), HQ_ERR_MISUSE, "invalid handle");
+    hq_circuit *c3 = new_circuit(3, 0);
+    HQ_CHECK_FAILS(hq_sv_apply_unitary_part(sv, c3, NULL), HQ_ERR_INVALID_ARG,
+                   "the circuit has 3 qubits, the state 2");
+    hq_circuit *cc = new_circuit(2, 1);
+    HQ_REQUIRE_OK(hq_circuit_add_gate(cc, HQ_GATE_X, (int[]){1}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_set_condition(cc, 0, 1));
+    HQ_CHECK_FAILS(hq_sv_apply_unitary_part(sv, cc, NULL), HQ_ERR_UNSUPPORTED,
+                   "classically conditioned gate");
+    hq_circuit *cs = new_circuit(2, 0);
+    HQ_REQUIRE_OK(hq_circuit_add_symbol(cs, "t", HQ_SYM_WEIGHT, NULL));
+    HQ_CHECK_FAILS(hq_sv_apply_unitary_part(sv, cs, NULL), HQ_ERR_INVALID_ARG,
+                   "no values were given");
+    hq_circuit_free(cs);
+    hq_circuit_free(cc);
+    hq_circuit_free(c3);
+    hq_circuit_free(c);
+    hq_sv_free(sv);
 }
