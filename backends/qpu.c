@@ -30,6 +30,17 @@ bool hq_qpu_state_terminal(hq_qpu_state s) {
     return s == HQ_QPU_COMPLETED || s == HQ_QPU_FAILED || s == HQ_QPU_CANCELLED;
 }
 
+hq_job_state hq_qpu_state_to_job(hq_qpu_state s) {
+    switch (s) {
+    case HQ_QPU_RUNNING:
+    case HQ_QPU_CANCELLING: return HQ_JOB_RUNNING;
+    case HQ_QPU_COMPLETED: return HQ_JOB_COMPLETED;
+    case HQ_QPU_FAILED: return HQ_JOB_FAILED;
+    case HQ_QPU_CANCELLED: return HQ_JOB_CANCELLED;
+    default: return HQ_JOB_QUEUED;
+    }
+}
+
 /* ==== status / results ================================================================= */
 
 void qpu_status_init(hq_qpu_job_status *s) {
@@ -214,6 +225,30 @@ hq_status hq_qpu_counts_remap(const hq_counts *in, const int *src, int n_dst, hq
 
 /* ==== JSON helpers ===================================================================== */
 
+/* True if the text ends inside a string or an unclosed object/array: a cut-off body. */
+static bool json_unterminated(const char *s, size_t n) {
+    long depth = 0;
+    bool in_str = false, esc = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (esc)
+                esc = false;
+            else if (c == '\\')
+                esc = true;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return in_str || depth > 0;
+}
+
 cJSON *qpu_json_parse(const char *fn, const char *what, const char *body, size_t len,
                       hq_status *st) {
     *st = HQ_OK;
@@ -235,7 +270,7 @@ cJSON *qpu_json_parse(const char *fn, const char *what, const char *body, size_t
     size_t pos = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
     if (len == 0)
         *st = hq_failf(NULL, HQ_ERR_PARSE, "%s: the %s body is empty (expected JSON)", fn, what);
-    else if (pos + 1 >= len)
+    else if (pos + 1 >= len || json_unterminated(body, len))
         *st = hq_failf(NULL, HQ_ERR_PARSE,
                        "%s: the %s body is truncated JSON (ends after %zu bytes)", fn, what, len);
     else

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backends/backend.h"
 #include "backends/counts.h"
 #include "core/core.h"
 
@@ -46,6 +47,9 @@ typedef enum hq_qpu_state {
 const char *hq_qpu_state_name(hq_qpu_state s);
 /* True for COMPLETED, FAILED, CANCELLED. */
 bool hq_qpu_state_terminal(hq_qpu_state s);
+/* The backend job state (backend.h) a provider state corresponds to: everything the
+ * provider has accepted but not finished is QUEUED or RUNNING (CANCELLING: RUNNING). */
+hq_job_state hq_qpu_state_to_job(hq_qpu_state s);
 
 typedef struct hq_qpu_job_status {
     hq_qpu_state state;

@@ -116,6 +116,8 @@ bool hq_handle_ok(const void *h, uint32_t magic);
 /* Register a credential so that hq_failf, hq_log and hq_redact mask it as "***". The
  * string is copied; at most 16 secrets are kept. Secrets shorter than 4 bytes are ignored. */
 void hq_secret_register(const char *secret);
+/* Forget one registered secret (e.g. an expired access token), freeing its slot. */
+void hq_secret_unregister(const char *secret);
 void hq_secret_clear_all(void);
 /* Mask every registered secret in buf (NUL-terminated) in place. */
 void hq_redact(char *buf);

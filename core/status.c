@@ -94,6 +94,21 @@ void hq_secret_register(const char *secret) {
     pthread_mutex_unlock(&secret_lock);
 }
 
+void hq_secret_unregister(const char *secret) {
+    if (!secret) return;
+    pthread_mutex_lock(&secret_lock);
+    for (int i = 0; i < MAX_SECRETS; i++) {
+        if (secrets[i] && strcmp(secrets[i], secret) == 0) {
+            size_t n = strlen(secrets[i]);
+            volatile char *v = secrets[i];
+            for (size_t k = 0; k < n; k++) v[k] = 0;
+            free(secrets[i]); /* lint: allow-malloc */
+            secrets[i] = NULL;
+        }
+    }
+    pthread_mutex_unlock(&secret_lock);
+}
+
 void hq_secret_clear_all(void) {
     pthread_mutex_lock(&secret_lock);
     for (int i = 0; i < MAX_SECRETS; i++) {
