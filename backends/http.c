@@ -308,8 +308,8 @@ char *hq_http_error_message(const char *body, size_t body_len, const char *conte
     }
     cJSON_Delete(j);
     /* anything else: the first line, cleaned and truncated */
-    size_t n = strcspn(body, "\r\n");
-    if (n > body_len) n = body_len;
+    size_t n = 0;
+    while (n < body_len && body[n] != '\r' && body[n] != '\n' && body[n] != '\0') n++;
     clean_copy(buf, lim, body, n);
     if (n >= lim - 1 && lim > 4) memcpy(buf + lim - 4, "...", 4);
     if (!buf[0]) snprintf(buf, cap, "(unreadable body of %zu bytes)", body_len);
