@@ -2030,12 +2030,8 @@ static hq_status parse_main(const char *src, size_t len, const char *filename, c
     P->file = -1;
     P->lenient = o.lenient;
     hq_status st = HQ_OK;
-    if (hq_circuit_create(&P->c) != HQ_OK) st = oom(P);
-    int f = st ? -1 : add_file(P, filename, dir, NULL, data);
-    if (f < 0) {
-        if (!P->st) oom(P);
-        st = P->st;
-    }
+    int f = add_file(P, filename, dir, NULL, data); /* owns data from here on */
+    if (f < 0 || hq_circuit_create(&P->c) != HQ_OK) st = oom(P);
     if (!st) P->file = f;
     if (!st && len > P->max_bytes)
         st = budget(P, 1, 1, "the source is %zu bytes, more than %zu (hq_qasm_options.max_bytes)",

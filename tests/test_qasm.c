@@ -1594,6 +1594,29 @@ HQ_TEST(qasm_alloc_failures) {
         HQ_CHECK(c == NULL);
     }
     HQ_CHECK(fails > 20);
+    /* from a file, through a user include */
+    HQ_REQUIRE(hq_test_write_file("lib.inc", "gate ga q { h q; }\n", 19));
+    const char *main_src = H2 "include \"lib.inc\";\nqreg q[1];\nga q[0];\n";
+    const char *mp = hq_test_write_file("main.qasm", main_src, strlen(main_src));
+    HQ_REQUIRE(mp);
+    fails = 0;
+    for (long n = 1; n < 2000; n++) {
+        hq_circuit *c = (hq_circuit *)1;
+        hq_alloc_fail_after(n);
+        hq_status st = hq_qasm_parse_file(mp, &c);
+        bool injected = hq_alloc_injected();
+        hq_alloc_fail_after(0);
+        if (!injected) {
+            HQ_CHECK_OK(st);
+            hq_circuit_free(c);
+            break;
+        }
+        fails++;
+        HQ_CHECKF(st == HQ_ERR_NOMEM, "file, allocation %ld: %s (%s)", n, hq_status_name(st),
+                  hq_last_error());
+        HQ_CHECK(c == NULL);
+    }
+    HQ_CHECK(fails > 10);
     /* the writer */
     hq_circuit *c;
     HQ_REQUIRE_OK(parse_str(ok, &c));
