@@ -241,6 +241,70 @@ HQ_TEST(nn_conv2d_matches_direct_reference) {
     }
 }
 
+HQ_TEST(nn_conv2d_reused_buffers_stay_valid) {
+    /* im2col keeps padding zeros in per-layer buffers between calls: alternate batch sizes
+     * (different chunk counts, partial chunks) and strides, compare with the reference
+     * after each call */
+    static const int cfg[][4] = {{16, 1, 1, 3}, {8, 3, 1, 3}, {4, 3, 2, 3}, {16, 2, 0, 3}};
+    for (size_t c = 0; c < HQ_ARRAY_LEN(cfg); c++) {
+        int cin = cfg[c][0] / 4, cout = 5, k = cfg[c][3], pad = cfg[c][2], stride = c == 2 ? 2 : 1;
+        char json[160];
+        snprintf(json, sizeof json,
+                 "{\"type\":\"conv2d\",\"out\":%d,\"kernel\":%d,\"stride\":%d,"
+                 "\"padding\":%d}",
+                 cout, k, stride, pad);
+        hq_layer *l;
+        HQ_REQUIRE_OK(hq_layer_create(json, hq_shape4(19, cin, 7, 7), &l));
+        HQ_REQUIRE_OK(hq_layer_init(l, 3));
+        hq_shape os = hq_layer_out_shape(l);
+        hq_tensor x, y, dy, dx;
+        HQ_REQUIRE_OK(hq_tensor_alloc(&x, hq_shape4(19, cin, 7, 7)));
+        HQ_REQUIRE_OK(hq_tensor_alloc(&dx, hq_shape4(19, cin, 7, 7)));
+        HQ_REQUIRE_OK(hq_tensor_alloc(&y, os));
+        HQ_REQUIRE_OK(hq_tensor_alloc(&dy, os));
+        hq_param_info w, b;
+        HQ_REQUIRE_OK(hq_layer_param(l, 0, &w));
+        HQ_REQUIRE_OK(hq_layer_param(l, 1, &b));
+        hq_rng rng;
+        hq_rng_init(&rng, 7, c, 0);
+        static const int ns[] = {19, 3, 17, 1, 19};
+        for (size_t t = 0; t < HQ_ARRAY_LEN(ns); t++) {
+            int n = ns[t];
+            hq_tensor xv = hq_tensor_view(x.data, hq_shape4(n, cin, 7, 7));
+            hq_tensor yv = hq_tensor_view(y.data, hq_shape4(n, os.c, os.h, os.w));
+            hq_tensor dyv = hq_tensor_view(dy.data, hq_shape4(n, os.c, os.h, os.w));
+            hq_tensor dxv = hq_tensor_view(dx.data, hq_shape4(n, cin, 7, 7));
+            fill_uniform(x.data, hq_shape_numel(xv.shape), &rng, -1, 1);
+            fill_uniform(dy.data, hq_shape_numel(dyv.shape), &rng, -1, 1);
+            hq_pass p = {.train = true};
+            HQ_REQUIRE_OK(hq_layer_forward(l, &yv, &xv, &p));
+            HQ_REQUIRE_OK(hq_layer_zero_grad(l));
+            HQ_REQUIRE_OK(hq_layer_backward(l, &dxv, &dyv));
+            int64_t ny = hq_shape_numel(yv.shape), nx = hq_shape_numel(xv.shape);
+            float *ry = hq_malloc((size_t)ny * 4), *rdx = hq_malloc((size_t)nx * 4);
+            float *rdw = hq_calloc((size_t)w.numel, 4), *rdb = hq_calloc((size_t)cout, 4);
+            nn_conv2d_ref_forward(ry, x.data, w.data, b.data, n, cin, 7, 7, cout, k, stride, pad);
+            nn_conv2d_ref_backward(rdx, rdw, rdb, dy.data, x.data, w.data, n, cin, 7, 7, cout, k,
+                                   stride, pad);
+            double e = 0;
+            for (int64_t i = 0; i < ny; i++) e = fmax(e, fabs(y.data[i] - ry[i]));
+            for (int64_t i = 0; i < nx; i++) e = fmax(e, fabs(dx.data[i] - rdx[i]));
+            for (int64_t i = 0; i < w.numel; i++)
+                e = fmax(e, fabs(w.grad[i] - rdw[i]) / (1 + fabs(rdw[i])));
+            HQ_CHECKF(e < 2e-5, "%s, call %zu (batch %d): max error %.3g", json, t, n, e);
+            hq_free(ry);
+            hq_free(rdx);
+            hq_free(rdw);
+            hq_free(rdb);
+        }
+        hq_tensor_release(&x);
+        hq_tensor_release(&y);
+        hq_tensor_release(&dx);
+        hq_tensor_release(&dy);
+        hq_layer_free(l);
+    }
+}
+
 /* ==== finite differences for every layer ============================================== */
 
 HQ_TEST(nn_fd_conv2d) {
@@ -409,6 +473,54 @@ HQ_TEST(nn_maxpool_ties_and_nan) {
     hq_tensor_release(&ybuf);
     hq_tensor_release(&dx);
     hq_tensor_release(&dybuf);
+}
+
+HQ_TEST(nn_maxpool_fast_path_matches_pytorch_rule) {
+    /* the branch-free 2x2 path against PyTorch's sequential scan, on data full of ties
+     * (values in {0, 1, 2}, zeros of both signs as after a ReLU) */
+    hq_layer *l;
+    hq_shape in = hq_shape4(3, 4, 6, 8);
+    HQ_REQUIRE_OK(hq_layer_create("{\"type\":\"maxpool\",\"kernel\":2}", in, &l));
+    hq_tensor x, y, dy, dx;
+    HQ_REQUIRE_OK(hq_tensor_alloc(&x, in));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&dx, in));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&y, hq_shape4(3, 4, 3, 4)));
+    HQ_REQUIRE_OK(hq_tensor_alloc(&dy, hq_shape4(3, 4, 3, 4)));
+    hq_rng r;
+    hq_rng_init(&r, 8, 8, 8);
+    for (int64_t i = 0; i < hq_shape_numel(in); i++) {
+        uint32_t u = hq_rng_u32(&r) % 4;
+        x.data[i] = u == 3 ? -0.0f : (float)u;
+    }
+    for (int i = 0; i < 3 * 4 * 12; i++) dy.data[i] = (float)(i + 1);
+    hq_pass p = {.train = true};
+    HQ_REQUIRE_OK(hq_layer_forward(l, &y, &x, &p));
+    HQ_REQUIRE_OK(hq_layer_backward(l, &dx, &dy));
+    for (int pl = 0; pl < 12; pl++)
+        for (int oh = 0; oh < 3; oh++)
+            for (int ow = 0; ow < 4; ow++) {
+                const float *xp = x.data + pl * 48;
+                float m = -INFINITY;
+                int best = -1;
+                for (int q = 0; q < 4; q++) {
+                    int ih = 2 * oh + q / 2, iw = 2 * ow + q % 2;
+                    float v = xp[ih * 8 + iw];
+                    if (best < 0 || v > m || isnan(v)) m = v, best = ih * 8 + iw;
+                }
+                int o = pl * 12 + oh * 4 + ow;
+                HQ_CHECK(y.data[o] == m);
+                HQ_CHECKF(dx.data[pl * 48 + best] == dy.data[o], "plane %d window (%d,%d)", pl, oh,
+                          ow);
+            }
+    double sdx = 0, sdy = 0;
+    for (int i = 0; i < 576; i++) sdx += dx.data[i];
+    for (int i = 0; i < 144; i++) sdy += dy.data[i];
+    HQ_CHECK(sdx == sdy); /* nothing else received gradient */
+    hq_tensor_release(&x);
+    hq_tensor_release(&y);
+    hq_tensor_release(&dx);
+    hq_tensor_release(&dy);
+    hq_layer_free(l);
 }
 
 /* ==== dropout ========================================================================= */
