@@ -89,12 +89,13 @@ static void sum_sumsq(const float *restrict r, int64_t n, double *s1, double *s2
     while (q + 8 <= n) {
         nn_f8 a1 = {0}, a2 = {0};
         for (int it = 0; it < BN_FLUSH && q + 8 <= n; it++, q += 8) {
-            nn_f8 v = nn_f8_load(r + q);
+            nn_f8 v;
+            NN_F8_LOAD(v, r + q);
             a1 += v;
             a2 += v * v;
         }
-        d1 += nn_f8_hsum(a1);
-        d2 += nn_f8_hsum(a2);
+        d1 += nn_f8_hsum(&a1);
+        d2 += nn_f8_hsum(&a2);
     }
     for (; q < n; q++) {
         d1 += r[q];
@@ -112,13 +113,18 @@ static void sum_dy_dot(const float *restrict g, const float *restrict x, const f
     while (q + 8 <= n) {
         nn_f8 a1 = {0}, a2 = {0};
         for (int it = 0; it < BN_FLUSH && q + 8 <= n; it++, q += 8) {
-            nn_f8 d = nn_f8_load(g + q);
-            if (relu) d = nn_f8_mask_pos(d, nn_f8_load(y + q));
+            nn_f8 d, yv, xv;
+            NN_F8_LOAD(d, g + q);
+            NN_F8_LOAD(xv, x + q);
+            if (relu) {
+                NN_F8_LOAD(yv, y + q);
+                d = NN_F8_MASK_POS(d, yv);
+            }
             a1 += d;
-            a2 += d * (nn_f8_load(x + q) - m);
+            a2 += d * (xv - m);
         }
-        d1 += nn_f8_hsum(a1);
-        d2 += nn_f8_hsum(a2);
+        d1 += nn_f8_hsum(&a1);
+        d2 += nn_f8_hsum(&a2);
     }
     for (; q < n; q++) {
         float d = relu && !(y[q] > 0.0f) ? 0.0f : g[q];

@@ -127,8 +127,12 @@ static void col2im_add(float *restrict x, const float *restrict col, int64_t ldc
 static double row_sum(const float *r, int64_t n) {
     nn_f8 a = {0};
     int64_t q = 0;
-    for (; q + 8 <= n; q += 8) a += nn_f8_load(r + q);
-    double s = nn_f8_hsum(a);
+    for (; q + 8 <= n; q += 8) {
+        nn_f8 v;
+        NN_F8_LOAD(v, r + q);
+        a += v;
+    }
+    double s = nn_f8_hsum(&a);
     for (; q < n; q++) s += r[q];
     return s;
 }

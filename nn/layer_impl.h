@@ -49,25 +49,19 @@ static inline int nn_slot_begin(int n, int n_slots, int s) {
 /* ==== SIMD ============================================================================ */
 
 /* 8-lane vectors (GCC/Clang vector extensions: AVX with -march=native, two SSE halves
- * otherwise). Loads and stores are unaligned, through memcpy. Used where the compiler
- * will not vectorise on its own (masked selects, reductions in lanes). */
+ * otherwise). Used where the compiler will not vectorise on its own (masked selects,
+ * reductions in lanes). Vectors never cross a function boundary by value (that would tie
+ * the ABI to AVX): loads and stores are macros through memcpy (unaligned). */
 typedef float nn_f8 __attribute__((vector_size(32)));
 typedef int32_t nn_i8 __attribute__((vector_size(32)));
-static inline nn_f8 nn_f8_load(const float *p) {
-    nn_f8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void nn_f8_store(float *p, nn_f8 v) { memcpy(p, &v, sizeof v); }
+#define NN_F8_LOAD(v, p)  memcpy(&(v), (p), sizeof(nn_f8))
+#define NN_F8_STORE(p, v) memcpy((p), &(v), sizeof(nn_f8))
 /* g where y > 0, else +0 (exactly: a NaN in g is dropped where y <= 0) */
-static inline nn_f8 nn_f8_mask_pos(nn_f8 g, nn_f8 y) {
-    const nn_f8 zero = {0};
-    return (nn_f8)((nn_i8)g & (nn_i8)(y > zero));
-}
+#define NN_F8_MASK_POS(g, y) ((nn_f8)((nn_i8)(g) & (nn_i8)((y) > (nn_f8){0})))
 /* horizontal sum in double, lanes in a fixed order */
-static inline double nn_f8_hsum(nn_f8 v) {
+static inline double nn_f8_hsum(const nn_f8 *v) {
     double s = 0;
-    for (int k = 0; k < 8; k++) s += v[k];
+    for (int k = 0; k < 8; k++) s += (*v)[k];
     return s;
 }
 

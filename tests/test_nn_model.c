@@ -757,7 +757,9 @@ HQ_TEST(nn_model_config_errors) {
     HQ_CHECK_FAILS(hq_model_step(m, o, 0.1), HQ_ERR_INVALID_ARG, "optimizer made for 5 parameters");
     hq_optim_free(o);
     hq_model_free(m);
-    HQ_CHECK_FAILS(hq_model_forward(m, &xt, &p, NULL), HQ_ERR_MISUSE, "invalid handle");
+    hq_handle dead = {.magic = HQ_MAGIC_DEAD}; /* what a freed model's header holds */
+    HQ_CHECK_FAILS(hq_model_forward((hq_model *)&dead, &xt, &p, NULL), HQ_ERR_MISUSE,
+                   "invalid handle");
     hq_model_free(NULL);
 }
 

@@ -127,7 +127,8 @@ HQ_TEST(nn_optim_state_and_errors) {
     HQ_CHECK_FAILS(hq_optim_step(o, NULL, g, 0.1), HQ_ERR_INVALID_ARG, "params or grads is NULL");
     HQ_CHECK_FAILS(hq_optim_set_steps(o, -1), HQ_ERR_INVALID_ARG, "-1 < 0");
     hq_optim_free(o);
-    HQ_CHECK_FAILS(hq_optim_step(o, p, g, 0.1), HQ_ERR_MISUSE, "invalid handle");
+    hq_handle dead = {.magic = HQ_MAGIC_DEAD}; /* what a freed optimizer's header holds */
+    HQ_CHECK_FAILS(hq_optim_step((hq_optim *)&dead, p, g, 0.1), HQ_ERR_MISUSE, "invalid handle");
     HQ_REQUIRE_OK(hq_optim_create("{\"type\":\"sgd\"}", 4, &o));
     HQ_CHECK_EQ_INT(hq_optim_n_state(o), 0);
     hq_optim_free(o);
