@@ -10,6 +10,14 @@
  * running_mean/var updated with the momentum (the variance unbiased, n/(n-1), as in
  * PyTorch). Evaluation: the running statistics. "relu": true (set by the model when a relu
  * layer follows) applies max(0, .) in the same pass, and backward masks dy with y > 0.
+ *
+ * "maxpool": true (implies relu; set by the model for batchnorm, relu, maxpool 2x2 stride 2)
+ * also pools in the same pass: the output is (n, c, h/2, w/2) plus one byte per output
+ * for the window position of the maximum (PyTorch's tie rule: the first maximum in
+ * row-major order). The full-resolution normalised tensor is never written; backward
+ * routes dL/dpool to that position (where the pooled value is > 0) inside the batch-norm
+ * passes. Same numbers as the three layers (the batch-norm gradient sums run in another
+ * order: equal to rounding, not bit for bit).
  */
 #include <math.h>
 
@@ -17,9 +25,12 @@
 
 typedef struct bn_ctx {
     int c;           /* channels */
+    int h, w;        /* plane */
     int64_t hw;      /* elements per channel plane */
     double momentum; /* running average factor (PyTorch default 0.1) */
     double eps;      /* added to the variance (default 1e-5) */
+    bool pool;       /* fused 2x2 max pooling (with relu) */
+    int ho, wo;      /* pooled plane (pool) */
 } bn_ctx;
 
 /* cache: the statistics used by the latest forward */
@@ -30,19 +41,22 @@ typedef struct bn_cache {
 
 static hq_status bn_plan(hq_layer *l, const cJSON *cfg, const nn_plan_ctx *pc) {
     HQ_UNUSED(pc);
-    static const char *const keys[] = {"momentum", "eps", "relu", NULL};
+    static const char *const keys[] = {"momentum", "eps", "relu", "maxpool", NULL};
     hq_status st = nn_opt_check_keys(l, cfg, keys);
     if (st != HQ_OK) return st;
     bn_ctx *b = hq_calloc(1, sizeof *b);
     if (!b) return nn_failf(l, HQ_ERR_NOMEM, "out of memory");
     l->ctx = b;
-    bool relu;
+    bool relu, pool;
     if ((st = nn_opt_double(l, cfg, "momentum", 0.1, 0.0, 1.0, &b->momentum)) != HQ_OK ||
         (st = nn_opt_double(l, cfg, "eps", 1e-5, 1e-30, 1.0, &b->eps)) != HQ_OK ||
-        (st = nn_opt_bool(l, cfg, "relu", false, &relu)) != HQ_OK)
+        (st = nn_opt_bool(l, cfg, "relu", false, &relu)) != HQ_OK ||
+        (st = nn_opt_bool(l, cfg, "maxpool", false, &pool)) != HQ_OK)
         return st;
     l->fuse_relu = relu;
     b->c = l->in.c;
+    b->h = l->in.h;
+    b->w = l->in.w;
     b->hw = (int64_t)l->in.h * l->in.w;
     int64_t c = b->c;
     nn_add_param(l, "weight", true, 1, &c);
@@ -53,7 +67,29 @@ static hq_status bn_plan(hq_layer *l, const cJSON *cfg, const nn_plan_ctx *pc) {
     /* per-slot partials (2 doubles per channel), then per-channel coefficients (3 floats) */
     l->scratch_shared = nn_align((size_t)NN_MAX_SLOTS * 2 * (size_t)c * sizeof(double)) +
                         3 * (size_t)c * sizeof(float);
+    return pool ? nn_batchnorm_fuse_maxpool(l) : HQ_OK;
+}
+
+hq_status nn_batchnorm_fuse_maxpool(hq_layer *l) {
+    bn_ctx *b = l->ctx;
+    if (l->in.h < 2 || l->in.w < 2)
+        return nn_failf(l, HQ_ERR_INVALID_ARG,
+                        "\"maxpool\" needs planes of at least 2x2, got %dx%d", l->in.h, l->in.w);
+    b->pool = true;
+    l->fuse_relu = true;
+    l->scratch_thread = 2 * (size_t)l->in.w * sizeof(float); /* two rows of v */
+    b->ho = l->in.h / 2;
+    b->wo = l->in.w / 2;
+    l->out = hq_shape4(l->in.n, l->in.c, b->ho, b->wo);
+    l->cache_bytes = nn_align(sizeof(bn_cache) + 2 * (size_t)b->c * sizeof(float)) +
+                     (size_t)hq_shape_numel(l->out);
     return HQ_OK;
+}
+
+/* argmax bytes of the fused pooling, after the statistics in the cache */
+static uint8_t *bn_argmax(const hq_layer *l) {
+    const bn_ctx *b = l->ctx;
+    return (uint8_t *)l->cache + nn_align(sizeof(bn_cache) + 2 * (size_t)b->c * sizeof(float));
 }
 
 static void bn_init(hq_layer *l, uint64_t seed) {
@@ -169,6 +205,51 @@ static void bn_apply_task(void *arg, int s, int thread) {
         }
 }
 
+/* One plane: v = relu(x * a + d) into the thread's L1-sized row buffer (two rows at a
+ * time, vectorised), then pooled 2x2 (nn_maxpool2_row: PyTorch's tie rule); a plane with
+ * a NaN is redone with PyTorch's sequential scan. */
+static void bn_pool_plane(float *restrict y, uint8_t *restrict arg, const float *restrict x,
+                          float *restrict tmp, const bn_ctx *b, float a, float d) {
+    int nan = 0;
+    for (int oh = 0; oh < b->ho; oh++) {
+        const float *r = x + (int64_t)(2 * oh) * b->w;
+        for (int q = 0; q < 2 * b->w; q++) {
+            float v = r[q] * a + d;
+            tmp[q] = v < 0.0f ? 0.0f : v;
+        }
+        nan |= nn_maxpool2_row(y + (int64_t)oh * b->wo, arg + (int64_t)oh * b->wo, tmp, tmp + b->w,
+                               b->wo);
+    }
+    if (!nan) return;
+    for (int oh = 0; oh < b->ho; oh++)
+        for (int ow = 0; ow < b->wo; ow++) {
+            float m = 0;
+            int idx = -1;
+            for (int q = 0; q < 4; q++) {
+                float v = x[(int64_t)(2 * oh + q / 2) * b->w + 2 * ow + q % 2] * a + d;
+                v = v < 0.0f ? 0.0f : v;
+                if (idx < 0 || v > m || isnan(v)) m = v, idx = q;
+            }
+            y[(int64_t)oh * b->wo + ow] = m;
+            arg[(int64_t)oh * b->wo + ow] = (uint8_t)idx;
+        }
+}
+
+static void bn_apply_pool_task(void *arg, int s, int thread) {
+    bn_job *j = arg;
+    bn_ctx *b = j->l->ctx;
+    const float *scale = j->coef, *shift = j->coef + b->c;
+    uint8_t *am = bn_argmax(j->l);
+    int64_t ohw = (int64_t)b->ho * b->wo;
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int i = nn_slot_begin(j->n, j->n_slots, s); i < b1; i++)
+        for (int c = 0; c < b->c; c++) {
+            int64_t pl = (int64_t)i * b->c + c;
+            bn_pool_plane(j->out + pl * ohw, am + pl * ohw, j->x + pl * b->hw,
+                          nn_scratch_thread(j->l, thread), b, scale[c], shift[c]);
+        }
+}
+
 static hq_status bn_forward(hq_layer *l, float *y, const float *x, int n, const hq_pass *pass) {
     bn_ctx *b = l->ctx;
     bn_cache *cache = l->cache;
@@ -215,7 +296,7 @@ static hq_status bn_forward(hq_layer *l, float *y, const float *x, int n, const 
         coef[c] = a;
         coef[b->c + c] = beta[c] - mean[c] * a;
     }
-    nn_pool_run(l->pool, j.n_slots, bn_apply_task, &j);
+    nn_pool_run(l->pool, j.n_slots, b->pool ? bn_apply_pool_task : bn_apply_task, &j);
     return HQ_OK;
 }
 
@@ -233,6 +314,64 @@ static void bn_bstats_task(void *arg, int s, int thread) {
             int64_t off = ((int64_t)i * b->c + c) * b->hw;
             sum_dy_dot(j->dy + off, j->x + off, j->y + off, j->l->fuse_relu, j->mean[c], b->hw,
                        &p[2 * c], &p[2 * c + 1]);
+        }
+}
+
+/* Fused pooling: dy' (the gradient at full resolution) is dL/dpool at the window's argmax
+ * where the pooled value is > 0, else 0. */
+static void bn_bstats_pool_task(void *arg, int s, int thread) {
+    HQ_UNUSED(thread);
+    bn_job *j = arg;
+    bn_ctx *b = j->l->ctx;
+    double *p = j->part + (int64_t)s * 2 * b->c;
+    memset(p, 0, 2 * (size_t)b->c * sizeof(double));
+    const uint8_t *am = bn_argmax(j->l);
+    int64_t ohw = (int64_t)b->ho * b->wo;
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int i = nn_slot_begin(j->n, j->n_slots, s); i < b1; i++)
+        for (int c = 0; c < b->c; c++) {
+            int64_t pl = (int64_t)i * b->c + c;
+            const float *g = j->dy + pl * ohw, *y = j->y + pl * ohw, *x = j->x + pl * b->hw;
+            const uint8_t *a = am + pl * ohw;
+            float m = j->mean[c], s1 = 0, s2 = 0;
+            for (int oh = 0; oh < b->ho; oh++)
+                for (int ow = 0; ow < b->wo; ow++) {
+                    int64_t o = (int64_t)oh * b->wo + ow;
+                    int q = a[o];
+                    float d = y[o] > 0.0f ? g[o] : 0.0f;
+                    float xv = x[(int64_t)(2 * oh + (q >> 1)) * b->w + 2 * ow + (q & 1)];
+                    s1 += d;
+                    s2 += d * (xv - m);
+                }
+            p[2 * c] += s1;
+            p[2 * c + 1] += s2;
+        }
+}
+
+static void bn_dx_pool_task(void *arg, int s, int thread) {
+    HQ_UNUSED(thread);
+    bn_job *j = arg;
+    bn_ctx *b = j->l->ctx;
+    const float *c1 = j->coef, *c2 = j->coef + b->c, *c3 = j->coef + 2 * b->c;
+    const uint8_t *am = bn_argmax(j->l);
+    int64_t ohw = (int64_t)b->ho * b->wo;
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int i = nn_slot_begin(j->n, j->n_slots, s); i < b1; i++)
+        for (int c = 0; c < b->c; c++) {
+            int64_t pl = (int64_t)i * b->c + c;
+            const float *g = j->dy + pl * ohw, *y = j->y + pl * ohw, *x = j->x + pl * b->hw;
+            const uint8_t *a = am + pl * ohw;
+            float *o = j->out + pl * b->hw, a1 = c1[c], a2 = c2[c], a3 = c3[c];
+            /* dx = a2 x + a3 everywhere, plus a1 dy' at the maxima */
+            for (int64_t q = 0; q < b->hw; q++) o[q] = a2 * x[q] + a3;
+            for (int oh = 0; oh < b->ho; oh++)
+                for (int ow = 0; ow < b->wo; ow++) {
+                    int64_t k = (int64_t)oh * b->wo + ow;
+                    int q = a[k];
+                    float d = y[k] > 0.0f ? g[k] : 0.0f;
+                    int64_t at = (int64_t)(2 * oh + (q >> 1)) * b->w + 2 * ow + (q & 1);
+                    o[at] = a1 * d + a2 * x[at] + a3;
+                }
         }
 }
 
@@ -278,7 +417,7 @@ static hq_status bn_backward(hq_layer *l, float *dx, const float *dy, const floa
                 .mean = mean,
                 .n = n,
                 .n_slots = nn_n_slots(n)};
-    nn_pool_run(l->pool, j.n_slots, bn_bstats_task, &j);
+    nn_pool_run(l->pool, j.n_slots, b->pool ? bn_bstats_pool_task : bn_bstats_task, &j);
     double cnt = (double)n * (double)b->hw;
     for (int c = 0; c < b->c; c++) {
         double sdy = 0, dot = 0;
@@ -299,7 +438,7 @@ static hq_status bn_backward(hq_layer *l, float *dx, const float *dy, const floa
         coef[b->c + c] = (float)(-a * k);
         coef[2 * b->c + c] = (float)(a * (k * mean[c] - gm));
     }
-    if (dx) nn_pool_run(l->pool, j.n_slots, bn_dx_task, &j);
+    if (dx) nn_pool_run(l->pool, j.n_slots, b->pool ? bn_dx_pool_task : bn_dx_task, &j);
     return HQ_OK;
 }
 

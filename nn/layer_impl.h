@@ -58,6 +58,14 @@ typedef int32_t nn_i8 __attribute__((vector_size(32)));
 #define NN_F8_STORE(p, v) memcpy((p), &(v), sizeof(nn_f8))
 /* g where y > 0, else +0 (exactly: a NaN in g is dropped where y <= 0) */
 #define NN_F8_MASK_POS(g, y) ((nn_f8)((nn_i8)(g) & (nn_i8)((y) > (nn_f8){0})))
+/* 4-lane vectors and lane shuffles (GCC >= 12, Clang) for strided patterns */
+typedef float nn_f4 __attribute__((vector_size(16)));
+typedef int32_t nn_i4 __attribute__((vector_size(16)));
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define NN_HAVE_SHUFFLE 1
+#else
+#define NN_HAVE_SHUFFLE 0
+#endif
 /* horizontal sum in double, lanes in a fixed order */
 static inline double nn_f8_hsum(const nn_f8 *v) {
     double s = 0;
@@ -184,6 +192,17 @@ extern const nn_layer_ops nn_dropout_ops;
 extern const nn_layer_ops nn_dense_ops;
 extern const nn_layer_ops nn_flatten_ops;
 extern const nn_layer_ops nn_quantum_ops;
+
+/* Fusion hooks used by the model: turn a batch norm into batchnorm + relu + 2x2 max pool
+ * (its output shape becomes the pooled one); tell a maxpool that is 2x2, stride 2, no
+ * padding. */
+hq_status nn_batchnorm_fuse_maxpool(hq_layer *l);
+bool nn_maxpool_is_2x2(const hq_layer *l);
+/* One output row of 2x2 max pooling from input rows r0, r1 (2*wo values each): y (wo) the
+ * maxima, a (wo) the window position of the first maximum in row-major order (PyTorch's
+ * tie rule). Returns nonzero if a NaN was seen (then y and a are not PyTorch's: the caller
+ * redoes the plane with the sequential scan). */
+int nn_maxpool2_row(float *y, uint8_t *a, const float *r0, const float *r1, int wo);
 
 /* Look a type up in the registry; NULL if unknown. */
 const nn_layer_ops *nn_layer_find(const char *type);

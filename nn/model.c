@@ -157,11 +157,17 @@ static hq_status build(hq_model *m, const cJSON *mo, const hq_model_opts *op) {
                         (int)cur.c, classes);
     m->classes = cur.c;
 
-    /* fuse batchnorm + relu */
+    /* fuse batchnorm + relu (+ 2x2 maxpool): one pass, the others become aliases of its
+     * output (a fused relu then reports the group's output shape) */
     for (int i = 0; i + 1 < m->n_layers && !op->no_fuse; i++)
         if (m->layers[i]->ops == &nn_batchnorm_ops && m->layers[i + 1]->ops == &nn_relu_ops) {
             m->layers[i]->fuse_relu = true;
             m->layers[i + 1]->alias = true;
+            if (i + 2 < m->n_layers && nn_maxpool_is_2x2(m->layers[i + 2])) {
+                if ((st = nn_batchnorm_fuse_maxpool(m->layers[i])) != HQ_OK) return st;
+                m->layers[i + 1]->out = m->layers[i + 2]->out;
+                m->layers[i + 2]->alias = true;
+            }
         }
 
     /* threads */

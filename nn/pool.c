@@ -94,23 +94,52 @@ static void maxpool_plane(float *y, uint8_t *a, const float *x, const pool_ctx *
 }
 
 /* 2x2, stride 2, no padding, branch-free: the maximum, then the first window position
- * holding it (PyTorch's tie rule; -0 and +0 compare equal). Returns nonzero if the plane
- * has a NaN, in which case the caller redoes it with maxpool_plane. */
+ * holding it (PyTorch's tie rule; -0 and +0 compare equal). Four outputs at a time with
+ * lane shuffles separating even and odd columns; the rest scalar. */
+int nn_maxpool2_row(float *y, uint8_t *a, const float *r0, const float *r1, int wo) {
+    int ow = 0;
+    nn_i4 bad = {0};
+#if NN_HAVE_SHUFFLE
+    for (; ow + 4 <= wo; ow += 4) {
+        nn_f4 a0, a1, b0, b1;
+        memcpy(&a0, r0 + 2 * ow, 16);
+        memcpy(&a1, r0 + 2 * ow + 4, 16);
+        memcpy(&b0, r1 + 2 * ow, 16);
+        memcpy(&b1, r1 + 2 * ow + 4, 16);
+        nn_f4 v0 = __builtin_shufflevector(a0, a1, 0, 2, 4, 6);
+        nn_f4 v1 = __builtin_shufflevector(a0, a1, 1, 3, 5, 7);
+        nn_f4 v2 = __builtin_shufflevector(b0, b1, 0, 2, 4, 6);
+        nn_f4 v3 = __builtin_shufflevector(b0, b1, 1, 3, 5, 7);
+        nn_i4 t1 = v1 > v0, t2 = v3 > v2;
+        nn_f4 m01 = (nn_f4)(((nn_i4)v1 & t1) | ((nn_i4)v0 & ~t1));
+        nn_f4 m23 = (nn_f4)(((nn_i4)v3 & t2) | ((nn_i4)v2 & ~t2));
+        nn_i4 t3 = m23 > m01;
+        nn_f4 m = (nn_f4)(((nn_i4)m23 & t3) | ((nn_i4)m01 & ~t3));
+        nn_i4 n0 = -(v0 != m), n1 = -(v1 != m), n2 = -(v2 != m); /* 0 or 1 */
+        nn_i4 idx = n0 * (1 + n1 * (1 + n2));
+        bad |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+        memcpy(y + ow, &m, 16);
+        for (int k = 0; k < 4; k++) a[ow + k] = (uint8_t)idx[k];
+    }
+#endif
+    int nan = bad[0] | bad[1] | bad[2] | bad[3];
+    for (; ow < wo; ow++) {
+        float v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
+        float m01 = v1 > v0 ? v1 : v0, m23 = v3 > v2 ? v3 : v2;
+        float m = m23 > m01 ? m23 : m01;
+        int n0 = v0 != m, n1 = v1 != m, n2 = v2 != m;
+        y[ow] = m;
+        a[ow] = (uint8_t)(n0 * (1 + n1 * (1 + n2)));
+        nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+    }
+    return nan;
+}
+
 static int maxpool2_plane(float *y, uint8_t *a, const float *x, const pool_ctx *c) {
     int nan = 0;
     for (int oh = 0; oh < c->ho; oh++) {
-        const float *r0 = x + (int64_t)(2 * oh) * c->w, *r1 = r0 + c->w;
-        float *yr = y + oh * c->wo;
-        uint8_t *ar = a + oh * c->wo;
-        for (int ow = 0; ow < c->wo; ow++) {
-            float v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
-            float m01 = v1 > v0 ? v1 : v0, m23 = v3 > v2 ? v3 : v2;
-            float m = m23 > m01 ? m23 : m01;
-            int n0 = v0 != m, n1 = v1 != m, n2 = v2 != m;
-            yr[ow] = m;
-            ar[ow] = (uint8_t)(n0 * (1 + n1 * (1 + n2)));
-            nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
-        }
+        const float *r0 = x + (int64_t)(2 * oh) * c->w;
+        nan |= nn_maxpool2_row(y + oh * c->wo, a + oh * c->wo, r0, r0 + c->w, c->wo);
     }
     return nan;
 }
@@ -238,6 +267,11 @@ static hq_status pool_backward(hq_layer *l, float *dx, const float *dy, const fl
     pool_job j = {l, dx, dy, l->cache, n, nn_n_slots(n)};
     nn_pool_run(l->pool, j.n_slots, c->is_max ? maxpool_bwd_task : avgpool_bwd_task, &j);
     return HQ_OK;
+}
+
+bool nn_maxpool_is_2x2(const hq_layer *l) {
+    const pool_ctx *c = l->ctx;
+    return l->ops == &nn_maxpool_ops && c->k == 2 && c->s == 2 && c->p == 0;
 }
 
 const nn_layer_ops nn_maxpool_ops = {

@@ -326,6 +326,13 @@ HQ_TEST(nn_fd_batchnorm_relu_fused) {
     /* |x| >= 0.1 does not keep BN outputs off zero; use a small step and check loosely */
     fd_check("{\"type\":\"batchnorm\",\"relu\":true}", hq_shape4(4, 2, 3, 3), true, FILL_DISTINCT,
              1e-3, 1e-2, 40);
+    /* fused 2x2 max pooling; odd planes leave a row and a column out of every window */
+    fd_check("{\"type\":\"batchnorm\",\"maxpool\":true}", hq_shape4(3, 2, 4, 6), true,
+             FILL_DISTINCT, 1e-3, 1e-2, 40);
+    fd_check("{\"type\":\"batchnorm\",\"maxpool\":true}", hq_shape4(3, 2, 5, 5), true,
+             FILL_DISTINCT, 1e-3, 1e-2, 40);
+    fd_check("{\"type\":\"batchnorm\",\"maxpool\":true}", hq_shape4(3, 2, 4, 4), false,
+             FILL_DISTINCT, 1e-3, 1e-2, 40);
 }
 
 HQ_TEST(nn_fd_elementwise) {
