@@ -57,6 +57,10 @@ hq_status sv_compile_gate(hq_gate g, const int *q, const double *params, bool da
 /* Compile an arbitrary k-qubit matrix (borrowed if k > 3) with extra controls. The matrix
  * is classified (diagonal / anti-diagonal / swap-like) from its exact zero pattern. */
 void sv_compile_matrix(const hq_cplx *m, const int *t, int nt, uint64_t cmask, sv_kop *k);
+/* Uncontrolled single-qubit gates whose pairs are at least this many amplitudes apart use
+ * the blocked kernel (default 2^24; tests lower it to cover that path on small states). */
+extern int64_t sv_far_stride;
+
 /* Apply a compiled op to a state of n qubits. */
 void sv_apply_kop(hq_cplx *amp, int n, const sv_kop *k);
 

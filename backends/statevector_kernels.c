@@ -64,8 +64,8 @@ static int involved(const sv_kop *k, int *p) {
  * differ only in high bits collide in the DRAM mapping). Such targets copy a block of the
  * low half into L1 and stream the high half against it: 2x faster there, slower below.
  */
-#define SV_FAR_STRIDE ((int64_t)1 << 24) /* amplitudes (x 16 bytes = 256 MiB) */
-#define SV_FAR_BLOCK  2048               /* amplitudes per block (32 KiB) */
+#define SV_FAR_BLOCK 2048                 /* amplitudes per block (32 KiB) */
+int64_t sv_far_stride = (int64_t)1 << 24; /* amplitudes (x 16 bytes = 256 MiB) */
 
 static void mat1_plain(hq_cplx *restrict a, int64_t dim, int t, const hq_cplx *m) {
     const hq_cplx m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
@@ -78,7 +78,7 @@ static void mat1_plain(hq_cplx *restrict a, int64_t dim, int t, const hq_cplx *m
         }
         return;
     }
-    if (s >= SV_FAR_STRIDE) {
+    if (s >= sv_far_stride && s >= SV_FAR_BLOCK) {
         hq_cplx buf[SV_FAR_BLOCK];
         for (int64_t i0 = 0; i0 < dim; i0 += 2 * s)
             for (int64_t b = 0; b < s; b += SV_FAR_BLOCK) {

@@ -1560,3 +1560,30 @@ HQ_TEST(sv_unitary_part_errors) {
     hq_circuit_free(c);
     hq_sv_free(sv);
 }
+
+HQ_TEST(sv_far_pairs_blocked_kernel) {
+    /* the blocked kernel for far-apart pairs (normally targets >= 24), lowered to
+     * strides >= 2^11 on 14 qubits, against the reference */
+    const int n = 14;
+    const int64_t dim = (int64_t)1 << n;
+    hq_rng r;
+    hq_rng_init(&r, 3, 14, 0);
+    hq_cplx *ref = hq_malloc((size_t)dim * sizeof *ref);
+    HQ_REQUIRE(ref);
+    hq_sv *sv;
+    HQ_REQUIRE_OK(hq_sv_create(n, &sv));
+    random_state(&r, hq_sv_amps(sv), dim);
+    memcpy(ref, hq_sv_amps(sv), (size_t)dim * sizeof *ref);
+    sv_far_stride = (int64_t)1 << 11;
+    for (int t = 10; t < n; t++) {
+        double p[3] = {rnd_angle(&r), rnd_angle(&r), rnd_angle(&r)};
+        hq_cplx m[4];
+        HQ_REQUIRE_OK(hq_gate_matrix(HQ_GATE_U3, p, m));
+        hq_ref_apply_matrix(ref, n, m, &t, 1);
+        HQ_REQUIRE_OK(hq_sv_apply_gate(sv, HQ_GATE_U3, &t, p));
+    }
+    sv_far_stride = (int64_t)1 << 24;
+    HQ_CHECK(maxdiff(hq_sv_amps(sv), ref, dim) <= 1e-13);
+    hq_sv_free(sv);
+    hq_free(ref);
+}
