@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "backends/device.h"
 #include "backends/ibm.h"
 #include "tests/hq_test.h"
 
@@ -326,4 +327,27 @@ HQ_TEST(ibm_parse_backends) {
     hq_free(b);
     HQ_CHECK_FAILS(hq_ibm_parse_backends("[]", 2, &bk, &nb), HQ_ERR_PARSE,
                    "\"devices\" is missing");
+}
+
+HQ_TEST(ibm_backend_configuration_to_device) {
+    /* the §2.5 configuration / properties shapes go through the device loader */
+    size_t nc = 0, np = 0;
+    char *conf = fixture("ibm_backend_configuration.json", &nc);
+    char *props = fixture("ibm_backend_properties.json", &np);
+    HQ_REQUIRE(conf && props);
+    hq_device *d = NULL;
+    HQ_REQUIRE_OK(hq_device_from_ibm_json(conf, props, &d));
+    HQ_CHECK_STR(d->name, "ibm_fez");
+    HQ_CHECK_EQ_INT(d->n_qubits, 3);
+    HQ_CHECK_STR(d->calibration_id, "2025-02-26T15:16:25-05:00");
+    HQ_CHECK(hq_device_has_edge(d, 1, 2) && !hq_device_has_edge(d, 0, 2));
+    HQ_CHECK_EQ_INT(hq_device_two_qubit_gate(d), HQ_GATE_CZ);
+    HQ_CHECK_NEAR(d->qubits[0].t1_us, 48.8, 1e-12);
+    HQ_CHECK_NEAR(d->qubits[0].readout_length_ns, 1560, 1e-9);
+    HQ_CHECK_NEAR(hq_device_gate_error(d, HQ_GATE_SX, 0, -1), 2.3e-4, 1e-15);
+    HQ_CHECK_NEAR(hq_device_gate_length_ns(d, HQ_GATE_CZ, 1, 0), 68, 1e-12);
+    HQ_CHECK_EQ_INT(d->max_experiments, 300);
+    hq_device_free(d);
+    hq_free(conf);
+    hq_free(props);
 }

@@ -580,6 +580,16 @@ HQ_TEST(ionq_parse_create_and_job) {
                    "children of job d4e5f6a7-0000-4000-8000-000000000006 is a string");
     HQ_CHECK_EQ_INT(js.n_children, 0);
     hq_free(b);
+    /* a wrong-typed optional field is ignored, not trusted */
+    b = fixture("ionq_job_shots_string_only.json", &n);
+    HQ_REQUIRE_OK(hq_ionq_parse_job(b, n, &js));
+    HQ_CHECK_EQ_INT(js.shots, -1);
+    hq_qpu_job_status_free(&js);
+    hq_free(b);
+    b = fixture("ionq_cancel_response.json", &n);
+    HQ_REQUIRE_OK(hq_ionq_parse_create(b, n, &js));
+    HQ_CHECK_EQ_INT(js.state, HQ_QPU_CANCELLED);
+    hq_free(b);
     b = fixture("ionq_job_missing_status.json", &n);
     HQ_CHECK_FAILS(hq_ionq_parse_job(b, n, &js), HQ_ERR_PARSE,
                    "\"status\" of job d4e5f6a7-0000-4000-8000-000000000007 is missing");
