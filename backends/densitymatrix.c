@@ -906,6 +906,7 @@ hq_status hq_dm_sample(const hq_dm *dm, const hq_noise_model *noise, const int *
     HQ_CHECK_HANDLE(dm, HQ_MAGIC_DM);
     const char *who = "hq_dm_sample";
     if (!out) return hq_failf(NULL, HQ_ERR_INVALID_ARG, "%s: out is NULL", who);
+    hq_counts_init(out, dm->n); /* valid (empty) on every failure below */
     if (shots < 0)
         return hq_failf(NULL, HQ_ERR_INVALID_ARG, "%s: shots = %lld must be >= 0", who,
                         (long long)shots);

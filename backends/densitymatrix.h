@@ -168,8 +168,8 @@ hq_status hq_readout_apply(double *probs, int k, const double *p01, const double
 
 /* Sample `shots` measurements of every qubit (outcome bit q = qubit q) from ρ, with the
  * readout error of noise (NULL: none) for physical qubit layout[q] (layout NULL: q).
- * Seeded: the same (seed, stream) gives the same counts. [out] *out is initialised here
- * (caller frees with hq_counts_free), sorted. shots >= 0. */
+ * Seeded: the same (seed, stream) gives the same counts. [out] *out is initialised here,
+ * also on failure (caller frees with hq_counts_free), sorted. shots >= 0. */
 hq_status hq_dm_sample(const hq_dm *dm, const hq_noise_model *noise, const int *layout,
                        int64_t shots, uint64_t seed, uint64_t stream, hq_counts *out);
 
@@ -213,8 +213,8 @@ double hq_dm_dist_prob(const hq_dm_dist *d, uint64_t outcome);
 hq_status hq_dm_run_probs(const hq_circuit *c, const double *sym, const hq_noise_model *noise,
                           const int *layout, hq_dm_dist *out);
 /* Sample `shots` outcomes of circuit c (semantics above) with the Philox stream (seed,
- * stream): deterministic for equal inputs. [out] *out initialised here (free with
- * hq_counts_free), sorted ascending. */
+ * stream): deterministic for equal inputs. [out] *out initialised here, also on failure
+ * (free with hq_counts_free), sorted ascending. */
 hq_status hq_dm_run(const hq_circuit *c, const double *sym, const hq_noise_model *noise,
                     const int *layout, int64_t shots, uint64_t seed, uint64_t stream,
                     hq_counts *out);

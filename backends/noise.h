@@ -26,7 +26,8 @@
  *     [0, d²/(d²−1)] (r below the relaxation's own infidelity gives λ = 0).
  *   - lookup for an op (g, q): the entry (g, q) — for 2 qubits also (g, reversed q) —, else
  *     the entry (g, any qubits), else the entry (ANY_GATE, q) [reversed], else the model's
- *     default for the arity, else no gate noise (relaxation included).
+ *     default for the arity, else no gate noise (relaxation included). Reset uses only
+ *     reset entries; measurements carry no gate noise (their error is the readout).
  *   - scale s >= 0 sweeps the strength: relaxation acts for s·duration, λ becomes s·λ and
  *     each readout probability s·p; for s > 1 these are capped at max(value at s = 1,
  *     full strength) (λ: 1 = fully depolarizing; readout: 1/2). Every channel strength is
