@@ -9,6 +9,7 @@
  */
 #include <cblas.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -53,24 +54,31 @@ const char *hq_shape_str(hq_shape s, char *buf, size_t cap) {
 
 /* ==== thread pool ===================================================================== */
 
+/*
+ * Hand-out: one 64-bit ticket word = (run generation << 32) | next task index. A thread
+ * takes a task with a compare-and-swap that also checks the generation, so a worker that
+ * wakes up late can never take a task of a later run. The caller waits until `done`
+ * counts all tasks of the run — not for every worker to check in — so a worker thread
+ * descheduled by another process on the machine never holds the caller up: the caller
+ * simply runs the remaining tasks itself.
+ */
 #define HQ_MAGIC_POOL 0x504F4F4Cu /* "POOL" */
-#define POOL_SPIN     4000        /* pause iterations before a worker sleeps (~50-100 us) */
+#define POOL_SPIN     4000        /* pause iterations before an idle worker sleeps */
 
 struct hq_nn_pool {
     hq_handle h;
     int n;              /* threads, the caller included */
     int started;        /* worker threads actually running */
     pthread_t *th;      /* n - 1 workers */
-    pthread_mutex_t mu; /* protects the sleeping hand-shake */
+    pthread_mutex_t mu; /* protects sleeping and stop */
     pthread_cond_t wake;
-    pthread_cond_t done;
-    atomic_ullong gen; /* bumped for every run (and at stop) */
-    bool stop;         /* under mu */
-    nn_task_fn fn;     /* current run */
+    bool stop;            /* under mu */
+    atomic_ullong ticket; /* (generation << 32) | next task */
+    atomic_int done;      /* tasks finished in the current run */
+    uint32_t gen;         /* generation of the current run (caller only) */
+    nn_task_fn fn;        /* current run: valid while its tasks are not all done */
     void *arg;
-    int n_tasks;
-    atomic_int next; /* next task index to hand out */
-    atomic_int busy; /* workers not yet finished with the current run */
+    atomic_int n_tasks; /* read before the hand-out CAS, possibly of a later run */
 };
 
 typedef struct worker_arg {
@@ -84,11 +92,15 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void run_tasks(hq_nn_pool *p, int thread) {
+static void run_tasks(hq_nn_pool *p, uint32_t gen, int thread) {
     for (;;) {
-        int t = atomic_fetch_add(&p->next, 1);
-        if (t >= p->n_tasks) break;
+        unsigned long long w = atomic_load(&p->ticket);
+        if ((uint32_t)(w >> 32) != gen) return; /* a later run: not ours */
+        int t = (int)(uint32_t)w;
+        if (t >= atomic_load_explicit(&p->n_tasks, memory_order_relaxed)) return; /* all out */
+        if (!atomic_compare_exchange_weak(&p->ticket, &w, w + 1)) continue;
         p->fn(p->arg, t, thread);
+        atomic_fetch_add(&p->done, 1);
     }
 }
 
@@ -97,37 +109,27 @@ static void *worker_main(void *varg) {
     hq_nn_pool *p = wa->p;
     int id = wa->id;
     hq_free(wa);
-    unsigned long long seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        for (int i = 0; i < POOL_SPIN && atomic_load(&p->gen) == seen; i++) cpu_relax();
-        if (atomic_load(&p->gen) == seen) {
+        uint32_t g = (uint32_t)(atomic_load(&p->ticket) >> 32);
+        for (int i = 0; i < POOL_SPIN && g == seen; i++) {
+            cpu_relax();
+            g = (uint32_t)(atomic_load(&p->ticket) >> 32);
+        }
+        if (g == seen) {
             pthread_mutex_lock(&p->mu);
-            while (atomic_load(&p->gen) == seen && !p->stop) pthread_cond_wait(&p->wake, &p->mu);
+            while ((g = (uint32_t)(atomic_load(&p->ticket) >> 32)) == seen && !p->stop)
+                pthread_cond_wait(&p->wake, &p->mu);
             pthread_mutex_unlock(&p->mu);
         }
-        seen = atomic_load(&p->gen);
         pthread_mutex_lock(&p->mu);
         bool stop = p->stop;
         pthread_mutex_unlock(&p->mu);
         if (stop) break;
-        run_tasks(p, id);
-        if (atomic_fetch_sub(&p->busy, 1) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        seen = g;
+        run_tasks(p, g, id);
     }
     return NULL;
-}
-
-static void pool_stop(hq_nn_pool *p) {
-    pthread_mutex_lock(&p->mu);
-    p->stop = true;
-    atomic_fetch_add(&p->gen, 1);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->started; i++) pthread_join(p->th[i], NULL);
-    p->started = 0;
 }
 
 hq_status hq_nn_pool_create(int n_threads, hq_nn_pool **out) {
@@ -145,12 +147,11 @@ hq_status hq_nn_pool_create(int n_threads, hq_nn_pool **out) {
     if (!p) return hq_failf(NULL, HQ_ERR_NOMEM, "hq_nn_pool_create: out of memory");
     p->h.magic = HQ_MAGIC_POOL;
     p->n = n_threads;
-    atomic_init(&p->gen, 0);
-    atomic_init(&p->next, 0);
-    atomic_init(&p->busy, 0);
+    atomic_init(&p->ticket, 0);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->n_tasks, 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
-    pthread_cond_init(&p->done, NULL);
     if (n_threads > 1) {
         p->th = hq_calloc((size_t)n_threads - 1, sizeof *p->th);
         if (!p->th) {
@@ -181,10 +182,14 @@ hq_status hq_nn_pool_create(int n_threads, hq_nn_pool **out) {
 
 void hq_nn_pool_free(hq_nn_pool *p) {
     if (!p || p->h.magic != HQ_MAGIC_POOL) return;
-    pool_stop(p);
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    atomic_store(&p->ticket, (unsigned long long)(++p->gen) << 32);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->started; i++) pthread_join(p->th[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->wake);
-    pthread_cond_destroy(&p->done);
     hq_free(p->th);
     p->h.magic = HQ_MAGIC_DEAD;
     hq_free(p);
@@ -195,25 +200,28 @@ int nn_pool_threads(const hq_nn_pool *p) { return p ? p->n : 1; }
 
 void nn_pool_run(hq_nn_pool *p, int n_tasks, nn_task_fn fn, void *arg) {
     if (n_tasks <= 0) return;
-    if (!p || p->n == 1 || n_tasks == 1) {
+    if (!p || p->started == 0 || n_tasks == 1) {
         for (int t = 0; t < n_tasks; t++) fn(arg, t, 0);
         return;
     }
     p->fn = fn;
     p->arg = arg;
-    p->n_tasks = n_tasks;
-    atomic_store(&p->next, 0);
-    atomic_store(&p->busy, p->started);
+    atomic_store_explicit(&p->n_tasks, n_tasks, memory_order_relaxed);
+    atomic_store(&p->done, 0);
+    uint32_t gen = ++p->gen;
+    if (gen == 0) gen = ++p->gen; /* 0 is the workers' initial "seen" */
+    atomic_store(&p->ticket, (unsigned long long)gen << 32);
     pthread_mutex_lock(&p->mu);
-    atomic_fetch_add(&p->gen, 1);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
-    run_tasks(p, 0);
-    for (int i = 0; i < POOL_SPIN && atomic_load(&p->busy) > 0; i++) cpu_relax();
-    if (atomic_load(&p->busy) > 0) {
-        pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->busy) > 0) pthread_cond_wait(&p->done, &p->mu);
-        pthread_mutex_unlock(&p->mu);
+    run_tasks(p, gen, 0);
+    /* the remaining tasks are running on other threads: wait for them (spin, then let
+     * other processes have the core while a descheduled worker finishes) */
+    for (long i = 0; atomic_load(&p->done) < n_tasks; i++) {
+        if (i < POOL_SPIN)
+            cpu_relax();
+        else
+            sched_yield();
     }
 }
 
