@@ -372,12 +372,66 @@ hq_status hq_model_init(hq_model *m, uint64_t seed) {
     return HQ_OK;
 }
 
+/* Layer i is fused into the layer before it (its pass runs there): a range of layers may
+ * not start or end between them. */
+static bool fused_into_previous(const hq_model *m, int i) {
+    return i > 0 && i < m->n_layers && m->layers[i]->alias && m->layers[i]->ops != &nn_flatten_ops;
+}
+
+static hq_status check_range(hq_model *m, const char *fn, int first, int last) {
+    if (first < 0 || last > m->n_layers || first >= last)
+        return hq_failf(&m->h.err, HQ_ERR_INVALID_ARG,
+                        "%s: layer range [%d, %d) invalid (0 <= first < last <= %d)", fn, first,
+                        last, m->n_layers);
+    int cut = fused_into_previous(m, first) ? first : fused_into_previous(m, last) ? last : -1;
+    if (cut >= 0) {
+        int g = cut;
+        while (fused_into_previous(m, g)) g--;
+        return hq_failf(&m->h.err, HQ_ERR_INVALID_ARG,
+                        "%s: layer %d (%s) runs fused into layer %d (%s); start or end the range "
+                        "before layer %d or after the fused group",
+                        fn, cut, m->layers[cut]->ops->type, g, m->layers[g]->ops->type, g);
+    }
+    return HQ_OK;
+}
+
+/* layer i reads its input here: the batch copy for i = 0, else layer i-1's output */
+static float *layer_input(hq_model *m, int i) { return i == 0 ? m->input : m->act[i - 1]; }
+
+static hq_status forward_range(hq_model *m, int first, int last, int n, const hq_pass *pass) {
+    int prev = nn_blas_single();
+    hq_status st = HQ_OK;
+    for (int i = first; i < last && st == HQ_OK; i++) {
+        hq_layer *l = m->layers[i];
+        if (!l->alias) st = l->ops->forward(l, m->act[i], layer_input(m, i), n, pass);
+    }
+    nn_blas_restore(prev);
+    return st;
+}
+
+/* dbuf[0] holds dL/d(output of layer last-1); on return *cur indexes the buffer holding
+ * dL/d(input of layer first) (not computed if !want_dx and first is a computing layer) */
+static hq_status backward_range(hq_model *m, int first, int last, int n, bool want_dx, int *cur) {
+    int prev = nn_blas_single();
+    hq_status st = HQ_OK;
+    *cur = 0;
+    for (int i = last - 1; i >= first && st == HQ_OK; i--) {
+        hq_layer *l = m->layers[i];
+        if (l->alias) continue;
+        float *dx = i == first && !want_dx ? NULL : m->dbuf[1 - *cur];
+        st = l->ops->backward(l, dx, m->dbuf[*cur], layer_input(m, i), m->act[i], n);
+        *cur = 1 - *cur;
+    }
+    nn_blas_restore(prev);
+    return st;
+}
+
 hq_status hq_model_forward(hq_model *m, const hq_tensor *x, const hq_pass *pass,
                            hq_tensor *logits) {
     HQ_CHECK_HANDLE(m, HQ_MAGIC_MODEL);
     if (!x || !x->data || !pass)
         return hq_failf(&m->h.err, HQ_ERR_INVALID_ARG, "hq_model_forward: x or pass is NULL");
-    char a[80], b[80];
+    char a[80];
     int n = x->shape.n;
     if (n < 1 || n > m->in.n || !hq_shape_same_sample(x->shape, m->in))
         return hq_failf(&m->h.err, HQ_ERR_INVALID_ARG,
@@ -387,22 +441,47 @@ hq_status hq_model_forward(hq_model *m, const hq_tensor *x, const hq_pass *pass,
                         x->shape.c != m->in.c ? " ---> HINT: grey vs RGB data? set input "
                                                 "channels in the config"
                                               : "");
-    HQ_UNUSED(b);
     m->fwd_n = 0;
     m->have_dlogits = false;
     memcpy(m->input, x->data, (size_t)hq_shape_numel(x->shape) * sizeof(float));
-    int prev = nn_blas_single();
-    hq_status st = HQ_OK;
-    const float *cur = m->input;
-    for (int i = 0; i < m->n_layers && st == HQ_OK; i++) {
-        hq_layer *l = m->layers[i];
-        if (!l->alias) st = l->ops->forward(l, m->act[i], cur, n, pass);
-        cur = m->act[i];
-    }
-    nn_blas_restore(prev);
+    hq_status st = forward_range(m, 0, m->n_layers, n, pass);
     if (st != HQ_OK) return st;
     m->fwd_n = n;
     if (logits) *logits = hq_tensor_view(m->act[m->n_layers - 1], hq_shape4(n, m->classes, 1, 1));
+    return HQ_OK;
+}
+
+hq_status hq_model_forward_layers(hq_model *m, int first, int last, const hq_tensor *in,
+                                  const hq_pass *pass, hq_tensor *out) {
+    HQ_CHECK_HANDLE(m, HQ_MAGIC_MODEL);
+    hq_status st = check_range(m, "hq_model_forward_layers", first, last);
+    if (st != HQ_OK) return st;
+    if (!in || !in->data || !pass)
+        return hq_failf(&m->h.err, HQ_ERR_INVALID_ARG,
+                        "hq_model_forward_layers: in or pass is NULL");
+    hq_shape want = m->layers[first]->in;
+    char a[80];
+    int n = in->shape.n;
+    if (n < 1 || n > m->in.n || !hq_shape_same_sample(in->shape, want))
+        return hq_failf(&m->h.err, HQ_ERR_INVALID_ARG,
+                        "hq_model_forward_layers: input shape %s, layer %d (%s) takes (n, %d, %d, "
+                        "%d) with 1 <= n <= %d",
+                        hq_shape_str(in->shape, a, sizeof a), first, m->layers[first]->ops->type,
+                        want.c, want.h, want.w, m->in.n);
+    float *dst = layer_input(m, first);
+    if (dst != in->data) memmove(dst, in->data, (size_t)hq_shape_numel(in->shape) * sizeof(float));
+    m->have_dlogits = false;
+    st = forward_range(m, first, last, n, pass);
+    if (st != HQ_OK) {
+        m->fwd_n = 0;
+        return st;
+    }
+    m->fwd_n = n;
+    if (out) {
+        hq_shape s = m->layers[last - 1]->out;
+        s.n = n;
+        *out = hq_tensor_view(m->act[last - 1], s);
+    }
     return HQ_OK;
 }
 
@@ -443,18 +522,28 @@ hq_status hq_model_backward(hq_model *m) {
                         "hq_model_set_dlogits) first; backward runs once per forward");
     hq_status st = ensure_train_memory(m);
     if (st != HQ_OK) return st;
-    int prev = nn_blas_single();
-    int cur = 0, n = m->fwd_n;
-    for (int i = m->n_layers - 1; i >= 0 && st == HQ_OK; i--) {
-        hq_layer *l = m->layers[i];
-        if (l->alias) continue;
-        float *dx = i == 0 ? NULL : m->dbuf[1 - cur];
-        const float *x = i == 0 ? m->input : m->act[i - 1];
-        st = l->ops->backward(l, dx, m->dbuf[cur], x, m->act[i], n);
-        cur = 1 - cur;
-    }
-    nn_blas_restore(prev);
+    int cur;
+    st = backward_range(m, 0, m->n_layers, m->fwd_n, false, &cur);
     m->have_dlogits = false; /* dbuf[0] was overwritten */
+    return st;
+}
+
+hq_status hq_model_backward_layers(hq_model *m, int first, int last, const float *dy, float *dx) {
+    HQ_CHECK_HANDLE(m, HQ_MAGIC_MODEL);
+    hq_status st = check_range(m, "hq_model_backward_layers", first, last);
+    if (st != HQ_OK) return st;
+    if (!dy) return hq_failf(&m->h.err, HQ_ERR_INVALID_ARG, "hq_model_backward_layers: dy is NULL");
+    if (!m->fwd_n)
+        return hq_failf(&m->h.err, HQ_ERR_MISUSE,
+                        "hq_model_backward_layers: no forward pass of these layers before");
+    if ((st = ensure_train_memory(m)) != HQ_OK) return st;
+    int n = m->fwd_n, cur;
+    memcpy(m->dbuf[0], dy, (size_t)(n * hq_shape_sample(m->layers[last - 1]->out)) * sizeof(float));
+    m->have_dlogits = false;
+    st = backward_range(m, first, last, n, dx != NULL, &cur);
+    if (st == HQ_OK && dx)
+        memcpy(dx, m->dbuf[cur],
+               (size_t)(n * hq_shape_sample(m->layers[first]->in)) * sizeof(float));
     return st;
 }
 

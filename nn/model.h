@@ -102,6 +102,28 @@ hq_status hq_model_loss(hq_model *m, const int32_t *labels, const float *class_w
 /* Backpropagate the stored dL/dlogits of the latest forward (after hq_model_loss or
  * hq_model_set_dlogits): parameter gradients +=. Returns HQ_ERR_MISUSE out of order. */
 hq_status hq_model_backward(hq_model *m);
+/*
+ * Layer ranges, for running part of the network elsewhere — e.g. the quantum layer q on a
+ * QPU through the orchestrator:
+ *     hq_model_forward_layers(m, 0, q, &images, &pass, &angles);      // backbone
+ *     ... expectations (n, 8) from the hardware for these angles ...
+ *     hq_model_forward_layers(m, q + 1, L, &expect, &pass, &logits); // head
+ *     ... loss, dlogits ...
+ *     hq_model_backward_layers(m, q + 1, L, dlogits, dexpect);       // dL/dexpect
+ *     ... dL/dangles and dL/dweights of layer q by parameter shift: add the latter to
+ *         layer q's gradient (hq_layer_param(hq_model_layer(m, q), 0, &p); p.grad) ...
+ *     hq_model_backward_layers(m, 0, q, dangles, NULL);              // backbone grads +=
+ * forward_layers runs layers [first, last): [in] in is the input of layer `first` (n, its
+ * input dims; the image batch for first = 0), copied; [out] out: view of layer last-1's
+ * output, borrowed until the next forward. backward_layers: [in] dy = dL/d(output of layer
+ * last-1) of the latest forward's n; [out] dx = dL/d(input of layer first) or NULL; grads
+ * +=. Every range of one step uses the same batch size. A range may not split a fused
+ * group (batchnorm + relu [+ maxpool]). Returns HQ_ERR_INVALID_ARG (range, shapes) or
+ * HQ_ERR_MISUSE (backward before forward), or a layer's error.
+ */
+hq_status hq_model_forward_layers(hq_model *m, int first, int last, const hq_tensor *in,
+                                  const hq_pass *pass, hq_tensor *out);
+hq_status hq_model_backward_layers(hq_model *m, int first, int last, const float *dy, float *dx);
 /* Use dlogits (n, classes) of the latest forward's n instead of hq_model_loss's. */
 hq_status hq_model_set_dlogits(hq_model *m, const float *dlogits);
 hq_status hq_model_zero_grad(hq_model *m);

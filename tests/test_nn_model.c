@@ -482,6 +482,73 @@ HQ_TEST(nn_model_bit_identical_threads_fusion_and_seed) {
     }
 }
 
+HQ_TEST(nn_model_layer_ranges_compose) {
+    /* backbone | quantum | head, run as ranges, equals the whole model bit for bit; the
+     * quantum part can come from elsewhere (here: a standalone layer with the weights) */
+    enum { N = 6, HW = 12 };
+    hq_model *m = make_model("hqcnn-default.json", HW, N, 2);
+    HQ_REQUIRE(m);
+    const int q = 21, L = hq_model_n_layers(m);
+    HQ_REQUIRE(!strcmp(hq_layer_type(hq_model_layer(m, q)), "quantum"));
+    static float x[N * HW * HW];
+    int32_t lab[N];
+    fill_batch(x, N * HW * HW, lab, N, 2, 31);
+    hq_tensor xt = hq_tensor_view(x, hq_shape4(N, 1, HW, HW)), lg, ang, ex, lg2;
+    hq_pass p = {.train = true, .seed = 4, .step = 9};
+    double loss;
+    HQ_REQUIRE_OK(hq_model_forward(m, &xt, &p, &lg));
+    float full_logits[N * 2];
+    memcpy(full_logits, lg.data, sizeof full_logits);
+    HQ_REQUIRE_OK(hq_model_loss(m, lab, NULL, &loss));
+    HQ_REQUIRE_OK(hq_model_zero_grad(m));
+    HQ_REQUIRE_OK(hq_model_backward(m));
+    int64_t np = hq_model_n_params(m);
+    float *g_full = hq_malloc((size_t)np * 4);
+    memcpy(g_full, hq_model_grads(m), (size_t)np * 4);
+
+    /* the same step in three ranges, the quantum layer outside the model */
+    HQ_REQUIRE_OK(hq_model_forward_layers(m, 0, q, &xt, &p, &ang));
+    HQ_CHECK(ang.shape.n == N && ang.shape.c == 4);
+    hq_layer *ql;
+    HQ_REQUIRE_OK(hq_layer_create("{\"type\":\"quantum\"}", hq_shape4(N, 4, 1, 1), &ql));
+    hq_param_info mw, qw;
+    HQ_REQUIRE_OK(hq_layer_param(hq_model_layer(m, q), 0, &mw));
+    HQ_REQUIRE_OK(hq_layer_param(ql, 0, &qw));
+    memcpy(qw.data, mw.data, (size_t)mw.numel * 4);
+    float angles[N * 4], expect[N * 8], dexp[N * 8], dang[N * 4];
+    memcpy(angles, ang.data, sizeof angles);
+    hq_tensor at = hq_tensor_view(angles, hq_shape4(N, 4, 1, 1));
+    ex = hq_tensor_view(expect, hq_shape4(N, 8, 1, 1));
+    HQ_REQUIRE_OK(hq_layer_forward(ql, &ex, &at, &p));
+    HQ_REQUIRE_OK(hq_model_forward_layers(m, q + 1, L, &ex, &p, &lg2));
+    HQ_CHECK(memcmp(lg2.data, full_logits, sizeof full_logits) == 0);
+    float dlogits[N * 2];
+    HQ_REQUIRE_OK(hq_loss_softmax_ce(&loss, dlogits, lg2.data, lab, NULL, N, 2));
+    HQ_REQUIRE_OK(hq_model_zero_grad(m));
+    HQ_REQUIRE_OK(hq_model_backward_layers(m, q + 1, L, dlogits, dexp));
+    hq_tensor dexp_t = hq_tensor_view(dexp, hq_shape4(N, 8, 1, 1));
+    hq_tensor dang_t = hq_tensor_view(dang, hq_shape4(N, 4, 1, 1));
+    HQ_REQUIRE_OK(hq_layer_zero_grad(ql));
+    HQ_REQUIRE_OK(hq_layer_backward(ql, &dang_t, &dexp_t));
+    for (int64_t i = 0; i < mw.numel; i++) mw.grad[i] += qw.grad[i];
+    HQ_REQUIRE_OK(hq_model_backward_layers(m, 0, q, dang, NULL));
+    HQ_CHECK(memcmp(g_full, hq_model_grads(m), (size_t)np * 4) == 0);
+
+    /* errors: ranges, fused groups, shapes, order */
+    HQ_CHECK_FAILS(hq_model_forward_layers(m, 3, 3, &xt, &p, NULL), HQ_ERR_INVALID_ARG,
+                   "layer range [3, 3) invalid");
+    HQ_CHECK_FAILS(hq_model_forward_layers(m, 0, 2, &xt, &p, NULL), HQ_ERR_INVALID_ARG,
+                   "layer 2 (relu) runs fused into layer 1 (batchnorm)");
+    HQ_CHECK_FAILS(hq_model_forward_layers(m, 6, 9, &xt, &p, NULL), HQ_ERR_INVALID_ARG,
+                   "layer 6 (maxpool) runs fused into layer 4 (batchnorm)");
+    HQ_CHECK_FAILS(hq_model_forward_layers(m, q + 1, L, &at, &p, NULL), HQ_ERR_INVALID_ARG,
+                   "layer 22 (dense) takes (n, 8, 1, 1)");
+    HQ_CHECK_FAILS(hq_model_backward_layers(m, 0, q, NULL, NULL), HQ_ERR_INVALID_ARG, "dy is NULL");
+    hq_free(g_full);
+    hq_layer_free(ql);
+    hq_model_free(m);
+}
+
 HQ_TEST(nn_model_training_reduces_loss) {
     /* class 1 = bright left half; a few Adam steps must fit it */
     enum { N = 32, HW = 8 };
