@@ -1,17 +1,20 @@
 /*
- * orchestrator/cmd_qasm.c — `hqcnn qasm run|convert FILE`.
+ * orchestrator/cmd_qasm.c — `hqcnn qasm run|convert|draw FILE`.
  *
- * `convert` reads OpenQASM 2 or 3 (backends/qasm.h) and writes OpenQASM 2 or 3; `run`
- * waits for the statevector simulator to be wired in.
+ * `convert` reads OpenQASM 2 or 3 (backends/qasm.h) and writes OpenQASM 2 or 3; `draw`
+ * prints a text drawing (backends/draw.h) and optionally writes an SVG; `run` waits for
+ * the statevector simulator to be wired in.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "backends/draw.h"
 #include "backends/qasm.h"
 #include "orchestrator/orchestrator.h"
 
 static const char qasm_usage[] =
     "hqcnn qasm convert FILE [--to 2|3] [--physical] [--lenient] [-o OUT]\n"
+    "       hqcnn qasm draw FILE [--width N] [--svg OUT.svg] [--lenient]\n"
     "       hqcnn qasm run FILE ...\n"
     "\n"
     "  convert   read OpenQASM 2.0 or 3 (the version comes from the OPENQASM line) and write\n"
@@ -22,7 +25,11 @@ static const char qasm_usage[] =
     "                gates (for transpiled circuits sent to IBM Runtime)\n"
     "  --lenient     drop `measure` statements that name undeclared registers (a defect of\n"
     "                some QASMBench files) instead of rejecting the file\n"
-    "  -o OUT        write OUT (atomically) instead of standard output";
+    "  -o OUT        write OUT (atomically) instead of standard output\n"
+    "\n"
+    "  draw      print the circuit as text (UTF-8 box drawing) on standard output\n"
+    "  --width N     wrap lines at N columns (default 80; 0 = no wrapping)\n"
+    "  --svg OUT     also write an SVG drawing to OUT (atomically)";
 
 static int cmd_convert(int argc, char **argv) {
     const char *in = NULL, *out = NULL;
@@ -73,6 +80,52 @@ static int cmd_convert(int argc, char **argv) {
     return st ? hq_cli_fail(st) : HQ_EXIT_OK;
 }
 
+static int cmd_draw(int argc, char **argv) {
+    const char *in = NULL, *svg = NULL;
+    int64_t width = 80;
+    hq_qasm_options opt = {0};
+    for (int i = 2; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--width") && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (hq_parse_i64(v, 0, 1000000, &width) != HQ_OK ||
+                (width != 0 && width < HQ_DRAW_MIN_WIDTH))
+                return hq_cli_usage("--width must be 0 (no wrapping) or an integer in [%d, "
+                                    "1000000] (got '%s')",
+                                    HQ_DRAW_MIN_WIDTH, v);
+        } else if (!strcmp(s, "--svg") && i + 1 < argc) {
+            svg = argv[++i];
+        } else if (!strcmp(s, "--lenient")) {
+            opt.lenient = true;
+        } else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            printf("usage: %s\n", qasm_usage);
+            return HQ_EXIT_OK;
+        } else if (s[0] == '-' && s[1]) {
+            return hq_cli_usage("unknown or incomplete option '%s'\n%s", s, qasm_usage);
+        } else if (!in) {
+            in = s;
+        } else {
+            return hq_cli_usage("one input file only ('%s' and '%s')", in, s);
+        }
+    }
+    if (!in) return hq_cli_usage("%s", qasm_usage);
+    hq_circuit *c;
+    hq_status st = hq_qasm_parse_file_opt(in, &opt, &c);
+    if (st) return hq_cli_fail(st);
+    hq_sbuf b = HQ_SBUF_INIT;
+    st = hq_draw_text(c, (int)width, &b);
+    if (!st && (fwrite(b.p, 1, b.len, stdout) != b.len || fflush(stdout) != 0))
+        st = hq_failf(NULL, HQ_ERR_IO, "cannot write to standard output");
+    if (!st && svg) {
+        hq_sbuf_reset(&b);
+        st = hq_draw_svg(c, &b);
+        if (!st) st = hq_file_write_atomic(svg, b.p, b.len);
+    }
+    hq_sbuf_free(&b);
+    hq_circuit_free(c);
+    return st ? hq_cli_fail(st) : HQ_EXIT_OK;
+}
+
 int hq_cmd_qasm(int argc, char **argv) {
     if (argc < 2) return hq_cli_usage("%s", qasm_usage);
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
@@ -80,6 +133,7 @@ int hq_cmd_qasm(int argc, char **argv) {
         return HQ_EXIT_OK;
     }
     if (!strcmp(argv[1], "convert")) return cmd_convert(argc, argv);
+    if (!strcmp(argv[1], "draw")) return cmd_draw(argc, argv);
     if (!strcmp(argv[1], "run"))
         return hq_cli_error("'hqcnn qasm run' is not available in this build yet");
     return hq_cli_usage("unknown qasm command '%s'\n%s", argv[1], qasm_usage);
