@@ -668,10 +668,26 @@ static hq_status check_global(const hq_circuit *c) {
                             (long long)i,
                             ops[i].gate == HQ_GATE_RESET ? "reset" : "conditional operation");
     }
-    if (hq_circuit_is_dynamic(c))
-        return hq_failf(NULL, HQ_ERR_UNSUPPORTED,
-                        "hq_zne_fold: global folding needs terminal measurements, but a qubit "
-                        "is used after it was measured; use HQ_FOLD_LOCAL");
+    /* a gate after a measurement of its qubit (scan backwards: gates seen so far are later) */
+    int nq = hq_circuit_n_qubits(c);
+    bool *later = hq_calloc((size_t)HQ_MAX(nq, 1), sizeof *later);
+    if (!later) return hq_failf(NULL, HQ_ERR_NOMEM, "hq_zne_fold: out of memory");
+    for (int64_t i = n - 1; i >= 0; i--) {
+        const hq_op *op = &ops[i];
+        if (op->gate == HQ_GATE_MEASURE) {
+            if (later[op->q[0]]) {
+                hq_free(later);
+                return hq_failf(NULL, HQ_ERR_UNSUPPORTED,
+                                "hq_zne_fold: global folding needs terminal measurements, but "
+                                "qubit %d is used after it was measured (operation %lld); use "
+                                "HQ_FOLD_LOCAL",
+                                op->q[0], (long long)i);
+            }
+        } else if (op->gate != HQ_GATE_BARRIER) {
+            for (int k = 0; k < op->nq; k++) later[op->q[k]] = true;
+        }
+    }
+    hq_free(later);
     return HQ_OK;
 }
 
@@ -726,7 +742,10 @@ hq_status hq_zne_fold_scales(const hq_circuit *c, const int *scales, int n, hq_f
     for (int i = 0; i < n; i++) {
         hq_status st = hq_zne_fold(c, scales[i], method, flags, &out[i]);
         if (st) {
-            for (int j = 0; j < i; j++) HQ_FREE(out[j]);
+            for (int j = 0; j < i; j++) {
+                hq_circuit_free(out[j]);
+                out[j] = NULL;
+            }
             return st;
         }
     }

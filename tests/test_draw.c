@@ -343,3 +343,27 @@ HQ_TEST(draw_cli) {
     HQ_CHECK_EQ_INT(run_cli(args, out, sizeof out), 2);
     HQ_CHECK_EQ_INT(run_cli("qasm draw /nonexistent/x.qasm", out, sizeof out), 1);
 }
+
+/* Every allocation failure is HQ_ERR_NOMEM, and nothing leaks (ASan). */
+HQ_TEST(draw_out_of_memory) {
+    hq_circuit *c;
+    HQ_REQUIRE_OK(
+        hq_qasm_parse_file(hq_test_shared("data/openqasm2_examples/generic/teleport.qasm"), &c));
+    for (int svg = 0; svg < 2; svg++) {
+        int done = 0;
+        for (long n = 1; n < 10000 && !done; n++) {
+            hq_sbuf b = HQ_SBUF_INIT;
+            hq_alloc_fail_after(n);
+            hq_status st = svg ? hq_draw_svg(c, &b) : hq_draw_text(c, 40, &b);
+            bool injected = hq_alloc_injected();
+            hq_alloc_fail_after(0);
+            if (st == HQ_OK)
+                done = !injected;
+            else
+                HQ_CHECKF(st == HQ_ERR_NOMEM, "n = %ld: %s", n, hq_status_name(st));
+            hq_sbuf_free(&b);
+        }
+        HQ_CHECK(done);
+    }
+    hq_circuit_free(c);
+}

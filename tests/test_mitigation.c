@@ -923,3 +923,51 @@ HQ_TEST(distance_errors) {
     HQ_CHECK_FAILS(hq_counts_hellinger_fidelity(&e, &e, &t), HQ_ERR_INVALID_ARG, "0 shots");
     hq_counts_free(&e);
 }
+
+/* Every allocation failure on the way is HQ_ERR_NOMEM, and nothing leaks (ASan). */
+HQ_TEST(mitigation_out_of_memory) {
+    hq_circuit *c = noisy_test_circuit(0);
+    HQ_REQUIRE(c);
+    HQ_REQUIRE_OK(hq_circuit_add_creg(c, "c", 3, NULL));
+    for (int q = 0; q < 3; q++) HQ_REQUIRE_OK(hq_circuit_add_measure(c, q, q));
+    for (int method = 0; method < 2; method++) {
+        int done = 0;
+        for (long n = 1; n < 10000 && !done; n++) {
+            hq_circuit *f[2] = {NULL, NULL};
+            hq_alloc_fail_after(n);
+            hq_status st = hq_zne_fold_scales(c, (int[]){3, 5}, 2, (hq_fold_method)method,
+                                              HQ_FOLD_BARRIERS, f);
+            bool injected = hq_alloc_injected();
+            hq_alloc_fail_after(0);
+            if (st == HQ_OK) {
+                done = !injected;
+            } else {
+                HQ_CHECKF(st == HQ_ERR_NOMEM, "n = %ld: %s", n, hq_status_name(st));
+                HQ_CHECK(f[0] == NULL && f[1] == NULL);
+            }
+            hq_circuit_free(f[0]);
+            hq_circuit_free(f[1]);
+        }
+        HQ_CHECK(done);
+    }
+    for (long n = 1; n < 100; n++) {
+        hq_circuit *cc[2] = {NULL, NULL};
+        hq_alloc_fail_after(n);
+        hq_status st = hq_readout_calibration_circuits(4, (int[]){0, 1, 2, 3}, 4, cc);
+        bool injected = hq_alloc_injected();
+        hq_alloc_fail_after(0);
+        hq_circuit_free(cc[0]);
+        hq_circuit_free(cc[1]);
+        if (st == HQ_OK && !injected) break;
+        HQ_CHECK(st == HQ_ERR_NOMEM || (st == HQ_OK && injected));
+    }
+    hq_readout_cal rc;
+    HQ_REQUIRE_OK(hq_readout_cal_set(&rc, 2, (double[]){0.1, 0.2}, (double[]){0.05, 0}));
+    double p[4] = {0.485, 0.115, 0.04, 0.36};
+    hq_alloc_fail_after(1);
+    HQ_CHECK_FAILS(hq_readout_apply_lsq(&rc, p, 2), HQ_ERR_NOMEM, "out of memory");
+    hq_alloc_fail_after(1);
+    HQ_CHECK_FAILS(hq_readout_apply_nearest(&rc, p, 2), HQ_ERR_NOMEM, "out of memory");
+    hq_alloc_fail_after(0);
+    hq_circuit_free(c);
+}
