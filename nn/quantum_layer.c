@@ -25,9 +25,9 @@
  * u3 (L, q, 3) and cp (L, q(q-1)/2). Initialised U[0, 2 pi) like the PyTorch reference.
  * The angles are float32 parameters, evaluated in double by the simulator.
  *
- * Threads: the batch is split into slots (layer_impl.h); each pool thread has its own
- * simulator handle, and the per-slot weight gradients are summed in slot order, so
- * results do not depend on the thread count.
+ * Threads: the batch is split into at most Q_MAX_CHUNKS chunks (boundaries from the batch
+ * size only); each pool thread has its own simulator handle, and the per-chunk weight
+ * gradients are summed in chunk order, so results do not depend on the thread count.
  */
 #include <math.h>
 
@@ -38,6 +38,12 @@
 #define Q_MAX_QUBITS  10 /* the batched path's limit (HQ_SV_BATCH_MAX_QUBITS) */
 #define Q_MAX_READOUT 3  /* Z, X, Y */
 #define Q_MAX_WEIGHTS 65536
+/* Rows per simulator call: the shared-weight path pays a fixed cost per call (the dense
+ * weight unitary, its adjoint pass), so rows go in a few large chunks — at most
+ * Q_MAX_CHUNKS, at least Q_MIN_ROWS rows each — whose boundaries depend only on the batch
+ * size (results stay independent of the thread count). */
+#define Q_MAX_CHUNKS 4
+#define Q_MIN_ROWS   32
 
 typedef struct q_ctx {
     int nq;           /* qubits = input features */
@@ -294,9 +300,8 @@ static hq_status quantum_plan(hq_layer *l, const cJSON *cfg, const nn_plan_ctx *
     q->n_h = 1;
     l->out = hq_shape4(l->in.n, q->n_obs, 1, 1);
     nn_add_param(l, "weights", true, 1, (int64_t[]){q->n_w});
-    /* per thread: one slot's inputs, expectations, dexpect, dinputs, dweights (double) */
-    q->max_rows = (l->in.n + NN_MAX_SLOTS - 1) / NN_MAX_SLOTS + 1;
-    if (q->max_rows > l->in.n) q->max_rows = l->in.n;
+    /* per thread: one chunk's inputs, expectations, dexpect, dinputs (double) */
+    q->max_rows = l->in.n; /* a chunk holds at most max(Q_MIN_ROWS * 2, n / Q_MAX_CHUNKS + 1) */
     l->scratch_thread = (size_t)q->max_rows * (size_t)(2 * q->nq + 2 * q->n_obs) * sizeof(double) +
                         (size_t)q->n_w * sizeof(double);
     /* shared: weights in double, per-slot weight gradients, per-slot status */
@@ -325,6 +330,11 @@ typedef struct q_job {
     hq_status *status; /* (slots) */
     int n, n_slots;
 } q_job;
+
+static int q_chunks(int n) {
+    int c = n / Q_MIN_ROWS;
+    return c < 1 ? 1 : c > Q_MAX_CHUNKS ? Q_MAX_CHUNKS : c;
+}
 
 static void q_task(void *arg, int s, int thread, bool backward) {
     q_job *j = arg;
@@ -394,7 +404,7 @@ static hq_status quantum_forward(hq_layer *l, float *y, const float *x, int n,
                             "input angle %lld is not finite (diverged training? lower the "
                             "learning rate)",
                             (long long)i);
-    q_job j = {.l = l, .out = y, .x = x, .n = n, .n_slots = nn_n_slots(n)};
+    q_job j = {.l = l, .out = y, .x = x, .n = n, .n_slots = q_chunks(n)};
     return run(l, &j, false);
 }
 
@@ -402,7 +412,7 @@ static hq_status quantum_backward(hq_layer *l, float *dx, const float *dy, const
                                   const float *y, int n) {
     HQ_UNUSED(y);
     q_ctx *q = l->ctx;
-    q_job j = {.l = l, .out = dx, .x = x, .dy = dy, .n = n, .n_slots = nn_n_slots(n)};
+    q_job j = {.l = l, .out = dx, .x = x, .dy = dy, .n = n, .n_slots = q_chunks(n)};
     hq_status st = run(l, &j, true);
     if (st != HQ_OK) return st;
     float *g = l->params[0].grad;
