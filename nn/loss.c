@@ -71,3 +71,28 @@ void hq_softmax_rows(float *probs, const float *logits, int n, int c) {
         for (int k = 0; k < c; k++) p[k] = (float)(exp(x[k] - mx) / se);
     }
 }
+
+hq_status hq_loss_balanced_weights(float *weights, const int32_t *labels, int64_t n, int c) {
+    if (!weights || !labels || n < 1 || c < 1)
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                        "hq_loss_balanced_weights: NULL argument or empty (n %lld, classes %d)",
+                        (long long)n, c);
+    int64_t *count = hq_calloc((size_t)c, sizeof *count);
+    if (!count) return hq_failf(NULL, HQ_ERR_NOMEM, "hq_loss_balanced_weights: out of memory");
+    for (int64_t i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= c) {
+            hq_free(count);
+            return hq_failf(
+                NULL, HQ_ERR_INVALID_ARG,
+                "hq_loss_balanced_weights: label %d of sample %lld out of range [0, %d)",
+                (int)labels[i], (long long)i, c);
+        }
+        count[labels[i]]++;
+    }
+    for (int k = 0; k < c; k++) {
+        if (!count[k]) HQ_LOGW("class %d has no training samples: its loss weight is 0", k);
+        weights[k] = count[k] ? (float)((double)n / ((double)c * (double)count[k])) : 0.0f;
+    }
+    hq_free(count);
+    return HQ_OK;
+}

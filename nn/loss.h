@@ -28,6 +28,14 @@ extern "C" {
 hq_status hq_loss_softmax_ce(double *loss, float *dlogits, const float *logits,
                              const int32_t *labels, const float *weights, int n, int c);
 
+/*
+ * "Balanced" class weights from training labels (sklearn's compute_class_weight):
+ * w[k] = n / (c * count_k), so every class carries the same total weight in the loss.
+ * [out] weights (c); [in] labels (n) in [0, c). A class absent from the labels gets 0 (and
+ * a warning in the log). Returns HQ_ERR_INVALID_ARG for a label out of range.
+ */
+hq_status hq_loss_balanced_weights(float *weights, const int32_t *labels, int64_t n, int c);
+
 /* probs (n, c) = softmax of each row of logits (n, c); probs may equal logits. */
 void hq_softmax_rows(float *probs, const float *logits, int n, int c);
 

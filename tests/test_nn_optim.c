@@ -174,6 +174,24 @@ HQ_TEST(nn_loss_cross_entropy_matches_pytorch) {
     HQ_CHECK_NEAR(q[2], 5.0 / 8, 1e-7);
 }
 
+HQ_TEST(nn_loss_balanced_weights) {
+    /* BreastMNIST's training split: 147 malignant (0), 399 benign/normal (1); sklearn
+     * compute_class_weight("balanced") gives 546 / (2 * count) */
+    int32_t *lab = hq_malloc(546 * sizeof(int32_t));
+    for (int i = 0; i < 546; i++) lab[i] = i < 147 ? 0 : 1;
+    float w[3];
+    HQ_REQUIRE_OK(hq_loss_balanced_weights(w, lab, 546, 2));
+    HQ_CHECK_NEAR(w[0], 546.0 / 294, 1e-6);
+    HQ_CHECK_NEAR(w[1], 546.0 / 798, 1e-6);
+    HQ_REQUIRE_OK(hq_loss_balanced_weights(w, lab, 546, 3)); /* class 2 absent */
+    HQ_CHECK(w[2] == 0.0f);
+    HQ_CHECK_NEAR(w[0], 546.0 / 441, 1e-6);
+    lab[5] = 7;
+    HQ_CHECK_FAILS(hq_loss_balanced_weights(w, lab, 546, 2), HQ_ERR_INVALID_ARG,
+                   "label 7 of sample 5 out of range [0, 2)");
+    hq_free(lab);
+}
+
 HQ_TEST(nn_loss_errors) {
     const float lg[4] = {0, 1, NAN, 0};
     const int32_t lab[2] = {1, 0};
