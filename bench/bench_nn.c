@@ -164,6 +164,53 @@ static int bench_model(const char *name, const char *cfg_path, int threads, int 
     return 0;
 }
 
+/* The quantum layer alone (4 qubits, 2 layers, Z and X readout): forward + backward. */
+static int bench_quantum_layer(int threads, int batch, int rounds) {
+    hq_layer *l;
+    if (hq_layer_create("{\"type\":\"quantum\"}", hq_shape4(batch, 4, 1, 1), &l) != HQ_OK) {
+        printf("{\"bench\":\"nn_quantum_layer_only\",\"skipped\":\"%s\"}\n", hq_last_error());
+        return 0;
+    }
+    hq_nn_pool *pool = NULL;
+    if (hq_nn_pool_create(threads, &pool) != HQ_OK || hq_layer_set_pool(l, pool) != HQ_OK) {
+        fprintf(stderr, "%s\n", hq_last_error());
+        return 1;
+    }
+    hq_layer_init(l, 3);
+    hq_tensor x, y, dx, dy;
+    hq_tensor_alloc(&x, hq_shape4(batch, 4, 1, 1));
+    hq_tensor_alloc(&dx, hq_shape4(batch, 4, 1, 1));
+    hq_tensor_alloc(&y, hq_shape4(batch, 8, 1, 1));
+    hq_tensor_alloc(&dy, hq_shape4(batch, 8, 1, 1));
+    for (int i = 0; i < batch * 4; i++) x.data[i] = (float)(3.0 * sin(0.37 * i));
+    for (int i = 0; i < batch * 8; i++) dy.data[i] = (float)cos(0.21 * i);
+    hq_pass p = {.train = true};
+    double best = 1e30, best_cpu = 1e30;
+    int reps = 200;
+    for (int r = 0; r <= rounds; r++) {
+        double t0 = hq_time_now(), c0 = cpu_now();
+        for (int k = 0; k < reps; k++)
+            if (hq_layer_forward(l, &y, &x, &p) != HQ_OK ||
+                hq_layer_backward(l, &dx, &dy) != HQ_OK) {
+                fprintf(stderr, "%s\n", hq_last_error());
+                return 1;
+            }
+        double t = hq_time_now() - t0, c = cpu_now() - c0;
+        if (r && t < best) best = t;
+        if (r && c < best_cpu) best_cpu = c;
+    }
+    printf("{\"bench\":\"nn_quantum_layer_only\",\"threads\":%d,\"batch\":%d,"
+           "\"fwd_bwd_samples_per_s\":%.0f,\"fwd_bwd_samples_per_cpu_s\":%.0f}\n",
+           hq_nn_pool_threads(pool), batch, reps * batch / best, reps * batch / best_cpu);
+    hq_tensor_release(&x);
+    hq_tensor_release(&y);
+    hq_tensor_release(&dx);
+    hq_tensor_release(&dy);
+    hq_layer_free(l);
+    hq_nn_pool_free(pool);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int threads = 2, batch = 128, rounds = 5;
     bool layers = false;
@@ -187,5 +234,6 @@ int main(int argc, char **argv) {
     snprintf(p2, sizeof p2, "%s/configs/hqcnn-default.json", root ? root : ".");
     int rc = bench_model("classical", p1, threads, batch, rounds, layers);
     if (!rc) rc = bench_model("quantum", p2, threads, batch, rounds, layers);
+    if (!rc) rc = bench_quantum_layer(threads, batch, rounds);
     return rc;
 }
