@@ -682,15 +682,17 @@ hq_status hq_sv_run(const hq_circuit *c, const double *sym, int64_t shots, uint6
             hq_counts_sort(out);
             goto done;
         }
-        /* map basis index -> classical register through the (terminal) measurements */
+        /* map basis index -> classical register through the (terminal) measurements:
+         * clbit c holds the qubit measured into it last */
+        int src[64];
+        for (int b = 0; b < 64; b++) src[b] = -1;
+        for (int64_t i = 0; i < n_ops; i++)
+            if (ops[i].gate == HQ_GATE_MEASURE) src[ops[i].clbit] = ops[i].q[0];
         hq_counts_init(out, HQ_MAX(nc, 1));
         for (int64_t j = 0; st == HQ_OK && j < raw.n; j++) {
             uint64_t v = 0;
-            for (int64_t i = 0; i < n_ops; i++)
-                if (ops[i].gate == HQ_GATE_MEASURE) {
-                    uint64_t bit = raw.outcome[j] >> ops[i].q[0] & 1;
-                    v = (v & ~(1ull << ops[i].clbit)) | bit << ops[i].clbit;
-                }
+            for (int b = 0; b < nc; b++)
+                if (src[b] >= 0) v |= (raw.outcome[j] >> src[b] & 1) << b;
             st = hq_counts_add(out, v, raw.count[j]);
         }
         hq_counts_free(&raw);
