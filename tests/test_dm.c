@@ -889,6 +889,21 @@ HQ_TEST(dm_dynamic_circuits_exact) {
     hq_counts_free(&cnt);
     hq_circuit_free(c);
 
+    /* measurement order: a bit written twice keeps the last value; a qubit changed after
+     * its measurement does not change the recorded bit */
+    c = new_circuit(2, 2);
+    HQ_REQUIRE(c);
+    HQ_CHECK_OK(hq_circuit_add_gate(c, HQ_GATE_X, (int[]){1}, NULL));
+    HQ_CHECK_OK(hq_circuit_add_measure(c, 0, 0)); /* overwritten below */
+    HQ_CHECK_OK(hq_circuit_add_measure(c, 1, 0));
+    HQ_CHECK_OK(hq_circuit_add_measure(c, 0, 1));                     /* q0 = 0 here ... */
+    HQ_CHECK_OK(hq_circuit_add_gate(c, HQ_GATE_X, (int[]){0}, NULL)); /* ... then flipped */
+    HQ_REQUIRE_OK(hq_dm_run_probs(c, NULL, NULL, NULL, &d));
+    HQ_CHECK_EQ_INT(d.n, 1);
+    HQ_CHECK_NEAR(hq_dm_dist_prob(&d, 1), 1, 1e-15);
+    hq_dm_dist_free(&d);
+    hq_circuit_free(c);
+
     /* teleportation with classical corrections: the output qubit reproduces RY(θ)|0> */
     c = new_circuit(3, 3);
     HQ_REQUIRE(c);
