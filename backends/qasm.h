@@ -14,7 +14,8 @@
  * and the OpenQASM 3 subset that hardware providers exchange (qubit/bit declarations,
  * physical qubits $k, stdgates.inc built in, gate definitions, `c[i] = measure q[j];`,
  * reset, barrier, `if (c == k)`, `input float[64] x;` parameters that become circuit
- * symbols). The language, the limits and the error format are described in docs/qasm.md.
+ * symbols of kind HQ_SYM_INPUT, in declaration order). The language, the limits and the
+ * error format are described in docs/qasm.md.
  *
  * Errors: every rejected construct returns HQ_ERR_PARSE with hq_last_error() of the form
  * "FILE:LINE:COL: what is wrong / what was expected" (1-based line and byte column; for
@@ -47,6 +48,10 @@ extern "C" {
 #define HQ_QASM_DEFAULT_MAX_GATE_DEPTH    64          /* nesting of gate definitions */
 #define HQ_QASM_DEFAULT_MAX_EXPR_DEPTH    64          /* nesting of parameter expressions */
 #define HQ_QASM_DEFAULT_MAX_BYTES         (64u << 20) /* bytes of one source file */
+/* Options above these are lowered to them (recursion depth and counters stay safe). */
+#define HQ_QASM_CAP_DEPTH         1000       /* max_gate_depth, max_expr_depth */
+#define HQ_QASM_CAP_INCLUDE_DEPTH 64         /* max_include_depth */
+#define HQ_QASM_CAP_BYTES         (1u << 30) /* max_bytes */
 
 /* Parser options. Zero-initialise ({0}) and set what you need: 0 means "default". */
 typedef struct hq_qasm_options {
@@ -56,7 +61,8 @@ typedef struct hq_qasm_options {
     const char *include_dir; /* directory that relative includes of the main source are read
                                 from; NULL: the file's directory (parse_file) or the current
                                 directory (parse from a string) */
-    int max_qubits;          /* limit on qubits and on classical bits (each) */
+    int max_qubits;          /* limit on qubits, on classical bits and on input parameters
+                                (each) */
     int64_t max_ops;         /* limit on the expansion work: operations emitted plus one per
                                 user-gate call at every nesting level */
     int max_include_depth;   /* limit on nested includes */
@@ -72,9 +78,10 @@ typedef struct hq_qasm_options {
  * Parse an OpenQASM file with the default options.
  *   [in]  path  file to read; relative includes are resolved against its directory
  *   [out] out   the new circuit (caller frees), NULL on failure
- * Returns HQ_OK; HQ_ERR_IO if the file cannot be read; HQ_ERR_PARSE for invalid source;
- * HQ_ERR_BUDGET if a resource limit is exceeded; HQ_ERR_INVALID_ARG for a NULL argument
- * or a bad option; HQ_ERR_NOMEM.
+ * Returns HQ_OK; HQ_ERR_NOT_FOUND if the file does not exist, HQ_ERR_IO if it cannot be
+ * read; HQ_ERR_PARSE for invalid source (an include that is missing included);
+ * HQ_ERR_BUDGET if a resource limit is exceeded (file size included); HQ_ERR_INVALID_ARG
+ * for a NULL argument or a bad option; HQ_ERR_NOMEM.
  */
 hq_status hq_qasm_parse_file(const char *path, hq_circuit **out);
 /* Same with options (opt may be NULL). opt->include_dir overrides the file's directory. */

@@ -28,7 +28,7 @@
 #include "backends/qasm_impl.h"
 
 #define MAX_GATE_PARAMS 64 /* parameters of one gate definition */
-#define MAX_GATE_QARGS  64 /* qubit arguments of one gate definition */
+#define MAX_GATE_QARGS  64 /* qubit arguments of one gate definition (a 64-bit mask) */
 #define NAME_SHOW       48 /* characters of a name quoted in messages */
 #define COST_CAP        (INT64_MAX / 4)
 
@@ -282,6 +282,9 @@ typedef struct parser {
     int64_t n_qa, cap_qa;
     int32_t *tmp;
     int64_t cap_tmp;
+    uint32_t *mark; /* (cap_mark) per-qubit stamp: "seen in the current list" if == gen */
+    int64_t cap_mark;
+    uint32_t gen; /* current stamp */
 
     /* state */
     int32_t cond_creg; /* active if() condition: creg index, -1 none */
@@ -849,16 +852,38 @@ static hq_status emit_gate(parser *P, hq_gate g, const int32_t *q, const hq_angl
     return apply_cond(P, line, col);
 }
 
+/* Start a new list of qubits: afterwards P->mark[q] == P->gen means "q is in the list".
+ * O(1) per membership test, whatever the register sizes. */
+static hq_status new_mark(parser *P) {
+    int64_t n = hq_circuit_n_qubits(P->c);
+    if (n > P->cap_mark) {
+        size_t bytes;
+        if (!hq_mul_ok((size_t)n, sizeof *P->mark, &bytes)) return oom(P);
+        uint32_t *m = hq_realloc(P->mark, bytes);
+        if (!m) return oom(P);
+        memset(m + P->cap_mark, 0, (size_t)(n - P->cap_mark) * sizeof *m);
+        P->mark = m;
+        P->cap_mark = n;
+    }
+    if (++P->gen == 0) { /* wrapped: clear the stamps */
+        if (P->cap_mark) memset(P->mark, 0, (size_t)P->cap_mark * sizeof *P->mark);
+        P->gen = 1;
+    }
+    return HQ_OK;
+}
+
+/* A barrier over q[0..n): charged one unit per listed qubit (so both the time and the
+ * operands stored are bounded by max_ops), duplicates dropped, first-seen order kept, in
+ * chunks of the IR's 255-operand maximum. */
 static hq_status emit_barrier(parser *P, const int32_t *q, int64_t n, int line, int col) {
-    hq_status st = charge(P, 1, line, col);
-    if (st) return st;
-    /* distinct qubits in first-seen order; chunks of the IR's 255-operand maximum */
+    hq_status st = charge(P, n, line, col);
+    if (st || (st = new_mark(P))) return st;
     if (!GROW(P, P->tmp, P->cap_tmp, n + 1)) return P->st;
     int64_t m = 0;
     for (int64_t i = 0; i < n; i++) {
-        bool dup = false;
-        for (int64_t j = 0; j < m && !dup; j++) dup = P->tmp[j] == q[i];
-        if (!dup) P->tmp[m++] = q[i];
+        if (P->mark[q[i]] == P->gen) continue;
+        P->mark[q[i]] = P->gen;
+        P->tmp[m++] = q[i];
     }
     int qi[255];
     for (int64_t k = 0; k < m; k += 255) {
@@ -1076,10 +1101,13 @@ static hq_status broadcast_size(parser *P, const qarg *a, int64_t n, int64_t *si
 }
 
 /* Operand list until ';' (or '{' is never valid here). */
-static hq_status parse_qargs(parser *P) {
+/* Operands separated by commas; more than max is an error (lists cannot grow unbounded). */
+static hq_status parse_qargs(parser *P, int64_t max, const char *what) {
     hq_status st;
     P->n_qa = 0;
     for (;;) {
+        if (P->n_qa >= max)
+            return perr(P, "too many operands: %s takes %lld", what, (long long)max);
         if (!GROW(P, P->qa, P->cap_qa, P->n_qa + 1)) return P->st;
         if ((st = parse_arg(P, true, &P->qa[P->n_qa]))) return st;
         P->n_qa++;
@@ -1253,6 +1281,7 @@ static hq_status parse_body_stmt(parser *P, int *depth, int64_t *cost) {
     if ((st = advance(P))) return st;
     if (!GROW(P, P->body, P->cap_body, P->n_body + 1)) return P->st;
     bop b = {gi, 0, 0, P->n_exprs, P->n_args};
+    uint64_t used = 0; /* formal arguments already in this call */
     if (P->t.kind == QT_LPAREN) {
         if (barrier) return perr(P, "barrier takes no parameters");
         if ((st = advance(P))) return st;
@@ -1293,10 +1322,10 @@ static hq_status parse_body_stmt(parser *P, int *depth, int64_t *cost) {
             return perr_at(P, a.line, a.col, "'%.*s' is not a qubit argument of this gate",
                            (int)HQ_MIN(a.len, NAME_SHOW), a.s);
         }
-        for (int32_t i = 0; i < b.nq; i++)
-            if (P->args[b.arg0 + i] == k)
-                return perr_at(P, a.line, a.col, "qubit argument '%.*s' used twice in one call",
-                               (int)HQ_MIN(a.len, NAME_SHOW), a.s);
+        if (!barrier && (used >> k & 1)) /* k < MAX_GATE_QARGS = 64 */
+            return perr_at(P, a.line, a.col, "qubit argument '%.*s' used twice in one call",
+                           (int)HQ_MIN(a.len, NAME_SHOW), a.s);
+        used |= 1ull << k;
         if (!GROW(P, P->args, P->cap_args, P->n_args + 1)) return P->st;
         P->args[P->n_args++] = k;
         b.nq++;
@@ -1316,7 +1345,7 @@ static hq_status parse_body_stmt(parser *P, int *depth, int64_t *cost) {
         *depth = HQ_MAX(*depth, g->depth);
         *cost = HQ_MIN(COST_CAP, *cost + 1 + g->cost);
     } else {
-        *cost = HQ_MIN(COST_CAP, *cost + 1);
+        *cost = HQ_MIN(COST_CAP, *cost + (barrier ? b.nq : 1));
     }
     return HQ_OK;
 }
@@ -1460,7 +1489,9 @@ static hq_status parse_gate_call(parser *P) {
     if (P->t.kind == QT_SEMI)
         return perr(P, "gate '%.*s' needs %d qubit operand%s", (int)HQ_MIN(t.len, NAME_SHOW), t.s,
                     g->nq, g->nq == 1 ? "" : "s");
-    if ((st = parse_qargs(P))) return st;
+    char what[NAME_SHOW + 16];
+    snprintf(what, sizeof what, "gate '%.*s'", (int)HQ_MIN(t.len, NAME_SHOW), t.s);
+    if ((st = parse_qargs(P, g->nq, what))) return st;
     if (P->n_qa != g->nq)
         return perr_at(P, t.line, t.col, "gate '%.*s' acts on %d qubit%s, %lld given",
                        (int)HQ_MIN(t.len, NAME_SHOW), t.s, g->nq, g->nq == 1 ? "" : "s",
@@ -1484,17 +1515,17 @@ static hq_status parse_gate_call(parser *P) {
     P->call_col = t.col;
     if (!GROW(P, P->qstack, P->cap_q, g->nq)) return P->st;
     for (int64_t k = 0; k < n; k++) {
+        if ((st = new_mark(P))) return st;
         for (int i = 0; i < g->nq; i++) {
             const qarg *a = &P->qa[i];
             int32_t q = a->base + (a->reg ? (int32_t)k : 0);
-            for (int j = 0; j < i; j++)
-                if (P->qstack[j] == q) {
-                    char buf[NAME_SHOW + 32];
-                    describe_arg(P, a, k, buf, sizeof buf);
-                    return perr_at(P, a->line, a->col,
-                                   "qubit %s is used twice in one call of '%.*s'", buf,
-                                   (int)HQ_MIN(t.len, NAME_SHOW), t.s);
-                }
+            if (P->mark[q] == P->gen) {
+                char buf[NAME_SHOW + 32];
+                describe_arg(P, a, k, buf, sizeof buf);
+                return perr_at(P, a->line, a->col, "qubit %s is used twice in one call of '%.*s'",
+                               buf, (int)HQ_MIN(t.len, NAME_SHOW), t.s);
+            }
+            P->mark[q] = P->gen;
             P->qstack[i] = q;
         }
         P->qtop = g->nq;
@@ -1592,9 +1623,7 @@ static hq_status parse_measure_assign(parser *P, const qarg *c, int line, int co
 static hq_status parse_reset(parser *P) {
     hq_status st;
     qasm_token kw = P->t;
-    if ((st = advance(P)) || (st = parse_qargs(P))) return st;
-    if (P->n_qa != 1)
-        return perr_at(P, kw.line, kw.col, "reset takes one operand (a qubit or a register)");
+    if ((st = advance(P)) || (st = parse_qargs(P, 1, "reset"))) return st;
     if ((st = expect_semi(P, "the reset statement"))) return st;
     for (int32_t k = 0; k < P->qa[0].size; k++) {
         if ((st = charge(P, 1, kw.line, kw.col))) return st;
@@ -1612,18 +1641,22 @@ static hq_status parse_barrier(parser *P) {
     if ((st = advance(P))) return st;
     int64_t n = 0;
     if (P->t.kind == QT_SEMI && P->version == 3) { /* barrier; = every qubit */
-        P->n_qa = 0;
         int nq = hq_circuit_n_qubits(P->c);
         if (!GROW(P, P->qstack, P->cap_q, nq + 1)) return P->st;
         for (int i = 0; i < nq; i++) P->qstack[i] = i;
         n = nq;
     } else {
-        if ((st = parse_qargs(P))) return st;
-        for (int64_t i = 0; i < P->n_qa; i++) n += P->qa[i].size;
-        if (!GROW(P, P->qstack, P->cap_q, n + 1)) return P->st;
-        n = 0;
-        for (int64_t i = 0; i < P->n_qa; i++)
-            for (int32_t k = 0; k < P->qa[i].size; k++) P->qstack[n++] = P->qa[i].base + k;
+        /* operand by operand, each checked against the budget as it is read */
+        for (;;) {
+            qarg a;
+            if ((st = parse_arg(P, true, &a))) return st;
+            if (a.size > P->max_ops - P->work - n)
+                return charge(P, n + a.size, a.line, a.col); /* the budget error */
+            if (!GROW(P, P->qstack, P->cap_q, n + a.size + 1)) return P->st;
+            for (int32_t k = 0; k < a.size; k++) P->qstack[n++] = a.base + k;
+            if (P->t.kind != QT_COMMA) break;
+            if ((st = advance(P))) return st;
+        }
     }
     if ((st = expect_semi(P, "the barrier"))) return st;
     if (n == 0) return HQ_OK;
@@ -1792,6 +1825,10 @@ static hq_status parse_input(parser *P) {
     if ((st = expect_name(P, "a parameter name", &name))) return st;
     if ((st = expect_semi(P, "the input declaration"))) return st;
     if (name.len >= 256) return perr_at(P, name.line, name.col, "parameter name too long");
+    if (hq_circuit_n_symbols(P->c) >= P->max_qubits)
+        return budget(P, name.line, name.col,
+                      "more than %d input parameters (hq_qasm_options.max_qubits bounds them too)",
+                      P->max_qubits);
     return declare(P, &name, RK_SYM, 0);
 }
 
@@ -1996,6 +2033,7 @@ static void parser_free(parser *P) {
     hq_free(P->estack);
     hq_free(P->qa);
     hq_free(P->tmp);
+    hq_free(P->mark);
     hq_circuit_free(P->c);
 }
 
@@ -2021,10 +2059,15 @@ static hq_status parse_main(const char *src, size_t len, const char *filename, c
     P->max_qubits = o.max_qubits ? o.max_qubits : HQ_QASM_DEFAULT_MAX_QUBITS;
     if (P->max_qubits > (1 << 24)) P->max_qubits = 1 << 24; /* circuit IR register limit */
     P->max_ops = o.max_ops ? o.max_ops : HQ_QASM_DEFAULT_MAX_OPS;
+    /* the recursion depths and the line counter stay safe whatever the options say */
     P->max_inc = o.max_include_depth ? o.max_include_depth : HQ_QASM_DEFAULT_MAX_INCLUDE_DEPTH;
+    P->max_inc = HQ_MIN(P->max_inc, HQ_QASM_CAP_INCLUDE_DEPTH);
     P->max_gdepth = o.max_gate_depth ? o.max_gate_depth : HQ_QASM_DEFAULT_MAX_GATE_DEPTH;
+    P->max_gdepth = HQ_MIN(P->max_gdepth, HQ_QASM_CAP_DEPTH);
     P->max_edepth = o.max_expr_depth ? o.max_expr_depth : HQ_QASM_DEFAULT_MAX_EXPR_DEPTH;
+    P->max_edepth = HQ_MIN(P->max_edepth, HQ_QASM_CAP_DEPTH);
     P->max_bytes = o.max_bytes ? o.max_bytes : HQ_QASM_DEFAULT_MAX_BYTES;
+    P->max_bytes = HQ_MIN(P->max_bytes, (size_t)HQ_QASM_CAP_BYTES);
     P->cond_creg = -1;
     P->expand_gate = -1;
     P->file = -1;
@@ -2033,6 +2076,10 @@ static hq_status parse_main(const char *src, size_t len, const char *filename, c
     int f = add_file(P, filename, dir, NULL, data); /* owns data from here on */
     if (f < 0 || hq_circuit_create(&P->c) != HQ_OK) st = oom(P);
     if (!st) P->file = f;
+    /* the expansion stacks always exist (pointers into them are formed even when empty) */
+    if (!st && (!GROW(P, P->vstack, P->cap_v, 16) || !GROW(P, P->qstack, P->cap_q, 16) ||
+                !GROW(P, P->estack, P->cap_e, 16) || !GROW(P, P->tmp, P->cap_tmp, 16)))
+        st = P->st;
     if (!st && len > P->max_bytes)
         st = budget(P, 1, 1, "the source is %zu bytes, more than %zu (hq_qasm_options.max_bytes)",
                     len, P->max_bytes);
@@ -2092,6 +2139,7 @@ hq_status hq_qasm_parse_file_opt(const char *path, const hq_qasm_options *opt, h
     hq_status st = check_options(opt);
     if (st) return st;
     size_t max = opt && opt->max_bytes ? opt->max_bytes : HQ_QASM_DEFAULT_MAX_BYTES;
+    max = HQ_MIN(max, (size_t)HQ_QASM_CAP_BYTES);
     char *data;
     size_t len;
     st = hq_file_read(path, max, &data, &len);

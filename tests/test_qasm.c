@@ -495,7 +495,8 @@ static const err_case errors2[] = {
     {H2 "qreg q[1];\n;\n", 4, "expected a statement, found ';'", 0},
     {H2 "qreg q[1];\nh q[0];\n}\n", 5, "expected a statement, found '}'", 0},
     {H2 "qreg q[1];\nbarrier;\n", 4, "expected a qubit (NAME or NAME[i])", 0},
-    {H2 "qreg q[2];\nreset q[0], q[1];\n", 4, "reset takes one operand", 0},
+    {H2 "qreg q[2];\nreset q[0], q[1];\n", 4, "4:13: too many operands: reset takes 1", 0},
+    {H2 "qreg q[3];\ncx q[0], q[1], q[2];\n", 4, "4:16: too many operands: gate 'cx' takes 2", 0},
     {H2 "opaque o a;\nopaque o a;\n", 4, "gate 'o' is already defined", 0},
     {H2 "qreg q[$1];\n", 3, "expected the register size", 0},
     {H2 "qreg q[1];\nmeasure q[0];\n", 4, "expected '->' after the measured qubit", 0},
@@ -1561,6 +1562,38 @@ HQ_TEST(qasm_limits) {
     const char *s5 = "include \"big.qasm\";\n";
     HQ_CHECK_FAILS(hq_qasm_parse(s5, strlen(s5), "t.qasm", &o, &c), HQ_ERR_BUDGET,
                    "t.qasm:1:9: include file 'big.qasm' is larger than 30 bytes");
+    /* barriers count one per listed qubit: a long list over a big register is refused
+     * before it is stored */
+    o.max_bytes = 0;
+    o.max_qubits = 4096;
+    size_t cap = 1 << 20;
+    char *huge = hq_malloc(cap);
+    HQ_REQUIRE(huge);
+    k = (size_t)snprintf(huge, cap, H2 "qreg q[4096];\nbarrier q");
+    while (k < cap - 16) k += (size_t)snprintf(huge + k, cap - k, ",q");
+    snprintf(huge + k, cap - k, ";\n");
+    t0 = hq_time_now();
+    HQ_CHECK_FAILS(hq_qasm_parse(huge, strlen(huge), "t.qasm", &o, &c), HQ_ERR_BUDGET,
+                   "the circuit expands to more than 4000000 operations");
+    HQ_CHECK(hq_time_now() - t0 < 5);
+    /* input parameters are bounded like qubits */
+    o.max_qubits = 3;
+    k = (size_t)snprintf(huge, cap, "OPENQASM 3.0;\n");
+    for (int i = 0; i < 4; i++)
+        k += (size_t)snprintf(huge + k, cap - k, "input float[64] p%d;\n", i);
+    HQ_CHECK_FAILS(hq_qasm_parse(huge, strlen(huge), "t.qasm", &o, &c), HQ_ERR_BUDGET,
+                   "t.qasm:5:17: more than 3 input parameters");
+    /* options beyond the caps are lowered: 1100 nested definitions stop at 1000 */
+    o.max_qubits = 0;
+    o.max_gate_depth = 1000000000;
+    k = (size_t)snprintf(huge, cap, H2 "gate g0 a { x a; }\n");
+    for (int i = 1; i <= 1100; i++)
+        k += (size_t)snprintf(huge + k, cap - k, "gate g%d a { g%d a; }\n", i, i - 1);
+    snprintf(huge + k, cap - k, "qreg q[1];\ng1100 q[0];\n");
+    HQ_CHECK_FAILS(hq_qasm_parse(huge, strlen(huge), "t.qasm", &o, &c), HQ_ERR_BUDGET,
+                   "nests gate definitions 1001 deep, more than 1000");
+    o.max_gate_depth = 0;
+    hq_free(huge);
     /* gate parameter and argument counts */
     k = (size_t)snprintf(big, sizeof big, H2 "gate g(");
     for (int i = 0; i < 70; i++)
