@@ -114,6 +114,30 @@ hq_status hq_layer_backward(hq_layer *l, hq_tensor *dx, const hq_tensor *dy);
 /* Zero the parameter gradients. */
 hq_status hq_layer_zero_grad(hq_layer *l);
 
+/* ==== quantum layer: external evaluation ============================================== */
+
+typedef struct hq_circuit hq_circuit;
+
+/*
+ * An external evaluator of the quantum layer's circuit, for shot-based backends (the
+ * orchestrator's planner + dispatcher, orchestrator/qshots.h): bind the layer's template
+ * to n_rows rows of symbol values sym (n_rows x n_symbols, symbols in the template's
+ * order: inputs x0.. then weights w0..), return expect (n_rows x n_obs, observables
+ * [Z_0..Z_{q-1}, X_0..X_{q-1}]) and, when need_jac, jac (n_rows x n_obs x n_symbols) =
+ * d expect / d symbol. need_jac is true in training passes.
+ */
+typedef hq_status (*hq_qeval_fn)(void *ctx, const hq_circuit *tmpl, int64_t n_rows,
+                                 const double *sym, bool need_jac, double *expect, double *jac);
+
+/* Route a quantum layer's passes through fn (NULL = back to the exact statevector).
+ * Forward then calls fn once per batch; backward contracts dL/dy with the Jacobian of the
+ * latest training forward. Returns HQ_ERR_INVALID_ARG if l is not a quantum layer,
+ * HQ_ERR_UNSUPPORTED if its readout is not [Z, X], HQ_ERR_NOMEM. ctx is borrowed. */
+hq_status hq_layer_quantum_set_eval(hq_layer *l, hq_qeval_fn fn, void *ctx);
+/* The template of a quantum layer (borrowed; valid while the layer lives), NULL for
+ * other layers. */
+const hq_circuit *hq_layer_quantum_circuit(const hq_layer *l);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1098,3 +1098,22 @@ hq_status hq_model_create_from_weights(const char *path, const hq_model_opts *op
     *out = m;
     return HQ_OK;
 }
+
+/* ==== external quantum evaluation ===================================================== */
+
+hq_status hq_model_set_qeval(hq_model *m, hq_qeval_fn fn, void *ctx) {
+    for (int i = 0; m && i < m->n_layers; i++) {
+        if (strcmp(hq_layer_type(m->layers[i]), "quantum") != 0) continue;
+        hq_status st = hq_layer_quantum_set_eval(m->layers[i], fn, ctx);
+        if (st != HQ_OK) return st;
+    }
+    return HQ_OK;
+}
+
+const hq_circuit *hq_model_quantum_circuit(hq_model *m) {
+    for (int i = 0; m && i < m->n_layers; i++) {
+        const hq_circuit *c = hq_layer_quantum_circuit(m->layers[i]);
+        if (c) return c;
+    }
+    return NULL;
+}

@@ -150,6 +150,13 @@ const char *hq_model_config(const hq_model *m);
 /* Human-readable table: layer, type, output shape, parameters; appended to out. */
 hq_status hq_model_summary(const hq_model *m, hq_sbuf *out);
 
+/* Route every quantum layer through an external evaluator (nn/layer.h
+ * hq_layer_quantum_set_eval; fn NULL = back to the exact statevector). HQ_OK when the model
+ * has no quantum layer. */
+hq_status hq_model_set_qeval(hq_model *m, hq_qeval_fn fn, void *ctx);
+/* The circuit template of the first quantum layer (borrowed), NULL if there is none. */
+const hq_circuit *hq_model_quantum_circuit(hq_model *m);
+
 /* ==== weight files ==================================================================== */
 
 /*

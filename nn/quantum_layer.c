@@ -52,9 +52,18 @@ typedef struct q_ctx {
     hq_circuit *circ; /* the template (inputs x0.., weights w0..) */
     hq_pauli paulis[Q_MAX_QUBITS * Q_MAX_READOUT];
     hq_pauli_sum obs[Q_MAX_QUBITS * Q_MAX_READOUT];
-    hq_sv_batch **h; /* one simulator handle per pool thread */
-    int n_h;         /* handles made */
-    int max_rows;    /* rows of one slot at most */
+    hq_sv_batch **h;        /* one simulator handle per pool thread */
+    int n_h;                /* handles made */
+    int max_rows;           /* rows of one slot at most */
+    char ro[Q_MAX_READOUT]; /* readout Paulis, in order */
+    int n_ro;
+    /* external evaluation (shot-based backends, hq_layer_quantum_set_eval) */
+    hq_qeval_fn ext; /* NULL = exact statevector */
+    void *ext_ctx;   /* borrowed */
+    double *ext_sym; /* (max batch, n_sym) */
+    double *ext_exp; /* (max batch, n_obs) */
+    double *ext_jac; /* (max batch, n_obs, n_sym) of the latest training forward */
+    int ext_rows;    /* rows of that Jacobian; 0 = none */
 } q_ctx;
 
 /* ==== circuit from blocks ============================================================= */
@@ -211,6 +220,9 @@ static void quantum_destroy(hq_layer *l) {
     q_ctx *q = l->ctx;
     if (!q) return;
     hq_circuit_free(q->circ);
+    hq_free(q->ext_sym);
+    hq_free(q->ext_exp);
+    hq_free(q->ext_jac);
     for (int i = 0; i < q->n_h; i++) hq_sv_batch_free(q->h[i]);
     hq_free(q->h);
     hq_free(q);
@@ -258,6 +270,8 @@ static hq_status quantum_plan(hq_layer *l, const cJSON *cfg, const nn_plan_ctx *
         }
     }
     q->n_obs = q->nq * n_ro;
+    memcpy(q->ro, ro, sizeof ro);
+    q->n_ro = n_ro;
     for (int r = 0; r < n_ro; r++)
         for (int i = 0; i < q->nq; i++) {
             int k = r * q->nq + i;
@@ -397,21 +411,99 @@ static hq_status run(hq_layer *l, q_job *j, bool backward) {
 
 static hq_status quantum_forward(hq_layer *l, float *y, const float *x, int n,
                                  const hq_pass *pass) {
-    HQ_UNUSED(pass);
     for (int64_t i = 0; i < (int64_t)n * ((q_ctx *)l->ctx)->nq; i++)
         if (!isfinite(x[i]))
             return nn_failf(l, HQ_ERR_INVALID_ARG,
                             "input angle %lld is not finite (diverged training? lower the "
                             "learning rate)",
                             (long long)i);
+    q_ctx *q = l->ctx;
+    if (q->ext) {
+        int S = q->nq + q->n_w;
+        for (int r = 0; r < n; r++) {
+            for (int i = 0; i < q->nq; i++)
+                q->ext_sym[(int64_t)r * S + i] = x[(int64_t)r * q->nq + i];
+            for (int k = 0; k < q->n_w; k++)
+                q->ext_sym[(int64_t)r * S + q->nq + k] = l->params[0].data[k];
+        }
+        q->ext_rows = 0;
+        hq_status st = q->ext(q->ext_ctx, q->circ, n, q->ext_sym, pass->train, q->ext_exp,
+                              pass->train ? q->ext_jac : NULL);
+        if (st != HQ_OK) return nn_failf(l, st, "%s", hq_last_error());
+        for (int64_t i = 0; i < (int64_t)n * q->n_obs; i++) y[i] = (float)q->ext_exp[i];
+        if (pass->train) q->ext_rows = n;
+        return HQ_OK;
+    }
     q_job j = {.l = l, .out = y, .x = x, .n = n, .n_slots = q_chunks(n)};
     return run(l, &j, false);
+}
+
+/* Backward through the Jacobian an external evaluator returned: dx = dy . J_x, and the
+ * weight gradients += sum over rows of dy . J_w (rows in order, so it is deterministic). */
+static hq_status ext_backward(hq_layer *l, float *dx, const float *dy, int n) {
+    q_ctx *q = l->ctx;
+    if (q->ext_rows != n)
+        return nn_failf(l, HQ_ERR_MISUSE,
+                        "backward needs a training forward of the same batch first");
+    int S = q->nq + q->n_w;
+    float *g = l->params[0].grad;
+    for (int k = 0; k < q->n_w; k++) {
+        double acc = 0;
+        for (int r = 0; r < n; r++)
+            for (int o = 0; o < q->n_obs; o++)
+                acc += (double)dy[(int64_t)r * q->n_obs + o] *
+                       q->ext_jac[((int64_t)r * q->n_obs + o) * S + q->nq + k];
+        g[k] += (float)acc;
+    }
+    if (dx)
+        for (int r = 0; r < n; r++)
+            for (int i = 0; i < q->nq; i++) {
+                double acc = 0;
+                for (int o = 0; o < q->n_obs; o++)
+                    acc += (double)dy[(int64_t)r * q->n_obs + o] *
+                           q->ext_jac[((int64_t)r * q->n_obs + o) * S + i];
+                dx[(int64_t)r * q->nq + i] = (float)acc;
+            }
+    return HQ_OK;
+}
+
+hq_status hq_layer_quantum_set_eval(hq_layer *l, hq_qeval_fn fn, void *ctx) {
+    if (!l || l->ops != &nn_quantum_ops)
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG, "hq_layer_quantum_set_eval: not a quantum layer");
+    q_ctx *q = l->ctx;
+    q->ext = NULL;
+    q->ext_rows = 0;
+    if (!fn) return HQ_OK;
+    if (q->n_ro != 2 || q->ro[0] != 'Z' || q->ro[1] != 'X')
+        return nn_failf(l, HQ_ERR_UNSUPPORTED,
+                        "shot-based backends measure the readout [\"Z\", \"X\"] only");
+    int64_t rows = l->in.n, S = q->nq + q->n_w;
+    if (!q->ext_sym) {
+        q->ext_sym = hq_malloc((size_t)(rows * S) * sizeof *q->ext_sym);
+        q->ext_exp = hq_malloc((size_t)(rows * q->n_obs) * sizeof *q->ext_exp);
+        q->ext_jac = hq_malloc((size_t)(rows * q->n_obs * S) * sizeof *q->ext_jac);
+        if (!q->ext_sym || !q->ext_exp || !q->ext_jac) {
+            HQ_FREE(q->ext_sym);
+            HQ_FREE(q->ext_exp);
+            HQ_FREE(q->ext_jac);
+            return nn_failf(l, HQ_ERR_NOMEM, "out of memory for the external evaluation buffers");
+        }
+    }
+    q->ext = fn;
+    q->ext_ctx = ctx;
+    return HQ_OK;
+}
+
+const hq_circuit *hq_layer_quantum_circuit(const hq_layer *l) {
+    if (!l || l->ops != &nn_quantum_ops || !l->ctx) return NULL;
+    return ((const q_ctx *)l->ctx)->circ;
 }
 
 static hq_status quantum_backward(hq_layer *l, float *dx, const float *dy, const float *x,
                                   const float *y, int n) {
     HQ_UNUSED(y);
     q_ctx *q = l->ctx;
+    if (q->ext) return ext_backward(l, dx, dy, n);
     q_job j = {.l = l, .out = dx, .x = x, .dy = dy, .n = n, .n_slots = q_chunks(n)};
     hq_status st = run(l, &j, true);
     if (st != HQ_OK) return st;
