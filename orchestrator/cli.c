@@ -17,6 +17,18 @@ typedef struct cli_cmd {
 
 static const cli_cmd commands[] = {
     {"qasm", hq_cmd_qasm, "qasm run|convert FILE ...   simulate or convert an OpenQASM 2 circuit"},
+    {"train", hq_cmd_train, "train --config FILE ...     train and evaluate a model (a new run)"},
+    {"resume", hq_cmd_resume,
+     "resume RUN                  continue an interrupted run from its last checkpoint"},
+    {"eval", hq_cmd_eval, "eval WEIGHTS|RUN ...        evaluate weights on a dataset split"},
+    {"plan", hq_cmd_plan,
+     "plan --config FILE          circuits, jobs, shots, cost and time of a run (submits nothing)"},
+    {"runs", hq_cmd_runs, "runs                        list the runs of the job database"},
+    {"jobs", hq_cmd_jobs, "jobs [RUN] [--state S]      list quantum jobs"},
+    {"show", hq_cmd_show,
+     "show RUN                    a run's progress, jobs, shots, cache hits, plan vs actual"},
+    {"backends", hq_cmd_backends,
+     "backends                    the quantum backends and their capabilities"},
     {"data", hq_cmd_data, "data list|info|fetch ...    MedMNIST datasets: registry, download"},
 };
 

@@ -142,6 +142,9 @@ hq_status hq_qexec_create(hq_backend *b, hq_jobdb *db, int64_t run_id, const hq_
                       "%" PRId64 " shots per circuit is more than %s allows (%" PRId64 ")",
                       o->shots, q->caps.name, q->caps.max_shots);
     q->backend_id = hq_backend_id(b);
+    if (o->price_job > 0) q->caps.price_per_job = o->price_job;
+    if (o->price_circuit > 0) q->caps.price_per_circuit = o->price_circuit;
+    if (o->price_shot > 0) q->caps.price_per_shot = o->price_shot;
     if (st == HQ_OK) st = load_run_totals(q);
     if (st) {
         hq_qexec_free(q);

@@ -74,6 +74,9 @@ typedef struct hq_qexec_options {
     double job_timeout_s;     /* give up waiting for one job after this (0 = never) */
     int submit_retries;       /* extra submission attempts after a transient failure (default 3) */
     double retry_base_s;      /* first retry delay, doubled each time (default 1 s) */
+    double price_job;         /* USD per job; > 0 overrides the backend's price table */
+    double price_circuit;     /* USD per circuit; > 0 overrides */
+    double price_shot;        /* USD per shot; > 0 overrides */
 } hq_qexec_options;
 
 void hq_qexec_options_init(hq_qexec_options *o);

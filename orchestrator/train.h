@@ -1,0 +1,92 @@
+/*
+ * orchestrator/train.h — training and evaluation runs: `hqcnn train`, `hqcnn resume`,
+ * `hqcnn eval`.
+ *
+ * A run trains the model of a config (orchestrator/config.h) on a MedMNIST dataset,
+ * evaluates the validation split after every epoch, keeps the weights of the best epoch
+ * (by validation AUC unless configured otherwise), and finally reports the test split
+ * the way the MedMNIST evaluator does (ACC, AUC, F1, confusion matrix).
+ *
+ * Every run is recorded in the job database (db/jobdb.h): its resolved config, seed and
+ * status, a checkpoint every `checkpoint_every` optimizer steps and at every epoch end
+ * (weights + optimizer state + step), and — for shot-based backends — every circuit, job
+ * and evaluation. All randomness (initialisation, shuffling, augmentation, dropout, SPSA
+ * directions, simulator sampling) is drawn from counter-based streams of (seed, epoch,
+ * step, purpose), so `hqcnn resume RUN` replays the remaining steps exactly and ends
+ * with weights bit-identical to an uninterrupted run with the same seed (and thread
+ * count), and serves every circuit evaluation it already paid for from the database.
+ *
+ * Files in the run directory (default runs/<run name>/): best.hqw (weights of the best
+ * epoch), last.hqw (final weights), metrics.json (test metrics and per-epoch history),
+ * config.json (the resolved config).
+ */
+#ifndef HQ_TRAIN_H
+#define HQ_TRAIN_H
+
+#include <stdint.h>
+
+#include "nn/medmnist.h"
+#include "nn/metrics.h"
+#include "orchestrator/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HQ_DEFAULT_DB "runs/hqcnn.db"
+
+typedef struct hq_train_opts {
+    const char *db_path;     /* job database (NULL = HQ_DEFAULT_DB) */
+    const char *out_dir;     /* run directory (NULL = runs/<run name>) */
+    const char *run_name;    /* run name (NULL = <config name>-s<seed>-<UTC time>) */
+    bool quiet;              /* no progress output (errors still go to stderr) */
+    int64_t stop_after_step; /* stop cleanly after this global step, status INTERRUPTED
+                                (0 = run to the end); used by tests and `--steps` */
+} hq_train_opts;
+
+typedef struct hq_train_result {
+    char run_name[256];      /* the run's name in the database */
+    int64_t run_id;          /* its id */
+    bool finished;           /* false if stopped early (stop_after_step) */
+    int64_t steps;           /* optimizer steps taken in total */
+    int best_epoch;          /* epoch whose weights were kept (0-based), -1 if none */
+    hq_metrics val;          /* validation metrics of that epoch */
+    hq_metrics test;         /* test metrics of the kept weights (when finished) */
+    double train_seconds;    /* wall time of the training loop in this process */
+    double images_per_s;     /* training throughput in this process */
+    char weights_sha256[65]; /* sha256 of the final weights + optimizer state */
+    char out_dir[2048];      /* run directory */
+} hq_train_result;
+
+/* Start a new run of cfg. */
+hq_status hq_train_new(const hq_train_config *cfg, const hq_train_opts *o, hq_train_result *res);
+/* Continue run `run` (name or numeric id) of the database o->db_path from its last
+ * checkpoint. A finished run is reported again without training. */
+hq_status hq_train_resume(const char *run, const hq_train_opts *o, hq_train_result *res);
+
+/* Options of hq_eval_run. */
+typedef struct hq_eval_opts {
+    const char *db_path;  /* database for run lookups and shot-based caching (NULL = default) */
+    const char *dataset;  /* dataset name (NULL = the run's; required for a bare weight file) */
+    const char *data_dir; /* extra data directory, or NULL */
+    const char *backend;  /* NULL/"sv" exact, or a shot-based backend */
+    const char *backend_options; /* its JSON options, or NULL */
+    int64_t shots;               /* shots per circuit for a shot-based backend */
+    int threads;                 /* 0 = all CPUs */
+} hq_eval_opts;
+
+/*
+ * Evaluate a weight file (`what` names an existing file) or the best weights of run
+ * `what` (name or id) on one split.
+ *   [out] out        the metrics
+ *   [out] confusion  hq_metrics_confusion_len entries (<= 1024), or NULL; *n_confusion
+ *                    receives the count
+ *   [out] dataset    the dataset evaluated (cap bytes)
+ */
+hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, hq_metrics *out,
+                      int64_t *confusion, int64_t *n_confusion, char *dataset, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HQ_TRAIN_H */

@@ -1,0 +1,348 @@
+/*
+ * tests/test_train.c — orchestrator/config + train + plan: config validation errors, a
+ * training smoke test (loss goes down, weights deterministic for a seed), plans that
+ * predict exactly what a simulator-backed run submits, resume after a clean stop and
+ * after kill -9 at random moments (also between a submission and its bookkeeping) with
+ * final weights bit-identical to an uninterrupted run and no job accepted twice.
+ */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/rng.h"
+#include "db/jobdb.h"
+#include "orchestrator/plan.h"
+#include "orchestrator/train.h"
+#include "tests/hq_test.h"
+
+/* A small config: the default HQCNN model inline, a subset of BreastMNIST. */
+static char *small_config(const char *backend, const char *store, int epochs, int batch,
+                          int checkpoint_every, int per_job) {
+    char *model = NULL;
+    size_t len;
+    if (hq_file_read("configs/hqcnn-default.json", 0, &model, &len)) return NULL;
+    hq_sbuf b = HQ_SBUF_INIT;
+    hq_sbuf_printf(&b,
+                   "{\"name\":\"t\",\"dataset\":\"breastmnist\",\"data_dir\":\"data\",\"model\":%s,"
+                   "\"train\":{\"epochs\":%d,\"batch_size\":%d,\"seed\":7,\"threads\":1,"
+                   "\"optimizer\":{\"type\":\"adam\",\"lr\":0.003},\"checkpoint_every\":%d,"
+                   "\"subset\":{\"train\":48,\"val\":16,\"test\":16}},"
+                   "\"quantum\":{\"backend\":\"%s\",\"shots\":64,\"max_circuits_per_job\":%d,"
+                   "\"poll_initial_s\":0.001",
+                   model, epochs, batch, checkpoint_every, backend, per_job);
+    if (store) hq_sbuf_printf(&b, ",\"options\":{\"store\":\"%s\"}", store);
+    hq_sbuf_puts(&b, "}}");
+    hq_free(model);
+    return hq_sbuf_take(&b);
+}
+
+static int64_t count_jobs_in(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int64_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) n += strstr(e->d_name, ".job") != NULL;
+    closedir(d);
+    return n;
+}
+
+HQ_TEST(train_config_errors) {
+    hq_train_config c;
+    HQ_CHECK_FAILS(hq_train_config_parse("{\"dataset\":\"breastmnist\",\n\"train\":{", ".", &c),
+                   HQ_ERR_PARSE, "not valid JSON (near line 2)");
+    HQ_CHECK_FAILS(
+        hq_train_config_parse("{\"dataset\":\"breastmnist\",\"model\":{},\"colour\":1}", ".", &c),
+        HQ_ERR_INVALID_ARG, "unknown key 'colour'");
+    HQ_CHECK_FAILS(hq_train_config_parse("{\"model\":{}}", ".", &c), HQ_ERR_INVALID_ARG,
+                   "'dataset' is missing");
+    HQ_CHECK_FAILS(hq_train_config_parse("{\"dataset\":\"breastmnist\"}", ".", &c),
+                   HQ_ERR_INVALID_ARG, "'model' is missing");
+    HQ_CHECK_FAILS(hq_train_config_parse(
+                       "{\"dataset\":\"b\",\"model\":{},\"train\":{\"batch_size\":0}}", ".", &c),
+                   HQ_ERR_INVALID_ARG, "train.batch_size: 0 is outside [1, 4096]");
+    HQ_CHECK_FAILS(hq_train_config_parse(
+                       "{\"dataset\":\"b\",\"model\":{},\"train\":{\"epochs\":2.5}}", ".", &c),
+                   HQ_ERR_INVALID_ARG, "train.epochs");
+    HQ_CHECK_FAILS(
+        hq_train_config_parse(
+            "{\"dataset\":\"b\",\"model\":{},\"train\":{\"class_weights\":[1,-2]}}", ".", &c),
+        HQ_ERR_INVALID_ARG, "positive numbers");
+    HQ_CHECK_FAILS(hq_train_config_parse(
+                       "{\"dataset\":\"b\",\"model\":{},\"train\":{\"select\":\"best\"}}", ".", &c),
+                   HQ_ERR_INVALID_ARG, "train.select");
+    HQ_CHECK_FAILS(
+        hq_train_config_parse(
+            "{\"dataset\":\"b\",\"model\":{},\"quantum\":{\"gradient\":\"adjoint\"}}", ".", &c),
+        HQ_ERR_INVALID_ARG, "unknown gradient method 'adjoint'");
+    HQ_CHECK_FAILS(
+        hq_train_config_parse(
+            "{\"dataset\":\"b\",\"model\":{},\"train\":{\"augment\":{\"hflip\":2}}}", ".", &c),
+        HQ_ERR_INVALID_ARG, "train.augment");
+    HQ_CHECK_FAILS(hq_train_config_parse("{\"dataset\":\"b\",\"model\":\"nope.json\"}", ".", &c),
+                   HQ_ERR_NOT_FOUND, "config: model");
+    HQ_CHECK_FAILS(hq_train_config_load(hq_test_tmpfile("missing.json"), &c), HQ_ERR_NOT_FOUND,
+                   "missing.json");
+    /* every shipped config parses, and its model builds for its dataset (channels, classes) */
+    DIR *d = opendir("configs");
+    HQ_REQUIRE(d != NULL);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l < 8 || strcmp(e->d_name + l - 8, "-sv.json") != 0) continue;
+        char path[512];
+        snprintf(path, sizeof path, "configs/%s", e->d_name);
+        hq_train_config cfg;
+        HQ_CHECKF(hq_train_config_load(path, &cfg) == HQ_OK, "%s: %s", path, hq_last_error());
+        hq_plan p;
+        HQ_CHECKF(hq_plan_run(&cfg, &p) == HQ_OK, "%s: %s", path, hq_last_error());
+        HQ_CHECKF(p.quantum && p.exact, "%s: the -sv config should have an exact quantum layer",
+                  path);
+        hq_train_config_free(&cfg);
+        n++;
+    }
+    closedir(d);
+    HQ_CHECK_EQ_INT(n, 12);
+}
+
+HQ_TEST(train_smoke_loss_down_and_deterministic) {
+    char *json = small_config("sv", NULL, 4, 16, 1000, 0);
+    HQ_REQUIRE(json);
+    hq_train_config c;
+    HQ_REQUIRE_OK(hq_train_config_parse(json, ".", &c));
+    hq_free(json);
+    char db[4096];
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile("smoke.db"));
+    hq_train_opts o = {
+        .db_path = db, .out_dir = hq_test_tmpfile("a"), .run_name = "a", .quiet = true};
+    hq_train_result r1, r2, r3;
+    HQ_REQUIRE_OK(hq_train_new(&c, &o, &r1));
+    HQ_CHECK(r1.finished);
+    HQ_CHECK(r1.test.n == 16 && r1.test.acc >= 0 && r1.test.acc <= 1);
+    o.out_dir = hq_test_tmpfile("b");
+    o.run_name = "b";
+    HQ_REQUIRE_OK(hq_train_new(&c, &o, &r2));
+    HQ_CHECK_STR(r1.weights_sha256, r2.weights_sha256);
+    c.seed = 8;
+    o.out_dir = hq_test_tmpfile("c");
+    o.run_name = "c";
+    HQ_REQUIRE_OK(hq_train_new(&c, &o, &r3));
+    HQ_CHECK(strcmp(r1.weights_sha256, r3.weights_sha256) != 0);
+    /* the per-epoch training loss went down */
+    char mp[4200];
+    snprintf(mp, sizeof mp, "%s/metrics.json", hq_test_tmpfile("a"));
+    char *text;
+    size_t len;
+    HQ_REQUIRE_OK(hq_file_read(mp, 0, &text, &len));
+    cJSON *m = cJSON_Parse(text);
+    hq_free(text);
+    HQ_REQUIRE(m);
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(m, "history");
+    HQ_REQUIRE(cJSON_GetArraySize(h) == 4);
+    double l0 = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(h, 0), "loss")->valuedouble;
+    double l3 = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(h, 3), "loss")->valuedouble;
+    HQ_CHECKF(l3 < l0, "training loss %.4f -> %.4f did not go down", l0, l3);
+    HQ_CHECK_STR(cJSON_GetObjectItemCaseSensitive(m, "weights_sha256")->valuestring,
+                 r1.weights_sha256);
+    cJSON_Delete(m);
+    /* the stored run and hq_eval_run agree with the final test metrics */
+    hq_eval_opts eo = {.db_path = db, .data_dir = "data", .threads = 1};
+    hq_metrics em;
+    int64_t cm[4], n_cm;
+    char ds[64];
+    HQ_REQUIRE_OK(hq_eval_run("a", HQ_SPLIT_TEST, &eo, &em, cm, &n_cm, ds, sizeof ds));
+    HQ_CHECK_STR(ds, "breastmnist");
+    HQ_CHECK_EQ_INT(em.n, 156); /* eval uses the whole split */
+    hq_train_config_free(&c);
+}
+
+HQ_TEST(train_plan_predicts_submissions_and_resume_is_bit_identical) {
+    char store_a[4096], store_b[4096];
+    snprintf(store_a, sizeof store_a, "%s", hq_test_tmpfile("store-a"));
+    snprintf(store_b, sizeof store_b, "%s", hq_test_tmpfile("store-b"));
+    char *ja = small_config("sv-shots", store_a, 2, 16, 2, 700);
+    char *jb = small_config("sv-shots", store_b, 2, 16, 2, 700);
+    HQ_REQUIRE(ja && jb);
+    hq_train_config ca, cb;
+    HQ_REQUIRE_OK(hq_train_config_parse(ja, ".", &ca));
+    HQ_REQUIRE_OK(hq_train_config_parse(jb, ".", &cb));
+    hq_free(ja);
+    hq_free(jb);
+    hq_plan plan;
+    HQ_REQUIRE_OK(hq_plan_run(&ca, &plan));
+    /* uninterrupted */
+    char dba[4096], dbb[4096];
+    snprintf(dba, sizeof dba, "%s", hq_test_tmpfile("a.db"));
+    snprintf(dbb, sizeof dbb, "%s", hq_test_tmpfile("b.db"));
+    hq_train_opts oa = {
+        .db_path = dba, .out_dir = hq_test_tmpfile("ra"), .run_name = "ra", .quiet = true};
+    hq_train_result ra, rb;
+    HQ_REQUIRE_OK(hq_train_new(&ca, &oa, &ra));
+    HQ_REQUIRE(ra.finished);
+    /* the plan predicted exactly what was submitted */
+    hq_jobdb *db;
+    HQ_REQUIRE_OK(hq_jobdb_open(dba, NULL, &db));
+    hq_jobdb_run_stats s;
+    HQ_REQUIRE_OK(hq_jobdb_run_get_stats(db, ra.run_id, &s));
+    hq_jobdb_close(db);
+    HQ_CHECK_EQ_INT(s.jobs[HQ_JOB_COMPLETED], plan.total.jobs);
+    HQ_CHECK_EQ_INT(s.shots_submitted, plan.total.shots);
+    HQ_CHECK_EQ_INT(count_jobs_in(store_a), plan.total.jobs);
+    /* stopped twice, resumed: same weights, same number of accepted jobs */
+    hq_train_opts ob = {.db_path = dbb,
+                        .out_dir = hq_test_tmpfile("rb"),
+                        .run_name = "rb",
+                        .quiet = true,
+                        .stop_after_step = 1};
+    HQ_REQUIRE_OK(hq_train_new(&cb, &ob, &rb));
+    HQ_CHECK(!rb.finished);
+    ob.stop_after_step = 4;
+    HQ_REQUIRE_OK(hq_train_resume("rb", &ob, &rb));
+    HQ_CHECK(!rb.finished && rb.steps == 4);
+    ob.stop_after_step = 0;
+    HQ_REQUIRE_OK(hq_train_resume("rb", &ob, &rb));
+    HQ_CHECK(rb.finished);
+    HQ_CHECK_STR(rb.weights_sha256, ra.weights_sha256);
+    HQ_CHECK_EQ_INT(count_jobs_in(store_b), count_jobs_in(store_a));
+    HQ_CHECK_NEAR(rb.test.acc, ra.test.acc, 0);
+    HQ_CHECK_FAILS(hq_train_resume("nope", &ob, &rb), HQ_ERR_NOT_FOUND, "no run 'nope'");
+    hq_train_config_free(&ca);
+    hq_train_config_free(&cb);
+}
+
+/* Run `hqcnn args...` in a child; kill it with SIGKILL after kill_ms (< 0: never).
+ * Returns the exit status, 137 if killed, -1 on error; stdout to out_path if given. */
+static int run_cli(char *const argv[], long kill_ms, const char *env_kill, const char *out_path) {
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        if (env_kill)
+            setenv("HQCNN_FAULT_KILL_AFTER_SUBMIT", env_kill, 1);
+        else
+            unsetenv("HQCNN_FAULT_KILL_AFTER_SUBMIT");
+        if (out_path && !freopen(out_path, "w", stdout)) _exit(126);
+        if (!freopen("/dev/null", "w", stderr)) _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status = 0;
+    if (kill_ms >= 0) {
+        double t0 = hq_time_now();
+        while (waitpid(pid, &status, WNOHANG) == 0) {
+            if ((hq_time_now() - t0) * 1000 >= (double)kill_ms) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                break;
+            }
+            hq_sleep_ms(2);
+        }
+    } else {
+        waitpid(pid, &status, 0);
+    }
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+static bool read_sha(const char *path, char sha[65]) {
+    char *text;
+    size_t len;
+    if (hq_file_read(path, 0, &text, &len)) return false;
+    cJSON *j = cJSON_Parse(text);
+    hq_free(text);
+    const cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, "weights_sha256") : NULL;
+    bool ok =
+        v && cJSON_IsString(v) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "finished"));
+    if (ok) snprintf(sha, 65, "%s", v->valuestring);
+    cJSON_Delete(j);
+    return ok;
+}
+
+HQ_TEST(train_crash_kill9_resume_bit_identical) {
+    const char *bin = getenv("HQCNN_BIN");
+    if (!bin || access(bin, X_OK) != 0) {
+        HQ_CHECKF(false, "HQCNN_BIN is not set to the hqcnn binary (make test sets it)");
+        return;
+    }
+    char store_ref[4096], store_crash[4096], cfg_ref[4096], cfg_crash[4096];
+    snprintf(store_ref, sizeof store_ref, "%s", hq_test_tmpfile("s-ref"));
+    snprintf(store_crash, sizeof store_crash, "%s", hq_test_tmpfile("s-crash"));
+    char *j1 = small_config("sv-shots", store_ref, 2, 16, 2, 700);
+    char *j2 = small_config("sv-shots", store_crash, 2, 16, 2, 700);
+    HQ_REQUIRE(j1 && j2);
+    snprintf(cfg_ref, sizeof cfg_ref, "%s", hq_test_write_file("ref.json", j1, strlen(j1)));
+    snprintf(cfg_crash, sizeof cfg_crash, "%s", hq_test_write_file("crash.json", j2, strlen(j2)));
+    hq_free(j1);
+    hq_free(j2);
+    char db_ref[4096], db_crash[4096], out_ref[4096], out_crash[4096], js[4096];
+    snprintf(db_ref, sizeof db_ref, "%s", hq_test_tmpfile("ref.db"));
+    snprintf(db_crash, sizeof db_crash, "%s", hq_test_tmpfile("crash.db"));
+    snprintf(out_ref, sizeof out_ref, "%s", hq_test_tmpfile("out-ref"));
+    snprintf(out_crash, sizeof out_crash, "%s", hq_test_tmpfile("out-crash"));
+    snprintf(js, sizeof js, "%s", hq_test_tmpfile("result.json"));
+    char *ref[] = {(char *)bin, "train", "--config", cfg_ref, "--db",   db_ref,
+                   "--out",     out_ref, "--name",   "crash", "--json", NULL};
+    HQ_REQUIRE(run_cli(ref, -1, NULL, js) == 0);
+    char want[65], got[65];
+    HQ_REQUIRE(read_sha(js, want));
+    int64_t ref_jobs = count_jobs_in(store_ref);
+    double t_ref = 0;
+    {
+        /* time one uninterrupted run to spread the kills over its length */
+        double t0 = hq_time_now();
+        char db2[4096], o2[4096];
+        snprintf(db2, sizeof db2, "%s", hq_test_tmpfile("time.db"));
+        snprintf(o2, sizeof o2, "%s", hq_test_tmpfile("out-time"));
+        char *again[] = {(char *)bin, "train", "--config", cfg_ref, "--db",   db2,
+                         "--out",     o2,      "--name",   "t",     "--json", NULL};
+        run_cli(again, -1, NULL, "/dev/null");
+        t_ref = hq_time_now() - t0;
+    }
+    /* the crashing run: kill -9 at random moments, and right after submissions */
+    char *train[] = {(char *)bin, "train",   "--config", cfg_crash, "--db",   db_crash,
+                     "--out",     out_crash, "--name",   "crash",   "--json", NULL};
+    char *resume[] = {(char *)bin, "resume", "crash", "--db", db_crash, "--json", NULL};
+    hq_rng rng;
+    hq_rng_init(&rng, 2026, 0, 0);
+    bool started = false, done = false;
+    int kills = 0, rounds = 0;
+    for (rounds = 0; rounds < 40 && !done; rounds++) {
+        const char *env = NULL;
+        long kill_ms = -1;
+        if (rounds < 8) {
+            if (rounds % 3 == 1)
+                env = rounds == 1 ? "1" : "2"; /* between submission and bookkeeping */
+            else
+                kill_ms = (long)(1000 * t_ref * (0.05 + 0.3 * hq_rng_uniform(&rng)));
+        }
+        int rc = run_cli(started ? resume : train, kill_ms, env, js);
+        if (rc == 137) {
+            kills++;
+        } else if (rc == 0) {
+            done = read_sha(js, got);
+        } else if (!started) {
+            HQ_CHECKF(false, "train exited with %d", rc);
+            break;
+        }
+        /* once the run row exists, continue with resume */
+        hq_jobdb *db;
+        hq_jobdb_options dbo;
+        hq_jobdb_options_init(&dbo);
+        dbo.no_create = true;
+        if (!started && hq_jobdb_open(db_crash, &dbo, &db) == HQ_OK) {
+            hq_jobdb_run r;
+            memset(&r, 0, sizeof r);
+            started = hq_jobdb_run_find(db, "crash", &r) == HQ_OK;
+            hq_jobdb_run_clear(&r);
+            hq_jobdb_close(db);
+        }
+        hq_clear_error();
+    }
+    HQ_CHECKF(done, "the run did not finish after %d rounds", rounds);
+    HQ_CHECKF(kills >= 5, "only %d kills happened", kills);
+    HQ_CHECK_STR(got, want);
+    HQ_CHECK_EQ_INT(count_jobs_in(store_crash), ref_jobs);
+}
