@@ -1,9 +1,13 @@
 #!/bin/sh
 # scripts/install-deps.sh — install hqcnn's Debian/Ubuntu build dependencies.
 #
-#   scripts/install-deps.sh            build + test dependencies
-#   scripts/install-deps.sh --fuzz     also clang + libFuzzer runtime (make fuzz)
-#   scripts/install-deps.sh --check    only report what is missing (exit 1 if anything is)
+#   scripts/install-deps.sh              build + test dependencies (chromium included: the
+#                                        study report's test renders it headless)
+#   scripts/install-deps.sh --no-browser the same without chromium (the browser test then
+#                                        prints "SKIPPED: chromium not installed")
+#   scripts/install-deps.sh --browser    chromium as well (the default; kept for scripts)
+#   scripts/install-deps.sh --fuzz       also clang + libFuzzer runtime (make fuzz)
+#   scripts/install-deps.sh --check      only report what is missing (exit 1 if anything is)
 #
 # Idempotent: packages already installed are left alone and apt is not touched at all
 # when nothing is missing. Works as root, or through sudo when run as a normal user.
@@ -11,15 +15,19 @@ set -eu
 
 PKGS="build-essential pkg-config libopenblas-dev libcjson-dev libcurl4-openssl-dev
 libsqlite3-dev libssl-dev zlib1g-dev libmicrohttpd-dev ca-certificates"
+BROWSER=1
 CHECK_ONLY=0
 for arg in "$@"; do
     case "$arg" in
     --fuzz) PKGS="$PKGS clang libclang-rt-dev" ;;
+    --browser) BROWSER=1 ;;
+    --no-browser) BROWSER=0 ;;
     --check) CHECK_ONLY=1 ;;
-    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "install-deps: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
+[ "$BROWSER" = 1 ] && PKGS="$PKGS chromium"
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
     echo "install-deps: this script needs a Debian or Ubuntu system (dpkg + apt-get)." >&2

@@ -13,6 +13,7 @@
 #include "backends/draw.h"
 #include "backends/qasm.h"
 #include "tests/hq_test.h"
+#include "tests/xml_check.h"
 
 static hq_circuit *parse_in(const char *src, const char *include_dir) {
     hq_circuit *c = NULL;
@@ -197,75 +198,6 @@ HQ_TEST(draw_errors) {
     hq_circuit_free(c);
 }
 
-/* ==== a tiny XML well-formedness checker ============================================== */
-
-/* Checks: tags nest and close in order, attribute values quoted, no raw '<' or bare '&'
- * in text, exactly one root element. Returns NULL if fine, else a description. */
-static const char *xml_check(const char *s) {
-    static char err[256];
-    char stack[64][48];
-    int depth = 0, roots = 0;
-    const char *p = s;
-    while (*p) {
-        if (*p == '<') {
-            if (p[1] == '/') {
-                const char *e = strchr(p, '>');
-                if (!e || depth == 0) return "unbalanced closing tag";
-                size_t n = (size_t)(e - p - 2);
-                if (n != strlen(stack[depth - 1]) || strncmp(p + 2, stack[depth - 1], n)) {
-                    snprintf(err, sizeof err, "closing </%.*s> for <%s>", (int)n, p + 2,
-                             stack[depth - 1]);
-                    return err;
-                }
-                depth--;
-                p = e + 1;
-                continue;
-            }
-            const char *q = p + 1;
-            size_t n = 0;
-            while (isalnum((unsigned char)q[n]) || q[n] == '-' || q[n] == ':') n++;
-            if (n == 0 || n >= 48) return "bad tag name";
-            if (depth == 0) roots++;
-            char name[48];
-            memcpy(name, q, n);
-            name[n] = 0;
-            q += n;
-            /* attributes */
-            for (;;) {
-                while (isspace((unsigned char)*q)) q++;
-                if (*q == '>' || (q[0] == '/' && q[1] == '>')) break;
-                size_t an = 0;
-                while (isalnum((unsigned char)q[an]) || q[an] == '-' || q[an] == ':') an++;
-                if (an == 0 || q[an] != '=' || q[an + 1] != '"') {
-                    snprintf(err, sizeof err, "bad attribute in <%s> near '%.20s'", name, q);
-                    return err;
-                }
-                const char *v = strchr(q + an + 2, '"');
-                if (!v) return "unterminated attribute";
-                for (const char *t = q + an + 2; t < v; t++)
-                    if (*t == '<') return "'<' in an attribute";
-                q = v + 1;
-            }
-            if (*q == '/') {
-                p = q + 2;
-                continue;
-            }
-            if (depth >= 64) return "too deep";
-            memcpy(stack[depth++], name, n + 1);
-            p = q + 1;
-            continue;
-        }
-        if (*p == '&') {
-            const char *e = strchr(p, ';');
-            if (!e || e - p > 8) return "bare '&'";
-        }
-        p++;
-    }
-    if (depth) return "unclosed element";
-    if (roots != 1) return "not exactly one root element";
-    return NULL;
-}
-
 HQ_TEST(draw_svg_well_formed) {
     const char *files[] = {"data/openqasm2_examples/generic/qft.qasm",
                            "data/openqasm2_examples/generic/adder.qasm",
@@ -277,7 +209,7 @@ HQ_TEST(draw_svg_well_formed) {
         HQ_REQUIRE_OK(hq_draw_svg(c, &b));
         HQ_REQUIRE_OK(hq_draw_svg(c, &b2));
         HQ_CHECK_STR(b.p, b2.p);
-        const char *e = xml_check(b.p);
+        const char *e = hq_test_xml_check(b.p);
         HQ_CHECKF(e == NULL, "%s: %s", files[f], e);
         HQ_CHECK(strncmp(b.p, "<svg xmlns=\"http://www.w3.org/2000/svg\"", 39) == 0);
         /* one <g class="op"> per operation */
@@ -290,11 +222,11 @@ HQ_TEST(draw_svg_well_formed) {
         hq_circuit_free(c);
     }
     /* the checker itself rejects broken documents */
-    HQ_CHECK(xml_check("<svg><g></svg>") != NULL);
-    HQ_CHECK(xml_check("<svg a=1></svg>") != NULL);
-    HQ_CHECK(xml_check("<svg>a & b</svg>") != NULL);
-    HQ_CHECK(xml_check("<svg/><svg/>") != NULL);
-    HQ_CHECK(xml_check("<svg a=\"1\"><g/>&amp;</svg>") == NULL);
+    HQ_CHECK(hq_test_xml_check("<svg><g></svg>") != NULL);
+    HQ_CHECK(hq_test_xml_check("<svg a=1></svg>") != NULL);
+    HQ_CHECK(hq_test_xml_check("<svg>a & b</svg>") != NULL);
+    HQ_CHECK(hq_test_xml_check("<svg/><svg/>") != NULL);
+    HQ_CHECK(hq_test_xml_check("<svg a=\"1\"><g/>&amp;</svg>") == NULL);
 }
 
 /* ==== command line ===================================================================== */
@@ -334,7 +266,7 @@ HQ_TEST(draw_cli) {
     char *data;
     size_t len;
     HQ_REQUIRE_OK(hq_file_read(svg, 0, &data, &len));
-    HQ_CHECK(xml_check(data) == NULL);
+    HQ_CHECK(hq_test_xml_check(data) == NULL);
     hq_free(data);
     snprintf(args, sizeof args, "qasm draw '%s' --width 10", in);
     HQ_CHECK_EQ_INT(run_cli(args, out, sizeof out), 2);
