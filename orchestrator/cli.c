@@ -16,7 +16,8 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 static const cli_cmd commands[] = {
-    {"qasm", hq_cmd_qasm, "qasm run|convert FILE ...   simulate or convert an OpenQASM 2 circuit"},
+    {"qasm", hq_cmd_qasm,
+     "qasm run|convert|draw|transpile FILE   simulate, convert, draw or compile OpenQASM"},
     {"train", hq_cmd_train, "train --config FILE ...     train and evaluate a model (a new run)"},
     {"resume", hq_cmd_resume,
      "resume RUN                  continue an interrupted run from its last checkpoint"},

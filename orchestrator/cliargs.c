@@ -16,7 +16,7 @@ int hq_cli_parse(int argc, char **argv, int first, const hq_cli_opt *opts, int n
             printf("%s\n", usage);
             return HQ_EXIT_HELP;
         }
-        if (a[0] == '-' && a[1] == '-' && a[2]) {
+        if (a[0] == '-' && ((a[1] == '-' && a[2]) || (a[1] >= 'a' && a[1] <= 'z'))) {
             const char *eq = strchr(a, '=');
             size_t len = eq ? (size_t)(eq - a) : strlen(a);
             const hq_cli_opt *o = NULL;

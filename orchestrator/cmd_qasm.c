@@ -2,8 +2,8 @@
  * orchestrator/cmd_qasm.c — `hqcnn qasm run|convert|draw FILE`.
  *
  * `convert` reads OpenQASM 2 or 3 (backends/qasm.h) and writes OpenQASM 2 or 3; `draw`
- * prints a text drawing (backends/draw.h) and optionally writes an SVG; `run` waits for
- * the statevector simulator to be wired in.
+ * prints a text drawing (backends/draw.h) and optionally writes an SVG; `run` and
+ * `transpile` are in cmd_qasm_run.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +15,9 @@
 static const char qasm_usage[] =
     "hqcnn qasm convert FILE [--to 2|3] [--physical] [--lenient] [-o OUT]\n"
     "       hqcnn qasm draw FILE [--width N] [--svg OUT.svg] [--lenient]\n"
-    "       hqcnn qasm run FILE ...\n"
+    "       hqcnn qasm run FILE [--backend sv|dm] [--noise F|--device C[,P]] [--shots N] [--json]\n"
+    "       hqcnn qasm transpile FILE --device CONF[,PROPS] | --target ionq|ionq-qis\n"
+    "(hqcnn qasm run --help and hqcnn qasm transpile --help describe them)\n"
     "\n"
     "  convert   read OpenQASM 2.0 or 3 (the version comes from the OPENQASM line) and write\n"
     "            OpenQASM --to 2 or 3 (default 3) to OUT (default: standard output)\n"
@@ -134,7 +136,7 @@ int hq_cmd_qasm(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "convert")) return cmd_convert(argc, argv);
     if (!strcmp(argv[1], "draw")) return cmd_draw(argc, argv);
-    if (!strcmp(argv[1], "run"))
-        return hq_cli_error("'hqcnn qasm run' is not available in this build yet");
+    if (!strcmp(argv[1], "run")) return hq_cmd_qasm_run(argc, argv);
+    if (!strcmp(argv[1], "transpile")) return hq_cmd_qasm_transpile(argc, argv);
     return hq_cli_usage("unknown qasm command '%s'\n%s", argv[1], qasm_usage);
 }

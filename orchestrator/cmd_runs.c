@@ -243,7 +243,7 @@ int hq_cmd_show(int argc, char **argv) {
     }
     if (st == HQ_OK && json) {
         printf("{\"id\":%" PRId64 ",\"name\":\"%s\",\"status\":\"%s\",\"backend\":\"%s\",\"seed\":%"
-                                  "llu,\"last_step\":%" PRId64 ",\"jobs\":{",
+               "llu,\"last_step\":%" PRId64 ",\"jobs\":{",
                r.id, r.name, hq_run_status_name(r.status), r.backend, (unsigned long long)r.seed,
                s.last_step);
         for (int k = 0; k < HQ_JOB_STATE_COUNT; k++)

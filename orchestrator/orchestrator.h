@@ -55,6 +55,8 @@ int hq_cli_int(const char *name, const char *text, int64_t lo, int64_t hi, int64
 
 /* Per-command entry points (orchestrator/cmd_*.c). */
 int hq_cmd_qasm(int argc, char **argv);
+int hq_cmd_qasm_run(int argc, char **argv);       /* argv[1] == "run" */
+int hq_cmd_qasm_transpile(int argc, char **argv); /* argv[1] == "transpile" */
 int hq_cmd_data(int argc, char **argv);
 int hq_cmd_train(int argc, char **argv);
 int hq_cmd_resume(int argc, char **argv);
