@@ -31,6 +31,8 @@ static const cli_cmd commands[] = {
     {"backends", hq_cmd_backends,
      "backends                    the quantum backends and their capabilities"},
     {"data", hq_cmd_data, "data list|info|fetch ...    MedMNIST datasets: registry, download"},
+    {"emulator", hq_cmd_emulator,
+     "emulator --profile ionq|ibm  local IonQ / IBM QPU emulator (HTTP)"},
 };
 
 static void print_help(FILE *f) {
