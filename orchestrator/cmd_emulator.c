@@ -278,6 +278,10 @@ static int run(int argc, char **argv, emu_cli *c) {
     if (ibm_key && !*ibm_key) ibm_key = NULL;
     const char *primary = c->o.profile == HQ_EMU_PROFILE_IONQ ? ionq_key : ibm_key;
     const char *primary_env = c->o.profile == HQ_EMU_PROFILE_IONQ ? ionq_env : ibm_env;
+    if (!primary && !c->key_env && c->o.profile == HQ_EMU_PROFILE_IBM)
+        return hq_cli_error(
+            "the emulator needs the API key clients must send: set "
+            "IBM_QUANTUM_API_KEY (or IBM_CLOUD_API_KEY, or pass --api-key-env VAR)");
     if (!primary)
         return hq_cli_error("the emulator needs the API key clients must send: set %s (or pass "
                             "--api-key-env VAR)",

@@ -596,6 +596,8 @@ static hq_status render_pub(const emu_unit *u, hq_sbuf *b) {
 
 /* ==== handlers ======================================================================== */
 
+static emu_session *find_session(hq_emulator *e, const char *id);
+
 static void not_found(emu_reply *rp, const char *id) {
     emu_reply_error(rp, EMU_IBM, 404, IBM_CODE_NOTFOUND, "Job '%.64s' not found", id);
 }
@@ -622,6 +624,19 @@ static void handle_create(emu_req *r, emu_reply *rp) {
         emu_reply_error(rp, EMU_IBM, st == HQ_ERR_NOMEM ? 500 : http, code, "%s", hq_last_error());
         emu_job_free(j);
         return;
+    }
+    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(j->req, "session_id");
+    if (cJSON_IsString(sid)) {
+        pthread_mutex_lock(&e->lock);
+        emu_session *s = find_session(e, sid->valuestring);
+        bool refused = s && (s->closed || !s->accepting_jobs);
+        pthread_mutex_unlock(&e->lock);
+        if (refused) {
+            emu_reply_error(rp, EMU_IBM, 400, IBM_CODE_VALID,
+                            "session '%.64s' is closed or not accepting jobs", sid->valuestring);
+            emu_job_free(j);
+            return;
+        }
     }
     char id[40];
     snprintf(id, sizeof id, "%s", j->id);
@@ -833,6 +848,119 @@ static void handle_backend_doc(emu_req *r, emu_reply *rp, const char *name, cons
     emu_reply_json(rp, 200);
 }
 
+/* ==== sessions (batch / dedicated; memory only) ====================================== */
+
+static void render_session(const hq_emulator *e, const emu_session *s, hq_sbuf *b) {
+    char t[40];
+    emu_iso_time(s->created, true, t);
+    hq_sbuf_puts(b, "{\"id\":");
+    hq_sbuf_put_json_str(b, s->id);
+    hq_sbuf_puts(b, ",\"backend_name\":");
+    hq_sbuf_put_json_str(b, e->device->name);
+    hq_sbuf_printf(
+        b, ",\"mode\":\"%s\",\"state\":\"%s\",\"accepting_jobs\":%s,\"max_ttl\":", s->mode,
+        s->closed ? "closed" : "open", s->accepting_jobs && !s->closed ? "true" : "false");
+    emu_put_num(b, s->max_ttl);
+    hq_sbuf_printf(b, ",\"created\":\"%s\"}", t);
+}
+
+static emu_session *find_session(hq_emulator *e, const char *id) {
+    for (int64_t i = 0; i < e->n_sessions; i++)
+        if (!strcmp(e->sessions[i].id, id)) return &e->sessions[i];
+    return NULL;
+}
+
+static void handle_session_create(emu_req *r, emu_reply *rp) {
+    hq_emulator *e = r->emu;
+    cJSON *doc = cJSON_ParseWithLength(r->body, r->body_len);
+    const cJSON *bk = cJSON_GetObjectItemCaseSensitive(doc, "backend");
+    const cJSON *mode = cJSON_GetObjectItemCaseSensitive(doc, "mode");
+    const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(doc, "max_ttl");
+    if (!cJSON_IsObject(doc) || !cJSON_IsString(bk) ||
+        (mode && (!cJSON_IsString(mode) || (strcmp(mode->valuestring, "batch") &&
+                                            strcmp(mode->valuestring, "dedicated")))) ||
+        (ttl && !is_int(ttl, 1, 1e7))) {
+        cJSON_Delete(doc);
+        emu_reply_error(rp, EMU_IBM, 400, IBM_CODE_VALID,
+                        "session body must be {\"backend\", \"mode\": \"batch\"|\"dedicated\", "
+                        "\"max_ttl\": seconds}");
+        return;
+    }
+    if (strcmp(bk->valuestring, e->device->name)) {
+        emu_reply_error(rp, EMU_IBM, 404, IBM_CODE_BACKEND, "backend '%.80s' not found",
+                        bk->valuestring);
+        cJSON_Delete(doc);
+        return;
+    }
+    emu_session s;
+    memset(&s, 0, sizeof s);
+    emu_ibm_id(s.id);
+    snprintf(s.mode, sizeof s.mode, "%s", mode ? mode->valuestring : "batch");
+    s.created = hq_time_wall();
+    s.max_ttl = ttl ? ttl->valuedouble : 28800;
+    s.accepting_jobs = true;
+    cJSON_Delete(doc);
+    pthread_mutex_lock(&e->lock);
+    bool ok = e->n_sessions < 100000;
+    if (ok && e->n_sessions == e->cap_sessions) {
+        int64_t cap = HQ_MAX(16, e->cap_sessions * 2);
+        emu_session *a = hq_realloc(e->sessions, (size_t)cap * sizeof *a);
+        ok = a != NULL;
+        if (ok) {
+            e->sessions = a;
+            e->cap_sessions = cap;
+        }
+    }
+    if (ok) {
+        e->sessions[e->n_sessions++] = s;
+        render_session(e, &s, &rp->body);
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (!ok) {
+        emu_reply_error(rp, EMU_IBM, 503, 1500, "too many sessions");
+        return;
+    }
+    emu_reply_json(rp, 200);
+}
+
+static void handle_session(emu_req *r, emu_reply *rp, const char *id, bool close) {
+    hq_emulator *e = r->emu;
+    cJSON *doc = NULL;
+    if (!strcmp(r->method, "PATCH")) {
+        doc = cJSON_ParseWithLength(r->body, r->body_len);
+        if (!cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(doc, "accepting_jobs"))) {
+            cJSON_Delete(doc);
+            emu_reply_error(rp, EMU_IBM, 400, IBM_CODE_VALID,
+                            "PATCH body must be {\"accepting_jobs\": false}");
+            return;
+        }
+    }
+    pthread_mutex_lock(&e->lock);
+    emu_session *s = find_session(e, id);
+    if (s) {
+        if (close) {
+            s->closed = true;
+            s->accepting_jobs = false;
+        } else if (doc) {
+            s->accepting_jobs =
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "accepting_jobs"));
+        } else {
+            render_session(e, s, &rp->body);
+        }
+    }
+    bool get = s && !close && !doc;
+    pthread_mutex_unlock(&e->lock);
+    cJSON_Delete(doc);
+    if (!s) {
+        emu_reply_error(rp, EMU_IBM, 404, IBM_CODE_NOTFOUND, "session '%.64s' not found", id);
+    } else if (get) {
+        emu_reply_json(rp, 200);
+    } else {
+        rp->status = 204;
+        rp->ctype = NULL;
+    }
+}
+
 void emu_ibm_handle(emu_req *r, emu_reply *rp) {
     /* seg[0] = "api", seg[1] = "v1" */
     if (ibm_auth_fails(r, rp)) return;
@@ -852,6 +980,12 @@ void emu_ibm_handle(emu_req *r, emu_reply *rp) {
         if ((allowed = get)) handle_results(r, rp, r->seg[3]);
     } else if (!strcmp(s2, "jobs") && n == 5 && !strcmp(r->seg[4], "cancel")) {
         if ((allowed = post)) handle_cancel(r, rp, r->seg[3]);
+    } else if (!strcmp(s2, "sessions") && n == 3) {
+        if ((allowed = post)) handle_session_create(r, rp);
+    } else if (!strcmp(s2, "sessions") && n == 4) {
+        if ((allowed = get || !strcmp(m, "PATCH"))) handle_session(r, rp, r->seg[3], false);
+    } else if (!strcmp(s2, "sessions") && n == 5 && !strcmp(r->seg[4], "close")) {
+        if ((allowed = !strcmp(m, "DELETE"))) handle_session(r, rp, r->seg[3], true);
     } else if (!strcmp(s2, "backends") && n == 3) {
         if ((allowed = get)) handle_backends(r, rp);
     } else if (!strcmp(s2, "backends") && n == 5 &&

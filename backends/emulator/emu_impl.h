@@ -274,6 +274,16 @@ hq_status emu_calibration_load(hq_emulator *e);
 /* Format Unix time t as ISO 8601 UTC ("2025-01-02T03:04:05.678Z" with ms if ms). */
 void emu_iso_time(double t, bool ms, char out[40]);
 
+/* An IBM Runtime session / batch (kept in memory only). */
+typedef struct emu_session {
+    char id[40];         /* 20-character id */
+    char mode[16];       /* "batch" or "dedicated" */
+    double created;      /* Unix seconds */
+    double max_ttl;      /* seconds */
+    bool accepting_jobs; /* false after PATCH {"accepting_jobs": false} */
+    bool closed;         /* after DELETE .../close */
+} emu_session;
+
 /* ==== the emulator ==================================================================== */
 
 struct hq_emulator {
@@ -313,6 +323,10 @@ struct hq_emulator {
     /* faults and statistics */
     emu_faults faults;
     int64_t st_requests, st_requests_fam[2], st_accepted_fam[2], st_executed;
+
+    /* IBM sessions (memory only) */
+    struct emu_session *sessions; /* (n_sessions) */
+    int64_t n_sessions, cap_sessions;
 
     /* calibration */
     int64_t calib_count;

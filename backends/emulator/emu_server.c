@@ -314,16 +314,25 @@ static void fault_reply(emu_req *r, emu_reply *rp, const emu_fault *f) {
 }
 
 static void numbers_to_strings(cJSON *n) {
-    for (cJSON *c = n ? n->child : NULL; c; c = c->next) {
-        if (cJSON_IsNumber(c)) {
-            hq_sbuf t = HQ_SBUF_INIT;
-            emu_put_num(&t, c->valuedouble);
-            cJSON *s = t.p ? cJSON_CreateString(t.p) : NULL;
-            hq_sbuf_free(&t);
-            if (s && cJSON_ReplaceItemViaPointer(n, c, s)) c = s;
-        } else {
+    int idx = 0;
+    for (cJSON *c = n ? n->child : NULL; c; c = c->next, idx++) {
+        if (!cJSON_IsNumber(c)) {
             numbers_to_strings(c);
+            continue;
         }
+        hq_sbuf t = HQ_SBUF_INIT;
+        emu_put_num(&t, c->valuedouble);
+        cJSON *s = t.p ? cJSON_CreateString(t.p) : NULL;
+        hq_sbuf_free(&t);
+        if (!s) continue;
+        /* the Replace* calls free c and give s its key (ViaPointer would not) */
+        bool ok = cJSON_IsArray(n) ? cJSON_ReplaceItemInArray(n, idx, s)
+                                   : cJSON_ReplaceItemInObjectCaseSensitive(n, c->string, s);
+        if (!ok) {
+            cJSON_Delete(s);
+            continue;
+        }
+        c = s;
     }
 }
 
@@ -639,6 +648,7 @@ static void destroy(hq_emulator *e) {
     for (int64_t i = 0; i < e->n_jobs; i++) emu_job_free(e->jobs[i]);
     hq_free(e->jobs);
     hq_free(e->queue);
+    hq_free(e->sessions);
     emu_faults_free(&e->faults);
     hq_device_free(e->device);
     hq_noise_free(e->ibm_noise);
