@@ -113,8 +113,9 @@ int main(void) {
         double dt = hq_time_now() - t0;
         best = dt < best ? dt : best;
     }
-    printf("{\"bench\":\"emulator_get\",\"requests\":%d,\"seconds\":%.4f,\"requests_per_s\":%.0f}\n",
-           n_get, best, n_get / best);
+    printf(
+        "{\"bench\":\"emulator_get\",\"requests\":%d,\"seconds\":%.4f,\"requests_per_s\":%.0f}\n",
+        n_get, best, n_get / best);
 
     /* submit -> completed -> results; a different rotation each time (no reuse) */
     best = 1e30;
@@ -152,13 +153,16 @@ int main(void) {
         hq_sbuf_putc(&t.b, '\0');
         const char *p = t.b.p ? strstr(t.b.p, "\"access_token\":\"") : NULL;
         char auth[512] = "";
-        if (p) snprintf(auth, sizeof auth, "Authorization: Bearer %.*s", (int)strcspn(p + 16, "\""), p + 16);
+        if (p)
+            snprintf(auth, sizeof auth, "Authorization: Bearer %.*s", (int)strcspn(p + 16, "\""),
+                     p + 16);
         h = curl_slist_append(h, auth);
         h = curl_slist_append(h, "Service-CRN: crn:v1:bench::");
         h = curl_slist_append(h, "Content-Type: application/json");
         const char *job =
             "{\"program_id\":\"sampler\",\"backend\":\"" HQ_EMU_DEFAULT_DEVICE "\",\"params\":{"
-            "\"pubs\":[[\"OPENQASM 3.0;\\ninclude \\\"stdgates.inc\\\";\\nbit[4] c;\\nsx $0;\\nsx $1;"
+            "\"pubs\":[[\"OPENQASM 3.0;\\ninclude \\\"stdgates.inc\\\";\\nbit[4] c;\\nsx $0;\\nsx "
+            "$1;"
             "\\nsx $2;\\nsx $3;\\ncz $0, $1;\\ncz $2, $3;\\ncz $1, $2;\\nc[0] = measure $0;\\n"
             "c[1] = measure $1;\\nc[2] = measure $2;\\nc[3] = measure $3;\\n\",null,100000]]}}";
         snprintf(url, sizeof url, "%s/api/v1/jobs", base);
@@ -186,9 +190,10 @@ int main(void) {
             bytes = t.b.len;
             if (r > 0 && dt < best) best = dt;
         }
-        printf("{\"bench\":\"emulator_ibm_results\",\"shots\":100000,\"bytes\":%zu,\"seconds\":%.4f,"
-               "\"mb_per_s\":%.1f}\n",
-               bytes, best, bytes / best / 1e6);
+        printf(
+            "{\"bench\":\"emulator_ibm_results\",\"shots\":100000,\"bytes\":%zu,\"seconds\":%.4f,"
+            "\"mb_per_s\":%.1f}\n",
+            bytes, best, bytes / best / 1e6);
         curl_slist_free_all(h);
         hq_sbuf_free(&t.b);
         curl_easy_cleanup(ci);
@@ -206,8 +211,8 @@ int main(void) {
             double t0 = hq_time_now();
             for (int i = 0; i < n; i++) req(c, "POST", url, IONQ_JOB, &b);
             double dt = hq_time_now() - t0;
-            printf("{\"bench\":\"emulator_persist_submit\",\"jobs\":%d,\"seconds_per_job\":%.5f}\n", n,
-                   dt / n);
+            printf("{\"bench\":\"emulator_persist_submit\",\"jobs\":%d,\"seconds_per_job\":%.5f}\n",
+                   n, dt / n);
             hq_emulator_stop(e);
         }
         char cmd[128];

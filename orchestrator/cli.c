@@ -32,7 +32,7 @@ static const cli_cmd commands[] = {
      "backends                    the quantum backends and their capabilities"},
     {"data", hq_cmd_data, "data list|info|fetch ...    MedMNIST datasets: registry, download"},
     {"emulator", hq_cmd_emulator,
-     "emulator --profile ionq|ibm  local IonQ / IBM QPU emulator (HTTP)"},
+     "emulator --profile ionq|ibm local IonQ / IBM QPU emulator over HTTP (tests)"},
 };
 
 static void print_help(FILE *f) {
