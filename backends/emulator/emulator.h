@@ -26,7 +26,8 @@
  *               GET /api/v1/jobs (list, tags filter), GET /api/v1/jobs/{id},
  *               GET /api/v1/jobs/{id}/results, POST /api/v1/jobs/{id}/cancel,
  *               GET /api/v1/backends, GET /api/v1/backends/{name}/{configuration,
- *               properties,status} — auth "Authorization: Bearer <token>" + Service-CRN.
+ *               properties,status}, POST|GET|PATCH /api/v1/sessions[/{id}[/close]]
+ *               — auth "Authorization: Bearer <token>" + Service-CRN.
  *   control     GET /_emu/stats, GET|POST|DELETE /_emu/faults, POST /_emu/recalibrate.
  *
  * Determinism: the sampling seed of a circuit is derived from (options.seed, the
@@ -99,7 +100,8 @@ typedef struct hq_emulator_options {
                                     built-in HQ_EMU_DEFAULT_DEVICE */
     const char *device_props;    /* its properties JSON (NULL: none, a noiseless device
                                     unless noise_path says otherwise) */
-    const char *faults;          /* fault spec armed at start, NULL = none */
+    const char *faults;          /* fault spec armed at start (hq_emulator_arm_faults syntax),
+                                    NULL = none */
     int64_t queue_delay_ms;      /* time a job spends queued, ms, >= 0 */
     int64_t run_delay_ms;        /* time a job spends running, ms, >= 0 */
     double token_ttl_s;          /* lifetime of IAM tokens, seconds, > 0 [3600] */
@@ -124,8 +126,10 @@ hq_emulator_options hq_emulator_default_options(hq_emu_profile p);
  *   [in]  opt   options (copied)
  *   [out] out   the running emulator (caller stops it with hq_emulator_stop)
  * Returns HQ_OK; HQ_ERR_INVALID_ARG (bad option value or bind address other than
- * 127.0.0.1, bad fault spec), HQ_ERR_IO / HQ_ERR_PARSE (device, noise or state files),
- * HQ_ERR_NETWORK (the port cannot be bound), HQ_ERR_NOMEM.
+ * 127.0.0.1, bad fault spec, a device without a two-qubit gate), HQ_ERR_NOT_FOUND /
+ * HQ_ERR_IO / HQ_ERR_PARSE (device, noise or state files: the message names the file),
+ * HQ_ERR_NETWORK (the port cannot be bound), HQ_ERR_NOMEM. Limits left at 0 take their
+ * defaults, so a zeroed struct plus keys is a valid configuration.
  */
 hq_status hq_emulator_start(const hq_emulator_options *opt, hq_emulator **out);
 
