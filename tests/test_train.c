@@ -45,7 +45,11 @@ static int64_t count_jobs_in(const char *dir) {
     if (!d) return -1;
     int64_t n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL) n += strstr(e->d_name, ".job") != NULL;
+    while ((e = readdir(d)) !=
+           NULL) { /* "<id>.job"; a killed writer may leave "<id>.job.tmp.<pid>" */
+        size_t l = strlen(e->d_name);
+        n += l > 4 && !strcmp(e->d_name + l - 4, ".job");
+    }
     closedir(d);
     return n;
 }
