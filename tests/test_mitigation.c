@@ -593,6 +593,17 @@ HQ_TEST(mitigation_readout_lsq_kkt) {
             else
                 HQ_CHECKF(g[i] >= mu - 1e-9, "trial %d: g %g < mu %g off support", trial, g[i], mu);
         }
+        /* nearest = Euclidean projection of v = A^-1 p: x = max(v - theta, 0), one theta */
+        double v[16], theta = NAN;
+        memcpy(v, p, sizeof v);
+        HQ_REQUIRE_OK(hq_readout_apply_inverse(&c, v, k));
+        for (int i = 0; i < d; i++)
+            if (xn[i] > 0) {
+                if (isnan(theta)) theta = v[i] - xn[i];
+                HQ_CHECK_NEAR(v[i] - xn[i], theta, 1e-12);
+            }
+        for (int i = 0; i < d; i++)
+            if (xn[i] == 0) HQ_CHECK(v[i] <= theta + 1e-12);
         double f = lsq_obj(&c, x, p, k);
         HQ_CHECK(f <= lsq_obj(&c, xn, p, k) + 1e-15);
         for (int t = 0; t < 200; t++) {
