@@ -152,26 +152,30 @@ static int n_controls(hq_gate g) {
 
 #define LABEL_CAP 192
 
-/* "RY(π/2)" etc. into buf. */
+/* "RY(π/2)" etc. into buf (cap >= 8), cut on a code point boundary with "…" if longer. */
 static void op_label(const hq_circuit *c, const hq_op *op, char *buf, size_t cap) {
+    char full[1024];
     size_t len = 0;
-    buf[0] = 0;
+    full[0] = 0;
     const hq_gate_info *gi = hq_gate_get_info((hq_gate)op->gate);
-    bput(buf, cap, &len, "%s", box_name((hq_gate)op->gate));
+    bput(full, sizeof full, &len, "%s", box_name((hq_gate)op->gate));
     if (gi && gi->np) {
-        bput(buf, cap, &len, "(");
+        bput(full, sizeof full, &len, "(");
         for (int k = 0; k < op->np; k++) {
-            if (k) bput(buf, cap, &len, ",");
-            fmt_angle(c, hq_circuit_angle(c, op->p[k]), gi->turns, buf, cap, &len);
+            if (k) bput(full, sizeof full, &len, ",");
+            fmt_angle(c, hq_circuit_angle(c, op->p[k]), gi->turns, full, sizeof full, &len);
         }
-        bput(buf, cap, &len, ")");
+        bput(full, sizeof full, &len, ")");
     }
-    if (len >= cap - 1 && cap > 8) {
-        /* truncated: end with an ellipsis on a code point boundary */
-        size_t cut = cap - 4;
-        while (cut > 0 && ((unsigned char)buf[cut] & 0xC0) == 0x80) cut--;
-        memcpy(buf + cut, "…", 4);
+    len = strlen(full);
+    if (len < cap) {
+        memcpy(buf, full, len + 1);
+        return;
     }
+    size_t cut = cap - 4; /* room for the 3-byte ellipsis and the NUL */
+    while (cut > 0 && ((unsigned char)full[cut] & 0xC0) == 0x80) cut--;
+    memcpy(buf, full, cut);
+    memcpy(buf + cut, "…", 4);
 }
 
 hq_status hq_draw_op_label(const hq_circuit *c, int64_t i, char *buf, size_t cap) {
