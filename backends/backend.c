@@ -19,6 +19,7 @@
 
 static const hq_backend_ops *const registry[] = {
     &hq_backend_sv_shots_ops,
+    &hq_backend_dm_shots_ops,
 };
 
 struct hq_backend {

@@ -39,5 +39,6 @@ typedef struct hq_backend_ops {
 
 /* The registry (backend.c) lists these; each is defined by its implementation file. */
 extern const hq_backend_ops hq_backend_sv_shots_ops;
+extern const hq_backend_ops hq_backend_dm_shots_ops;
 
 #endif /* HQ_BACKEND_IMPL_H */

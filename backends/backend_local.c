@@ -1,6 +1,6 @@
 /*
  * backends/backend_local.c — simulators behind the job protocol: "sv-shots" (exact
- * statevector, sampled) and, through the same code, the density-matrix variant.
+ * statevector, sampled) and "dm-shots" (noisy density matrix, sampled) share this code.
  *
  * A local backend behaves like a small cloud provider: submit() runs every circuit at
  * once (jobs complete at submit), keeps the results under a job id, and answers poll /
@@ -11,7 +11,11 @@
  * submitted_count() counts accepted jobs over the store's lifetime.
  *
  * Options (JSON): {"store": "DIR" (optional), "max_circuits": 1000000,
- *                  "max_qubits": 24}
+ *                  "max_qubits": 24 (sv-shots) / 12 (dm-shots)}
+ * dm-shots also takes the noise: {"noise": FILE.json or a model object (docs/noise.md),
+ *   "device": "CONF.json,PROPS.json" (an IBM calibration → noise model), "scale": X,
+ *   "layout": [physical qubit of circuit qubit 0, 1, ...]}; no noise = ideal. The model's
+ * content is part of the backend's identity, so the cache never mixes noise models.
  * Sampling is reproducible: result i of a job uses (job seed, stream i) — or the spec's
  * per-result stream — so results do not depend on how circuits were packed.
  */
@@ -24,6 +28,9 @@
 #include <sys/stat.h>
 
 #include "backends/backend_impl.h"
+#include "backends/densitymatrix.h"
+#include "backends/device.h"
+#include "backends/noise.h"
 #include "backends/statevector.h"
 #include "core/sha256.h"
 
@@ -37,9 +44,16 @@ typedef struct local_job {
     hq_counts *counts; /* (n) */
 } local_job;
 
+typedef struct dm_sim {
+    hq_noise_model *noise; /* NULL = ideal */
+    int layout[64];        /* circuit qubit -> physical qubit */
+    int n_layout;          /* 0 = identity */
+} dm_sim;
+
 typedef struct local_ctx {
     sim_fn sim;
     void *sim_ctx;
+    dm_sim dm;        /* dm-shots only */
     char store[1024]; /* "" = in memory only */
     int max_qubits;
     int max_circuits;
@@ -175,7 +189,7 @@ static int64_t store_count(const local_ctx *lc) {
 /* ==== vtable ========================================================================== */
 
 static hq_status parse_options(const char *json, local_ctx *lc, hq_sbuf *id_extra) {
-    lc->max_qubits = 24;
+    lc->max_qubits = lc->sim_ctx ? 12 : 24;
     lc->max_circuits = 1000000;
     if (!json) return HQ_OK;
     cJSON *o = cJSON_Parse(json);
@@ -198,12 +212,13 @@ static hq_status parse_options(const char *json, local_ctx *lc, hq_sbuf *id_extr
                 lc->max_qubits = (int)it->valuedouble;
             else
                 lc->max_circuits = (int)it->valuedouble;
-        } else if (!strcmp(it->string, "noise") || !strcmp(it->string, "scale")) {
-            /* handled by the density-matrix wrapper */
+        } else if (lc->sim_ctx && (!strcmp(it->string, "noise") || !strcmp(it->string, "device") ||
+                                   !strcmp(it->string, "scale") || !strcmp(it->string, "layout"))) {
+            /* the density-matrix noise options, read by dm_options */
         } else {
             st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                          "unknown option '%s' (known: store, max_qubits, max_circuits)",
-                          it->string);
+                          "unknown option '%s' (known: store, max_qubits, max_circuits%s)",
+                          it->string, lc->sim_ctx ? ", noise, device, scale, layout" : "");
         }
     }
     cJSON_Delete(o);
@@ -231,10 +246,113 @@ static hq_status sv_shots_create(const char *json, void **ctx, hq_sbuf *id_extra
     return HQ_OK;
 }
 
+static hq_status dm_run_sim(void *sim_ctx, const hq_circuit *c, const double *sym, int64_t shots,
+                            uint64_t seed, uint64_t stream, hq_counts *out) {
+    dm_sim *d = sim_ctx;
+    int n = hq_circuit_n_qubits(c);
+    if (d->n_layout && n > d->n_layout)
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                        "the circuit has %d qubits but the layout names %d", n, d->n_layout);
+    return hq_dm_run(c, sym, d->noise, d->n_layout ? d->layout : NULL, shots, seed, stream, out);
+}
+
+/* The noise options of dm-shots; the model's JSON goes into the backend identity. */
+static hq_status dm_options(const char *json, dm_sim *d, hq_sbuf *id_extra) {
+    if (!json) {
+        hq_sbuf_puts(id_extra, "ideal");
+        return HQ_OK;
+    }
+    cJSON *o = cJSON_Parse(json);
+    if (!o) return hq_failf(NULL, HQ_ERR_PARSE, "options are not JSON");
+    hq_status st = HQ_OK;
+    const cJSON *nz = cJSON_GetObjectItemCaseSensitive(o, "noise");
+    const cJSON *dv = cJSON_GetObjectItemCaseSensitive(o, "device");
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "scale");
+    const cJSON *ly = cJSON_GetObjectItemCaseSensitive(o, "layout");
+    if (nz && dv) st = hq_failf(NULL, HQ_ERR_INVALID_ARG, "give 'noise' or 'device', not both");
+    if (st == HQ_OK && nz && cJSON_IsString(nz)) {
+        st = hq_noise_load_json(nz->valuestring, &d->noise);
+    } else if (st == HQ_OK && nz && cJSON_IsObject(nz)) {
+        char *text = cJSON_PrintUnformatted(nz);
+        st = text ? hq_noise_from_json(text, &d->noise)
+                  : hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+        cJSON_free(text);
+    } else if (st == HQ_OK && nz && !cJSON_IsNull(nz)) {
+        st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                      "option 'noise' must be a file name or a noise-model object");
+    }
+    if (st == HQ_OK && dv) {
+        if (!cJSON_IsString(dv))
+            st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                          "option 'device' must be \"CONF.json,PROPS.json\"");
+        else {
+            char conf[2048] = "", props[2048] = "";
+            const char *comma = strchr(dv->valuestring, ',');
+            if (!comma)
+                st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                              "option 'device' must be \"CONF.json,PROPS.json\"");
+            else {
+                snprintf(conf, sizeof conf, "%.*s", (int)(comma - dv->valuestring),
+                         dv->valuestring);
+                snprintf(props, sizeof props, "%s", comma + 1);
+                hq_device *dev = NULL;
+                st = hq_device_load_ibm(conf, props, &dev);
+                if (st == HQ_OK) st = hq_noise_from_device(dev, &d->noise);
+                hq_device_free(dev);
+            }
+        }
+    }
+    if (st == HQ_OK && sc && !cJSON_IsNull(sc)) {
+        if (!cJSON_IsNumber(sc) || sc->valuedouble < 0)
+            st = hq_failf(NULL, HQ_ERR_INVALID_ARG, "option 'scale' must be >= 0");
+        else if (!d->noise)
+            st = hq_failf(NULL, HQ_ERR_INVALID_ARG, "option 'scale' needs a noise model");
+        else
+            st = hq_noise_set_scale(d->noise, sc->valuedouble);
+    }
+    if (st == HQ_OK && ly && !cJSON_IsNull(ly)) {
+        if (!cJSON_IsArray(ly) || cJSON_GetArraySize(ly) < 1 || cJSON_GetArraySize(ly) > 64)
+            st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                          "option 'layout' must be a list of physical qubits");
+        for (const cJSON *e = ly ? ly->child : NULL; st == HQ_OK && e; e = e->next) {
+            if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 100000)
+                st = hq_failf(NULL, HQ_ERR_INVALID_ARG, "option 'layout' must hold qubit numbers");
+            else
+                d->layout[d->n_layout++] = (int)e->valuedouble;
+        }
+    }
+    cJSON_Delete(o);
+    if (st == HQ_OK) {
+        if (d->noise)
+            st = hq_noise_to_json(d->noise, id_extra);
+        else
+            hq_sbuf_puts(id_extra, "ideal");
+        for (int i = 0; i < d->n_layout; i++) hq_sbuf_printf(id_extra, ",%d", d->layout[i]);
+    }
+    return st;
+}
+
+static hq_status dm_shots_create(const char *json, void **ctx, hq_sbuf *id_extra) {
+    local_ctx *lc = hq_calloc(1, sizeof *lc);
+    if (!lc) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+    lc->sim = dm_run_sim;
+    lc->sim_ctx = &lc->dm;
+    hq_status st = parse_options(json, lc, id_extra);
+    if (st == HQ_OK) st = dm_options(json, &lc->dm, id_extra);
+    if (st) {
+        hq_noise_free(lc->dm.noise);
+        hq_free(lc);
+        return st;
+    }
+    *ctx = lc;
+    return HQ_OK;
+}
+
 static void local_destroy(void *ctx) {
     local_ctx *lc = ctx;
     for (int64_t i = 0; i < lc->n_jobs; i++) job_free(&lc->jobs[i]);
     hq_free(lc->jobs);
+    hq_noise_free(lc->dm.noise);
     hq_free(lc);
 }
 
@@ -384,6 +502,21 @@ const hq_backend_ops hq_backend_sv_shots_ops = {
     .description = "exact statevector simulator, sampled with shots (local provider, optional "
                    "persistent store)",
     .create = sv_shots_create,
+    .destroy = local_destroy,
+    .caps = local_caps,
+    .submit = local_submit,
+    .find_by_token = local_find_by_token,
+    .poll = local_poll,
+    .fetch = local_fetch,
+    .submitted_count = local_count,
+};
+
+const hq_backend_ops hq_backend_dm_shots_ops = {
+    .abi_version = HQ_BACKEND_ABI_VERSION,
+    .name = "dm-shots",
+    .description = "noisy density-matrix simulator, sampled with shots (noise model or IBM "
+                   "calibration; local provider)",
+    .create = dm_shots_create,
     .destroy = local_destroy,
     .caps = local_caps,
     .submit = local_submit,

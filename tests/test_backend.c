@@ -204,3 +204,58 @@ HQ_TEST(backend_store_survives_restart_and_kill) {
     hq_backend_free(b);
     hq_circuit_free(c);
 }
+
+HQ_TEST(backend_dm_shots_noise_and_identity) {
+    char dev[8192], opts[8400];
+    snprintf(dev, sizeof dev, "%s,%s", hq_test_shared("data/ibm_backends/conf_manila.json"),
+             hq_test_shared("data/ibm_backends/props_manila.json"));
+    hq_circuit *c = bell();
+    hq_job_entry e = {c, 0, NULL};
+    hq_job_spec job = {
+        .entries = &e, .n_entries = 1, .shots = 20000, .client_token = "t", .seed = 4};
+    char id[HQ_REMOTE_ID_MAX];
+    hq_counts cnt;
+    /* ideal: only 00 and 11 */
+    hq_backend *b0;
+    HQ_REQUIRE_OK(hq_backend_create("dm-shots", NULL, &b0));
+    HQ_REQUIRE_OK(hq_backend_submit(b0, &job, id));
+    HQ_REQUIRE_OK(hq_backend_fetch(b0, id, 1, &cnt));
+    HQ_CHECK_EQ_INT(hq_counts_get(&cnt, 1) + hq_counts_get(&cnt, 2), 0);
+    HQ_CHECK_NEAR(hq_counts_prob(&cnt, 0), 0.5, 0.02);
+    hq_counts_free(&cnt);
+    /* manila's noise leaks into 01 / 10, between 0.1 % and 20 % */
+    snprintf(opts, sizeof opts, "{\"device\": \"%s\"}", dev);
+    hq_backend *b1;
+    HQ_REQUIRE_OK(hq_backend_create("dm-shots", opts, &b1));
+    HQ_REQUIRE_OK(hq_backend_submit(b1, &job, id));
+    HQ_REQUIRE_OK(hq_backend_fetch(b1, id, 1, &cnt));
+    double leak = hq_counts_prob(&cnt, 1) + hq_counts_prob(&cnt, 2);
+    HQ_CHECKF(leak > 0.001 && leak < 0.2, "leak %.4f", leak);
+    hq_counts_free(&cnt);
+    /* scale 0 is ideal again, and every model has its own cache identity */
+    snprintf(opts, sizeof opts, "{\"device\": \"%s\", \"scale\": 0}", dev);
+    hq_backend *b2;
+    HQ_REQUIRE_OK(hq_backend_create("dm-shots", opts, &b2));
+    HQ_REQUIRE_OK(hq_backend_submit(b2, &job, id));
+    HQ_REQUIRE_OK(hq_backend_fetch(b2, id, 1, &cnt));
+    HQ_CHECK_EQ_INT(hq_counts_get(&cnt, 1) + hq_counts_get(&cnt, 2), 0);
+    hq_counts_free(&cnt);
+    HQ_CHECK(strcmp(hq_backend_id(b1), hq_backend_id(b2)) != 0);
+    HQ_CHECK(strcmp(hq_backend_id(b0), hq_backend_id(b1)) != 0);
+    HQ_CHECK(strncmp(hq_backend_id(b1), "dm-shots@", 9) == 0);
+    hq_backend_free(b0);
+    hq_backend_free(b1);
+    hq_backend_free(b2);
+    hq_backend *bx;
+    HQ_CHECK_FAILS(hq_backend_create("dm-shots", "{\"scale\": 2}", &bx), HQ_ERR_INVALID_ARG,
+                   "needs a noise model");
+    snprintf(opts, sizeof opts, "{\"device\": \"%s\", \"noise\": \"x.json\"}", dev);
+    HQ_CHECK_FAILS(hq_backend_create("dm-shots", opts, &bx), HQ_ERR_INVALID_ARG, "not both");
+    HQ_CHECK_FAILS(hq_backend_create("dm-shots", "{\"device\": \"only-one.json\"}", &bx),
+                   HQ_ERR_INVALID_ARG, "CONF.json,PROPS.json");
+    HQ_CHECK_FAILS(hq_backend_create("dm-shots", "{\"layout\": [0, -1]}", &bx), HQ_ERR_INVALID_ARG,
+                   "qubit numbers");
+    HQ_CHECK_FAILS(hq_backend_create("sv-shots", "{\"noise\": \"x.json\"}", &bx),
+                   HQ_ERR_INVALID_ARG, "unknown option 'noise'");
+    hq_circuit_free(c);
+}
