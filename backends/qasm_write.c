@@ -395,7 +395,7 @@ hq_status hq_qasm_write(const hq_circuit *c, int version, unsigned flags, hq_sbu
     if ((flags & HQ_QASM_PHYSICAL) && version != 3)
         return hq_failf(NULL, HQ_ERR_INVALID_ARG,
                         "hq_qasm_write: physical-qubit output (HQ_QASM_PHYSICAL) needs OpenQASM 3");
-    if (version == 2 && hq_circuit_is_symbolic(c))
+    if (version == 2 && hq_circuit_n_symbols(c) > 0) /* even unused ones: bind them away */
         return hq_failf(NULL, HQ_ERR_UNSUPPORTED,
                         "hq_qasm_write: OpenQASM 2 has no parameters and the circuit has %d "
                         "symbol(s) ---> HINT: bind them first (hq_circuit_bind) or write "

@@ -640,6 +640,15 @@ HQ_TEST(qasm_api_errors) {
     HQ_CHECK_FAILS(hq_qasm_write(c, 2, 0, &b), HQ_ERR_UNSUPPORTED, "HINT: bind them first");
     HQ_CHECK(b.len == 0);
     hq_circuit_free(c);
+    /* a declared symbol that no angle uses still makes a template (found by fuzzing: the
+     * OpenQASM 2 text carried an 'input' line) */
+    HQ_REQUIRE_OK(hq_circuit_create(&c));
+    HQ_REQUIRE_OK(hq_circuit_add_symbol(c, "unused", HQ_SYM_INPUT, NULL));
+    HQ_CHECK_FAILS(hq_qasm_write(c, 2, 0, &b), HQ_ERR_UNSUPPORTED, "has 1 symbol(s)");
+    HQ_CHECK_OK(hq_qasm_write(c, 3, 0, &b));
+    HQ_CHECK(strstr(b.p, "input float[64] unused;") != NULL);
+    hq_sbuf_reset(&b);
+    hq_circuit_free(c);
     /* names the output cannot carry */
     HQ_REQUIRE_OK(hq_circuit_create(&c));
     HQ_REQUIRE_OK(hq_circuit_add_creg(c, "measure", 1, NULL));
