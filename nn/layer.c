@@ -216,8 +216,8 @@ hq_status hq_layer_create(const char *json, hq_shape in, hq_layer **out) {
     l->own_priv = hq_calloc(1, nn_align(l->private_thread) ? nn_align(l->private_thread) : 1);
     if (!l->own_params || !l->own_cache || !l->own_scratch || !l->own_priv) {
         nn_layer_destroy(l);
-        return hq_failf(NULL, HQ_ERR_NOMEM, "hq_layer_create: out of memory for %s",
-                        l ? "the layer's buffers" : "");
+        return hq_failf(NULL, HQ_ERR_NOMEM,
+                        "hq_layer_create: out of memory for the layer's buffers");
     }
     memset(l->own_params, 0, (size_t)total * sizeof(float));
     float *p = l->own_params;

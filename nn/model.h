@@ -143,7 +143,9 @@ float *hq_model_grads(hq_model *m);
 int hq_model_n_layers(const hq_model *m);
 /* Layer i (borrowed): inspect with hq_layer_type / hq_layer_param. NULL if out of range. */
 hq_layer *hq_model_layer(hq_model *m, int i);
-/* Output of layer i of the latest forward: view (n, ...), borrowed until the next one. */
+/* Output of layer i of the latest forward: view (n, ...), borrowed until the next one. A
+ * relu or maxpool fused into the batchnorm before it shares (and reports) the output of the
+ * fused group. */
 hq_status hq_model_activation(hq_model *m, int i, hq_tensor *out);
 /* The resolved config (input, classes filled in) as compact JSON (borrowed). */
 const char *hq_model_config(const hq_model *m);
