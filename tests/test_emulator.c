@@ -1393,6 +1393,28 @@ HQ_TEST(emulator_persistence_restart) {
     cJSON_Delete(res);
     HQ_REQUIRE(et_ibm_submit(e, tok, body, slow, slow_id));
     HQ_REQUIRE(et_ionq_submit(e, BELL_QIS, slow, ionq_id));
+    /* a multi-circuit job (child ids must survive), a preflight failure, a cancelled job */
+    const char *multi = "{\"target\":\"simulator\",\"input\":{\"qubits\":2,\"circuits\":["
+                        "{\"circuit\":[{\"gate\":\"x\",\"target\":0}]},{\"circuit\":[{\"gate\":"
+                        "\"x\",\"target\":1}]}]}}";
+    const char *broken = "{\"target\":\"simulator\",\"input\":{\"qubits\":1,\"circuit\":["
+                         "{\"gate\":\"warp\",\"target\":0}]}}";
+    char multi_id[64], broken_id[64], cancel_id[64], path0[128];
+    HQ_REQUIRE(et_ionq_submit(e, multi, slow, multi_id));
+    HQ_REQUIRE(et_ionq_submit(e, broken, NULL, broken_id));
+    HQ_REQUIRE(et_ibm_submit(e, tok, body, slow, cancel_id));
+    snprintf(path0, sizeof path0, "/api/v1/jobs/%s/cancel", cancel_id);
+    et_resp rc0;
+    et_ibm(e, tok, "POST", path0, NULL, NULL, &rc0);
+    HQ_CHECK_EQ_INT(rc0.status, 204);
+    et_resp_free(&rc0);
+    snprintf(path0, sizeof path0, "/v0.3/jobs/%s", multi_id);
+    et_ionq(e, "GET", path0, NULL, NULL, &rc0);
+    cJSON *mj = et_json(&rc0);
+    et_resp_free(&rc0);
+    char *children_before =
+        cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(mj, "children"));
+    cJSON_Delete(mj);
     HQ_REQUIRE_OK(hq_emulator_recalibrate(e));
     hq_emulator_stats s0;
     HQ_REQUIRE_OK(hq_emulator_get_stats(e, &s0));
@@ -1408,7 +1430,7 @@ HQ_TEST(emulator_persistence_restart) {
     HQ_REQUIRE(e);
     hq_emulator_stats s1;
     HQ_REQUIRE_OK(hq_emulator_get_stats(e, &s1));
-    HQ_CHECK_EQ_INT(s1.jobs_stored, 3);
+    HQ_CHECK_EQ_INT(s1.jobs_stored, 6);
     HQ_CHECK_EQ_INT(s1.jobs_accepted, 0);
     HQ_CHECK_EQ_INT(s1.calibration_count, 1);
     HQ_CHECK_STR(s1.calibration_date, s0.calibration_date);
@@ -1424,6 +1446,30 @@ HQ_TEST(emulator_persistence_restart) {
     HQ_CHECK_STR(st, "Completed");
     HQ_REQUIRE(et_ionq_wait(e, ionq_id, 10, st, sizeof st));
     HQ_CHECK_STR(st, "completed");
+    HQ_REQUIRE(et_ionq_wait(e, broken_id, 10, st, sizeof st));
+    HQ_CHECK_STR(st, "failed");
+    HQ_REQUIRE(et_ibm_wait(e, tok, cancel_id, 10, st, sizeof st));
+    HQ_CHECK_STR(st, "Cancelled");
+    HQ_REQUIRE(et_ionq_wait(e, multi_id, 10, st, sizeof st));
+    HQ_CHECK_STR(st, "completed");
+    snprintf(path0, sizeof path0, "/v0.3/jobs/%s", multi_id);
+    et_ionq(e, "GET", path0, NULL, NULL, &rc0);
+    mj = et_json(&rc0);
+    et_resp_free(&rc0);
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(mj, "children");
+    char *children_after = cJSON_PrintUnformatted(ch);
+    HQ_CHECK(children_before && children_after && !strcmp(children_before, children_after));
+    snprintf(path0, sizeof path0, "/v0.3/jobs/%s/results", multi_id);
+    et_ionq(e, "GET", path0, NULL, NULL, &rc0);
+    cJSON *mr = et_json(&rc0);
+    et_resp_free(&rc0);
+    /* circuit 1 flips qubit 1: its child's distribution is {"2": 1} */
+    const cJSON *c1 = cJSON_GetObjectItemCaseSensitive(mr, cJSON_GetArrayItem(ch, 1)->valuestring);
+    HQ_CHECK(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(c1, "2")) == 1);
+    cJSON_Delete(mr);
+    cJSON_Delete(mj);
+    cJSON_free(children_before);
+    cJSON_free(children_after);
     /* the completed job's results come back byte for byte, and the job computed after the
      * restart has the very same samples (same circuit, same shots) */
     res = ibm_results(e, tok, done_id);
@@ -1440,5 +1486,42 @@ HQ_TEST(emulator_persistence_restart) {
     HQ_CHECK(na == 2000 && nb == 2000 && !memcmp(a, b, sizeof a));
     cJSON_free(before);
     cJSON_free(after);
+    hq_emulator_stop(e);
+}
+
+/* Mid-circuit measurement, reset and a classical condition run exactly; a dynamic circuit
+ * whose branches could exhaust memory is refused. */
+HQ_TEST(emulator_ibm_dynamic_circuits) {
+    hq_emulator_options o = et_options(HQ_EMU_PROFILE_IBM);
+    o.noise_path = "ideal";
+    hq_emulator *e = et_start(&o);
+    HQ_REQUIRE(e);
+    char tok[256], body[8192];
+    HQ_REQUIRE(et_ibm_token(e, tok, sizeof tok));
+    ibm_body(
+        body, sizeof body,
+        "[\"OPENQASM 3.0;\\ninclude \\\"stdgates.inc\\\";\\nbit[2] c;\\nx $0;\\nc[0] = measure $0;"
+        "\\nreset $0;\\nif (c == 1) x $1;\\nc[1] = measure $1;\\n\",null,200]",
+        NULL);
+    char id[64], st[32];
+    HQ_REQUIRE(et_ibm_submit(e, tok, body, NULL, id));
+    HQ_REQUIRE(et_ibm_wait(e, tok, id, 10, st, sizeof st));
+    HQ_CHECK_STR(st, "Completed");
+    cJSON *res = ibm_results(e, tok, id);
+    static unsigned long long v[200];
+    long n = et_ibm_samples(res, 0, "c", -1, v, 200);
+    HQ_CHECK_EQ_INT(n, 200);
+    for (long i = 0; i < n; i++) HQ_CHECK(v[i] == 3);
+    cJSON_Delete(res);
+    hq_sbuf q = HQ_SBUF_INIT;
+    hq_sbuf_puts(&q, "[\"OPENQASM 3.0;\\nbit[16] c;\\nx $1;\\nx $2;\\nx $3;\\nx $4;\\n");
+    for (int k = 0; k < 16; k++) hq_sbuf_printf(&q, "c[%d] = measure $0;\\nx $0;\\n", k);
+    hq_sbuf_puts(&q, "\"]");
+    ibm_body(body, sizeof body, q.p, NULL);
+    et_resp r;
+    et_ibm(e, tok, "POST", "/api/v1/jobs", body, NULL, &r);
+    HQ_CHECK(r.status == 400 && strstr(r.body, "dynamic circuit"));
+    et_resp_free(&r);
+    hq_sbuf_free(&q);
     hq_emulator_stop(e);
 }

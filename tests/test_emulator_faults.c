@@ -988,3 +988,32 @@ HQ_TEST(emulator_cli) {
     close(fd);
     HQ_CHECK_EQ_INT(wait_exit(pid), 2);
 }
+
+static void *sleepy_thread(void *p) {
+    slow_arg *a = p;
+    const char *h[] = {"Authorization: apiKey " ET_KEY, NULL};
+    et_resp r;
+    et_http("GET", et_url(a->e, "/v0.3/backends"), h, NULL, 60000, &r);
+    a->status = r.status;
+    a->t_end = hq_time_now();
+    et_resp_free(&r);
+    return NULL;
+}
+
+/* Stopping cuts injected sleeps short (the 30 s reply delay does not hold up the stop). */
+HQ_TEST(emulator_stop_interrupts_sleeps) {
+    hq_emulator_options o = et_options(HQ_EMU_PROFILE_IONQ);
+    o.faults = "timeout:30000";
+    hq_emulator *e = et_start(&o);
+    HQ_REQUIRE(e);
+    slow_arg a = {e, 0, 0};
+    pthread_t th;
+    HQ_REQUIRE(pthread_create(&th, NULL, sleepy_thread, &a) == 0);
+    hq_sleep_ms(300);
+    double t0 = hq_time_now();
+    hq_emulator_stop(e);
+    double t_stop = hq_time_now();
+    pthread_join(th, NULL);
+    HQ_CHECKF(t_stop - t0 < 10, "stop took %.1f s", t_stop - t0);
+    HQ_CHECKF(a.t_end - t0 < 10, "the pending request ended %.1f s after the stop", a.t_end - t0);
+}

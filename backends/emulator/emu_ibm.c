@@ -20,11 +20,12 @@
 #include "core/rng.h"
 #include "core/sha256.h"
 
-#define IBM_DEFAULT_SHOTS 4096 /* SamplerV2 default_shots */
-#define IBM_TAG_TOKEN     "hqcnn-token:"
-#define IBM_CODE_VALID    1002
-#define IBM_CODE_BACKEND  1007
-#define IBM_CODE_NOTFOUND 1404
+#define IBM_DEFAULT_SHOTS     4096 /* SamplerV2 default_shots */
+#define IBM_TAG_TOKEN         "hqcnn-token:"
+#define IBM_CODE_VALID        1002
+#define IBM_CODE_BACKEND      1007
+#define IBM_CODE_NOTFOUND     1404
+#define EMU_DYNAMIC_MAX_BYTES (512 << 20) /* worst-case branch memory of a dynamic circuit */
 
 #define BAD(...) hq_failf(NULL, HQ_ERR_INVALID_ARG, __VA_ARGS__)
 
@@ -399,6 +400,18 @@ static hq_status prepare_pub(hq_emulator *e, const cJSON *pub, int i, int64_t de
     if (st == HQ_OK) st = compact(c, i, e->opt.max_qubits_noisy, u);
     hq_circuit_free(c);
     if (st != HQ_OK) return st;
+    /* a dynamic circuit is simulated exactly as branches, one density matrix per register
+     * value: bound the worst case (2^measurements branches) to keep memory bounded */
+    if (hq_circuit_is_dynamic(u->circ)) {
+        int nq = hq_circuit_n_qubits(u->circ);
+        int64_t m = hq_circuit_count_gate(u->circ, HQ_GATE_MEASURE);
+        int bits = (int)HQ_MIN(m, (int64_t)hq_circuit_n_clbits(u->circ));
+        double bytes = 16.0 * pow(4.0, nq) * pow(2.0, bits);
+        if (bytes > EMU_DYNAMIC_MAX_BYTES)
+            return BAD("pub %d: a dynamic circuit on %d qubits with %lld measurements may need "
+                       "%.0f MiB of density matrices; the emulator allows %d MiB",
+                       i, nq, (long long)m, bytes / 1048576.0, EMU_DYNAMIC_MAX_BYTES >> 20);
+    }
     u->exact = false;
     u->noise = e->ibm_noise;
     snprintf(u->tag, sizeof u->tag, "ibm|%s|%s", e->device->name, e->noise_tag);
@@ -565,6 +578,22 @@ static uint64_t *expand_shots(const emu_dist *d) {
     return s;
 }
 
+/* ,"0x1f" — the hot loop of a results reply (no printf per shot). */
+static void put_hex_sample(hq_sbuf *b, bool comma, uint64_t v) {
+    char tmp[24];
+    int n = sizeof tmp;
+    tmp[--n] = '"';
+    do {
+        tmp[--n] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    tmp[--n] = 'x';
+    tmp[--n] = '0';
+    tmp[--n] = '"';
+    if (comma) tmp[--n] = ',';
+    hq_sbuf_append(b, tmp + n, sizeof tmp - (size_t)n);
+}
+
 static hq_status render_pub(const emu_unit *u, hq_sbuf *b) {
     uint64_t **shots = hq_calloc((size_t)u->rows, sizeof *shots);
     if (!shots) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
@@ -582,8 +611,7 @@ static hq_status render_pub(const emu_unit *u, hq_sbuf *b) {
         for (int64_t r = 0; r < u->rows; r++) {
             if (!u->scalar) hq_sbuf_puts(b, r ? ",[" : "[");
             for (int64_t s = 0; s < u->res[r].shots; s++)
-                hq_sbuf_printf(b, "%s\"0x%llx\"", s ? "," : "",
-                               (unsigned long long)((shots[r][s] >> cr->offset) & mask));
+                put_hex_sample(b, s > 0, (shots[r][s] >> cr->offset) & mask);
             if (!u->scalar) hq_sbuf_putc(b, ']');
         }
         hq_sbuf_printf(b, "],\"num_bits\":%d}", cr->size);
