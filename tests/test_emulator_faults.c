@@ -7,6 +7,7 @@
  * input, concurrency, the statistics route and the `hqcnn emulator` command.
  */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
@@ -1016,4 +1017,39 @@ HQ_TEST(emulator_stop_interrupts_sleeps) {
     pthread_join(th, NULL);
     HQ_CHECKF(t_stop - t0 < 10, "stop took %.1f s", t_stop - t0);
     HQ_CHECKF(a.t_end - t0 < 10, "the pending request ended %.1f s after the stop", a.t_end - t0);
+}
+
+/* ==== fuzz corpus ===================================================================== */
+
+int hq_fuzz_emulator(const uint8_t *data, size_t size); /* tests/fuzz/fuzz_emulator.c */
+void hq_fuzz_emulator_done(void);
+
+static int replay_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        char *buf = NULL;
+        size_t len = 0;
+        if (hq_file_read(path, 0, &buf, &len) != HQ_OK) continue;
+        hq_fuzz_emulator((const uint8_t *)buf, len);
+        hq_free(buf);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Every saved fuzz input runs cleanly through the emulator's parsers (crashes and leaks
+ * fail under make check). */
+HQ_TEST(emulator_fuzz_replay) {
+    int n = replay_dir("tests/fuzz/seeds/fuzz_emulator") +
+            replay_dir("tests/fuzz/corpus/fuzz_emulator") +
+            replay_dir("tests/fuzz/regress/fuzz_emulator");
+    hq_fuzz_emulator_done();
+    HQ_CHECKF(n >= 9, "only %d fuzz inputs found (run from the repository root)", n);
 }
