@@ -18,8 +18,9 @@
 #define HQ_MAGIC_BACKEND 0x4241434Bu /* "BACK" */
 
 static const hq_backend_ops *const registry[] = {
-    &hq_backend_sv_shots_ops,
-    &hq_backend_dm_shots_ops,
+    &hq_backend_sv_shots_ops,      &hq_backend_dm_shots_ops,     &hq_backend_ionq_ops,
+    &hq_backend_ibm_ops,           &hq_backend_braket_ops,       &hq_backend_emulator_ionq_ops,
+    &hq_backend_emulator_ibm_ops,
 };
 
 struct hq_backend {
@@ -108,6 +109,13 @@ void hq_backend_free(hq_backend *b) {
     b->ops->destroy(b->ctx);
     b->h.magic = HQ_MAGIC_DEAD;
     hq_free(b);
+}
+
+void *hq_backend_impl_ctx(hq_backend *b, const hq_backend_ops **ops) {
+    if (ops) *ops = NULL;
+    if (!hq_handle_ok(b, HQ_MAGIC_BACKEND)) return NULL;
+    if (ops) *ops = b->ops;
+    return b->ctx;
 }
 
 const char *hq_backend_id(const hq_backend *b) {

@@ -40,5 +40,14 @@ typedef struct hq_backend_ops {
 /* The registry (backend.c) lists these; each is defined by its implementation file. */
 extern const hq_backend_ops hq_backend_sv_shots_ops;
 extern const hq_backend_ops hq_backend_dm_shots_ops;
+extern const hq_backend_ops hq_backend_ionq_ops;          /* backend_ionq.c */
+extern const hq_backend_ops hq_backend_emulator_ionq_ops; /* backend_ionq.c */
+extern const hq_backend_ops hq_backend_ibm_ops;           /* backend_ibm.c */
+extern const hq_backend_ops hq_backend_emulator_ibm_ops;  /* backend_ibm.c */
+extern const hq_backend_ops hq_backend_braket_ops;        /* backend_braket.c */
+
+/* The implementation context of a backend handle and (if ops is not NULL) its vtable, for
+ * implementation-specific test and benchmark helpers. NULL for a bad handle. */
+void *hq_backend_impl_ctx(hq_backend *b, const hq_backend_ops **ops);
 
 #endif /* HQ_BACKEND_IMPL_H */

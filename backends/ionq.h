@@ -45,7 +45,12 @@ extern "C" {
 #endif
 
 typedef enum hq_ionq_api { HQ_IONQ_V03 = 0, HQ_IONQ_V04 } hq_ionq_api;
+/* Also declared by backends/transpile.h (same definition, same guard), so both headers can
+ * be included together. */
+#ifndef HQ_IONQ_GATESET_DEFINED
+#define HQ_IONQ_GATESET_DEFINED
 typedef enum hq_ionq_gateset { HQ_IONQ_QIS = 0, HQ_IONQ_NATIVE } hq_ionq_gateset;
+#endif
 
 typedef struct hq_ionq_meta {
     const char *key;   /* <= 40 characters */

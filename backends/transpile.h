@@ -100,12 +100,17 @@ typedef struct hq_transpile_result {
 hq_status hq_transpile_ibm(const hq_circuit *c, const hq_device *d, const hq_transpile_options *opt,
                            hq_transpile_result *out);
 
+/* Shared with backends/ionq.h (same definition under the same guard), so a file can include
+ * both headers. */
+#ifndef HQ_IONQ_GATESET_DEFINED
+#define HQ_IONQ_GATESET_DEFINED
 typedef enum hq_ionq_gateset {
-    HQ_IONQ_NATIVE = 0, /* gpi, gpi2, ms (phases in turns), virtual Z */
-    HQ_IONQ_QIS,        /* x y z h s sdg t tdg sx sxdg rx ry rz p, cx cy cz ch crx cry crz cp
-                           swap rxx ryy rzz ccx (the names the IonQ QIS JSON accepts, after
-                           the usual aliases sdg->si, tdg->ti, sx->v, rxx->xx ...) */
+    HQ_IONQ_QIS = 0, /* x y z h s sdg t tdg sx sxdg rx ry rz p, cx cy cz ch crx cry crz cp
+                        swap rxx ryy rzz ccx (the names the IonQ QIS JSON accepts, after
+                        the usual aliases sdg->si, tdg->ti, sx->v, rxx->xx ...) */
+    HQ_IONQ_NATIVE,  /* gpi, gpi2, ms (phases in turns), virtual Z */
 } hq_ionq_gateset;
+#endif
 
 /*
  * Compile c for IonQ (all-to-all, qubit i stays qubit i). Measurements must be terminal
