@@ -44,6 +44,8 @@
 #define IBM_TAG_TOKEN   "hqcnn-token:"
 #define IBM_TAG_PUBS    "hqcnn-pubs:"
 #define IBM_TAG_RESULTS "hqcnn-results:"
+#define IBM_TAG_ROWS    "hqcnn-rows:"
+#define IBM_ROWS_MAX    400 /* longest rows tag written */
 #define ISA_CACHE_N     64
 
 /* One compiled circuit. */
@@ -647,11 +649,23 @@ static hq_status ibm_submit(void *ctx, const hq_job_spec *job, char remote_id[HQ
     }
     if (st == HQ_OK) st = ensure_session(c);
     hq_sbuf body = HQ_SBUF_INIT;
+    hq_sbuf t_rows = HQ_SBUF_INIT;
     if (st == HQ_OK) {
         char t_pubs[48], t_res[48];
         snprintf(t_pubs, sizeof t_pubs, IBM_TAG_PUBS "%d", n);
         snprintf(t_res, sizeof t_res, IBM_TAG_RESULTS "%" PRId64, results);
-        const char *tags[3] = {t_pubs, t_res, job->tag};
+        /* rows per PUB (run-length), so results are checked PUB by PUB */
+        int *rows = hq_malloc((size_t)n * sizeof *rows);
+        if (rows) {
+            for (int i = 0; i < n; i++)
+                rows[i] = job->entries[i].n_rows > 0 ? (int)job->entries[i].n_rows : 1;
+            hq_sbuf_puts(&t_rows, IBM_TAG_ROWS);
+            rest_rle_encode(rows, n, &t_rows);
+            hq_free(rows);
+        }
+        bool with_rows = rows && t_rows.p && t_rows.len <= IBM_ROWS_MAX;
+        const char *tags[4] = {t_pubs, t_res, with_rows ? t_rows.p : job->tag, job->tag};
+        int n_tags = 2 + with_rows + (job->tag && *job->tag);
         hq_ibm_job_spec sp = {.backend = c->backend,
                               .pubs = pubs,
                               .n_pubs = n,
@@ -660,9 +674,10 @@ static hq_status ibm_submit(void *ctx, const hq_job_spec *job, char remote_id[HQ
                               .session_id = c->session_id[0] ? c->session_id : NULL,
                               .client_token = job->client_token,
                               .tags = tags,
-                              .n_tags = job->tag && *job->tag ? 3 : 2};
+                              .n_tags = n_tags};
         st = hq_ibm_build_sampler_job(&sp, &body);
     }
+    hq_sbuf_free(&t_rows);
     for (int i = 0; i < n; i++) {
         if (texts) hq_free(texts[i]);
         if (vals) hq_free(vals[i]);
@@ -702,9 +717,10 @@ static hq_status ibm_submit(void *ctx, const hq_job_spec *job, char remote_id[HQ
 
 typedef struct ibm_job {
     hq_qpu_job_status js;
-    int n_pubs;        /* from the tags, 0 if absent */
-    int64_t n_results; /* from the tags, 0 if absent */
-    bool has_token;    /* tags carry `token` (find_by_token) */
+    int n_pubs;                  /* from the tags, 0 if absent */
+    int64_t n_results;           /* from the tags, 0 if absent */
+    char rows[IBM_ROWS_MAX + 1]; /* rows-per-PUB list from the tags, "" if absent */
+    bool has_token;              /* tags carry `token` (find_by_token) */
 } ibm_job;
 
 static void read_tags(const cJSON *j, ibm_job *out, const char *token) {
@@ -721,6 +737,8 @@ static void read_tags(const cJSON *j, ibm_job *out, const char *token) {
         if (!strncmp(s, IBM_TAG_RESULTS, strlen(IBM_TAG_RESULTS)) &&
             hq_parse_i64(s + strlen(IBM_TAG_RESULTS), 1, INT64_MAX / 2, &v) == HQ_OK)
             out->n_results = v;
+        if (!strncmp(s, IBM_TAG_ROWS, strlen(IBM_TAG_ROWS)))
+            snprintf(out->rows, sizeof out->rows, "%s", s + strlen(IBM_TAG_ROWS));
         if (token && !strncmp(s, IBM_TAG_TOKEN, strlen(IBM_TAG_TOKEN)) &&
             !strcmp(s + strlen(IBM_TAG_TOKEN), token))
             out->has_token = true;
@@ -787,12 +805,27 @@ static hq_status collect(ibm_ctx *c, const char *id, const ibm_job *j, int64_t n
     if (j->n_pubs <= 0) {
         while (np > 0 && rr.res.pubs[np - 1].status != HQ_OK) np--;
     }
+    int *want = NULL; /* rows of each PUB, from the tags */
+    if (j->rows[0] && j->n_pubs > 0 && (want = hq_malloc((size_t)j->n_pubs * sizeof *want)) &&
+        rest_rle_decode(j->rows, want, j->n_pubs) != HQ_OK)
+        HQ_FREE(want);
     int64_t total = 0;
     hq_sbuf miss = HQ_SBUF_INIT;
     int n_miss = 0;
     int64_t first_missing = -1;
     for (int p = 0; p < np; p++) {
         const hq_ibm_pub_result *pr = &rr.res.pubs[p];
+        if (pr->status == HQ_OK && pr->n_cregs > 0 && want && pr->cregs[0].n_bindings != want[p]) {
+            /* positional results that do not line up: a PUB before this one is missing */
+            st = hq_failf(NULL, HQ_ERR_BACKEND,
+                          "%s: job %s returned results that do not line up with its PUBs (PUB %d "
+                          "has %d rows, %d were submitted): some PUB's result is missing (F9 "
+                          "partial results; nothing is used, the circuits are sent again when the "
+                          "run resumes)",
+                          c->rc.name, id, p, pr->cregs[0].n_bindings, want[p]);
+            if (missing) snprintf(missing, mcap, "%s", hq_last_error());
+            break;
+        }
         if (pr->status == HQ_OK && pr->n_cregs > 0) {
             total += pr->cregs[0].n_bindings;
             continue;
@@ -802,7 +835,10 @@ static hq_status collect(ibm_ctx *c, const char *id, const ibm_job *j, int64_t n
             hq_sbuf_printf(&miss, "%sPUB %d (%s)", n_miss > 1 ? "; " : "", p,
                            pr->error[0] ? pr->error : "no result");
     }
-    if (n_miss) {
+    hq_free(want);
+    if (st) {
+        /* already reported */
+    } else if (n_miss) {
         char where[160] = "";
         if (n_expected > 0 && n_miss == 1)
             snprintf(where, sizeof where, ", i.e. results %" PRId64 "..%" PRId64 " of %" PRId64,

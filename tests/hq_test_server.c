@@ -101,6 +101,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         copy_header(c, "Authorization", r->authorization, sizeof r->authorization);
         copy_header(c, "Content-Type", r->content_type, sizeof r->content_type);
         copy_header(c, "X-Test", r->extra, sizeof r->extra);
+        copy_header(c, "Host", r->host, sizeof r->host);
+        copy_header(c, "X-Amz-Date", r->amz_date, sizeof r->amz_date);
         r->body_len = cc->body.len;
         r->body = hq_strndup(cc->body.p ? cc->body.p : "", cc->body.len);
     }

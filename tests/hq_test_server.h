@@ -42,6 +42,8 @@ typedef struct hq_ts_request {
     char authorization[512]; /* Authorization header ("" if none) */
     char content_type[128];  /* Content-Type header */
     char extra[256];         /* X-Test header */
+    char host[128];          /* Host header */
+    char amz_date[32];       /* X-Amz-Date header (SigV4 checks) */
     char *body;              /* request body (owned by the server, NUL-terminated) */
     size_t body_len;
 } hq_ts_request;
