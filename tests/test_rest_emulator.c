@@ -12,6 +12,7 @@
  */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,4 +344,291 @@ HQ_TEST_SLOW(rest_emu_ionq_every_fault_completes_or_resumes_identically) {
         {"dup_submit", 0, NULL, 0},
     };
     fault_matrix(false, sc, (int)HQ_ARRAY_LEN(sc));
+}
+
+/* ==== crashes: kill -9 of the client, restart of the emulator ============================= */
+
+/* Run `hqcnn args...` in a child, stdout to out_path and stderr to err_path (may be NULL);
+ * kill it with SIGKILL after kill_ms (< 0: never). Exit status, 137 if killed, -1 on error. */
+static int run_cli(char *const argv[], long kill_ms, const char *env_kill, const char *out_path,
+                   const char *err_path) {
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        if (env_kill)
+            setenv("HQCNN_FAULT_KILL_AFTER_SUBMIT", env_kill, 1);
+        else
+            unsetenv("HQCNN_FAULT_KILL_AFTER_SUBMIT");
+        if (out_path && !freopen(out_path, "w", stdout)) _exit(126);
+        if (!freopen(err_path ? err_path : "/dev/null", err_path ? "a" : "w", stderr)) _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status = 0;
+    if (kill_ms >= 0) {
+        double t0 = hq_time_now();
+        while (waitpid(pid, &status, WNOHANG) == 0) {
+            if ((hq_time_now() - t0) * 1000 >= (double)kill_ms) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                break;
+            }
+            hq_sleep_ms(2);
+        }
+    } else {
+        waitpid(pid, &status, 0);
+    }
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+static bool read_sha(const char *path, char sha[65]) {
+    char *text;
+    size_t len;
+    if (hq_file_read(path, 0, &text, &len)) return false;
+    cJSON *j = cJSON_Parse(text);
+    hq_free(text);
+    const cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, "weights_sha256") : NULL;
+    bool ok =
+        v && cJSON_IsString(v) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "finished"));
+    if (ok) snprintf(sha, 65, "%s", v->valuestring);
+    cJSON_Delete(j);
+    return ok;
+}
+
+static bool run_exists(const char *db_path, const char *name) {
+    hq_jobdb *db;
+    hq_jobdb_options dbo;
+    hq_jobdb_options_init(&dbo);
+    dbo.no_create = true;
+    if (hq_jobdb_open(db_path, &dbo, &db) != HQ_OK) return false;
+    hq_jobdb_run r;
+    memset(&r, 0, sizeof r);
+    bool ok = hq_jobdb_run_find(db, name, &r) == HQ_OK;
+    hq_jobdb_run_clear(&r);
+    hq_jobdb_close(db);
+    return ok;
+}
+
+/* Restarts the emulator (same state directory, same port) while a client runs. */
+typedef struct restarter {
+    hq_emulator **emu;
+    const char *state;
+    int port;
+    long after_ms;
+    pthread_t th;
+    bool ok;
+} restarter;
+
+static void *restart_main(void *arg) {
+    restarter *r = arg;
+    hq_sleep_ms(r->after_ms);
+    hq_emulator_stop(*r->emu);
+    *r->emu = NULL;
+    hq_sleep_ms(150);
+    for (int tries = 0; tries < 50 && !*r->emu; tries++) {
+        *r->emu = emu_start(r->state, r->port);
+        if (!*r->emu) hq_sleep_ms(20);
+    }
+    r->ok = *r->emu != NULL;
+    return NULL;
+}
+
+HQ_TEST(rest_emu_kill9_and_emulator_restart_resume_bit_identical) {
+    const char *bin = getenv("HQCNN_BIN");
+    if (!bin || access(bin, X_OK) != 0) {
+        HQ_CHECKF(false, "HQCNN_BIN is not set to the hqcnn binary (make test sets it)");
+        return;
+    }
+    env_keys();
+    char state[4096];
+    snprintf(state, sizeof state, "%s", hq_test_tmpfile("emu-state"));
+    hq_emulator *e = emu_start(state, 0);
+    HQ_REQUIRE(e);
+    int port = hq_emulator_port(e);
+    /* the uninterrupted reference, in this process (same code as the CLI) */
+    char *json = emu_config("emulator-ibm", port, "\"retry_base_s\":0.1", 16);
+    HQ_REQUIRE(json);
+    json[strlen(json)] = '\0';
+    {
+        /* retry_base_s appears twice in the options: keep the later one only */
+        char *first = strstr(json, "\"retry_base_s\":0.01,");
+        if (first) memmove(first, first + 20, strlen(first + 20) + 1);
+    }
+    double t0 = hq_time_now();
+    run_out ref;
+    train_run(json, "ref", &ref);
+    double t_ref = hq_time_now() - t0;
+    HQ_REQUIRE(ref.st == HQ_OK && ref.finished);
+    int ref_jobs = 0;
+    HQ_REQUIRE(max_jobs_per_token(e, true, &ref_jobs) == 1);
+    char cfg[4096], db[4096], out[4096], js[4096], err[4096];
+    snprintf(cfg, sizeof cfg, "%s", hq_test_write_file("crash.json", json, strlen(json)));
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile("crash.db"));
+    snprintf(out, sizeof out, "%s", hq_test_tmpfile("crash-out"));
+    snprintf(js, sizeof js, "%s", hq_test_tmpfile("result.json"));
+    snprintf(err, sizeof err, "%s", hq_test_tmpfile("stderr.txt"));
+    hq_free(json);
+    char *train[] = {(char *)bin, "train", "--config", cfg,     "--db",   db,
+                     "--out",     out,     "--name",   "crash", "--json", NULL};
+    char *resume[] = {(char *)bin, "resume", "crash", "--db", db, "--json", NULL};
+    hq_rng rng;
+    hq_rng_init(&rng, 77, 0, 0);
+    bool started = false, done = false;
+    int kills = 0, restarts = 0, rounds;
+    char got[65] = "";
+    for (rounds = 0; rounds < 30 && !done; rounds++) {
+        const char *env = NULL;
+        long kill_ms = -1;
+        restarter rs = {.emu = &e, .state = state, .port = port};
+        bool restart = false;
+        /* kill after the 1st submission, kill at random, kill after the 2nd submission,
+         * kill at random, restart the emulator mid-run, then run to the end */
+        if (rounds == 0 || rounds == 2)
+            env = rounds == 0 ? "1" : "2"; /* between a submission and its bookkeeping */
+        else if (rounds == 1 || rounds == 3)
+            kill_ms = (long)(1000 * t_ref * (0.1 + 0.3 * hq_rng_uniform(&rng)));
+        else if (rounds == 4)
+            restart = true; /* the emulator goes away and comes back mid-run */
+        if (restart) {
+            rs.after_ms = (long)(1000 * t_ref * (0.1 + 0.2 * hq_rng_uniform(&rng)));
+            pthread_create(&rs.th, NULL, restart_main, &rs);
+        }
+        int rc = run_cli(started ? resume : train, kill_ms, env, js, err);
+        if (restart) {
+            pthread_join(rs.th, NULL);
+            HQ_REQUIRE(rs.ok);
+            /* the client went on talking to the new instance: the restart was mid-run */
+            hq_emulator_stats es;
+            hq_emulator_get_stats(e, &es);
+            restarts += es.requests > 0;
+        }
+        if (getenv("RT_VERBOSE"))
+            fprintf(stderr, "  round %d: %s env=%s kill_ms=%ld restart=%d -> rc %d\n", rounds,
+                    started ? "resume" : "train", env ? env : "-", kill_ms, restart, rc);
+        if (rc == 137)
+            kills++;
+        else if (rc == 0)
+            done = read_sha(js, got);
+        if (!started) started = run_exists(db, "crash");
+        hq_clear_error();
+    }
+    HQ_CHECKF(done, "the run did not finish after %d rounds (stderr in %s)", rounds, err);
+    HQ_CHECKF(kills >= 3, "only %d kills happened", kills);
+    HQ_CHECKF(restarts >= 1, "the emulator restart did not happen while the client ran");
+    HQ_CHECK_STR(got, ref.sha);
+    int n_jobs = 0, worst = max_jobs_per_token(e, true, &n_jobs);
+    HQ_CHECKF(worst == 1, "a job was accepted %d times", worst);
+    /* the crashing run may pay for a job whose process died before recording it ... no: every
+     * accepted job is found again by its token, so the total equals the reference's (+ its
+     * own reference run's jobs, which are in the same emulator) */
+    HQ_CHECKF(n_jobs == 2 * ref_jobs, "%d jobs accepted for two runs of %d jobs", n_jobs, ref_jobs);
+    hq_emulator_stop(e);
+}
+
+/* ==== credentials never leave the process ================================================== */
+
+/* Bytes of a file contain needle? (-1 if unreadable) */
+static int file_contains(const char *path, const char *needle) {
+    char *data = NULL;
+    size_t len = 0;
+    if (hq_file_read(path, 0, &data, &len) != HQ_OK) return -1;
+    int found = 0;
+    size_t nl = strlen(needle);
+    for (size_t i = 0; i + nl <= len && !found; i++) found = !memcmp(data + i, needle, nl);
+    hq_free(data);
+    return found;
+}
+
+/* Recursively check every regular file under dir; returns files with the needle, and
+ * counts the files checked. */
+static int tree_contains(const char *dir, const char *needle, int *n_files, char *hit, size_t cap) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int hits = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(p, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            hits += tree_contains(p, needle, n_files, hit, cap);
+        } else if (S_ISREG(st.st_mode)) {
+            (*n_files)++;
+            if (file_contains(p, needle) == 1) {
+                hits++;
+                snprintf(hit, cap, "%s", p);
+            }
+        }
+    }
+    closedir(d);
+    return hits;
+}
+
+HQ_TEST(rest_emu_planted_key_never_written) {
+    const char *bin = getenv("HQCNN_BIN");
+    if (!bin || access(bin, X_OK) != 0) {
+        HQ_CHECKF(false, "HQCNN_BIN is not set to the hqcnn binary (make test sets it)");
+        return;
+    }
+    env_keys(); /* EKEY is the planted credential: recognisable, 21 characters */
+    hq_emulator *e = emu_start(NULL, 0);
+    HQ_REQUIRE(e);
+    /* a refused submission (error messages), and a malformed reply to look at */
+    HQ_REQUIRE_OK(hq_emulator_arm_faults(e, "auth401@2~POST/api/v1/jobs,truncate~GET/api/v1/jobs/,"
+                                            "auth401~POST/v0.3/jobs"));
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("leak"));
+    HQ_REQUIRE_OK(hq_mkdir_p(dir, 0700));
+    char cfg_ibm[4096], cfg_ionq[4096], db[4096], outs[8][4096];
+    char *j1 = emu_config("emulator-ibm", hq_emulator_port(e), NULL, 4);
+    char *j2 = emu_config("emulator-ionq", hq_emulator_port(e), NULL, 4);
+    HQ_REQUIRE(j1 && j2);
+    snprintf(cfg_ibm, sizeof cfg_ibm, "%s", hq_test_write_file("leak/ibm.json", j1, strlen(j1)));
+    snprintf(cfg_ionq, sizeof cfg_ionq, "%s", hq_test_write_file("leak/ionq.json", j2, strlen(j2)));
+    hq_free(j1);
+    hq_free(j2);
+    snprintf(db, sizeof db, "%s/runs.db", dir);
+    for (int i = 0; i < 8; i++) snprintf(outs[i], sizeof outs[i], "%s/cmd%d.out", dir, i);
+    char err[4096];
+    snprintf(err, sizeof err, "%s/all.err", dir);
+    char run_ibm[4096], run_ionq[4096];
+    snprintf(run_ibm, sizeof run_ibm, "%s/run-ibm", dir);
+    snprintf(run_ionq, sizeof run_ionq, "%s/run-ionq", dir);
+    setenv("HQCNN_LOG", "debug", 1);
+    char *cmds[8][12] = {
+        {(char *)bin, "train", "--config", cfg_ibm, "--db", db, "--out", run_ibm, "--name", "li",
+         NULL},
+        {(char *)bin, "resume", "li", "--db", db, NULL},
+        {(char *)bin, "train", "--config", cfg_ionq, "--db", db, "--out", run_ionq, "--name", "lq",
+         NULL},
+        {(char *)bin, "resume", "lq", "--db", db, NULL},
+        {(char *)bin, "show", "li", "--db", db, NULL},
+        {(char *)bin, "jobs", "--db", db, NULL},
+        {(char *)bin, "runs", "--db", db, "--json", NULL},
+        {(char *)bin, "jobs", "lq", "--db", db, "--json", NULL},
+    };
+    int rc[8];
+    for (int i = 0; i < 8; i++) rc[i] = run_cli(cmds[i], -1, NULL, outs[i], err);
+    unsetenv("HQCNN_LOG");
+    HQ_CHECKF(rc[0] != 0 && rc[1] == 0, "the IBM run should stop once (auth) and resume: %d %d",
+              rc[0], rc[1]);
+    HQ_CHECKF(rc[2] != 0 && rc[3] == 0, "the IonQ run should stop once (auth) and resume: %d %d",
+              rc[2], rc[3]);
+    for (int i = 4; i < 8; i++) HQ_CHECKF(rc[i] == 0, "command %d exited with %d", i, rc[i]);
+    HQ_CHECKF(file_contains(err, "401") == 1, "the auth failure is reported on stderr");
+    /* the key, and the header values that would carry it, appear nowhere */
+    const char *needles[] = {EKEY, "apiKey ", "Bearer ", "apikey="};
+    for (size_t k = 0; k < HQ_ARRAY_LEN(needles); k++) {
+        int n_files = 0;
+        char hit[4096] = "";
+        int hits = tree_contains(dir, needles[k], &n_files, hit, sizeof hit);
+        HQ_CHECKF(hits == 0, "'%s' found in %d file(s), e.g. %s", needles[k], hits, hit);
+        HQ_CHECKF(n_files >= 12, "only %d files were searched", n_files);
+    }
+    /* the database was searched too (with its WAL) */
+    HQ_CHECK(file_contains(db, "breastmnist") == 1);
+    hq_emulator_stop(e);
 }
