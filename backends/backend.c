@@ -18,8 +18,8 @@
 #define HQ_MAGIC_BACKEND 0x4241434Bu /* "BACK" */
 
 static const hq_backend_ops *const registry[] = {
-    &hq_backend_sv_shots_ops,      &hq_backend_dm_shots_ops,     &hq_backend_ionq_ops,
-    &hq_backend_ibm_ops,           &hq_backend_braket_ops,       &hq_backend_emulator_ionq_ops,
+    &hq_backend_sv_shots_ops,     &hq_backend_dm_shots_ops, &hq_backend_ionq_ops,
+    &hq_backend_ibm_ops,          &hq_backend_braket_ops,   &hq_backend_emulator_ionq_ops,
     &hq_backend_emulator_ibm_ops,
 };
 
