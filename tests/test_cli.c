@@ -204,8 +204,8 @@ HQ_TEST(cli_errors_and_exit_statuses) {
         cli_free(&r);
     }
     /* a malformed circuit: file:line:column */
-    const char *bad =
-        hq_test_write_file("bad.qasm", "OPENQASM 2.0;\nqreg q[2];\ncx q[0], q[5];\n", 42);
+    const char *bad_src = "OPENQASM 2.0;\nqreg q[2];\ncx q[0], q[5];\n";
+    const char *bad = hq_test_write_file("bad.qasm", bad_src, strlen(bad_src));
     HQ_REQUIRE(cli(&r, "qasm", "run", bad, NULL));
     HQ_CHECK_EQ_INT(r.status, 1);
     HQ_CHECK(strstr(r.err, "bad.qasm:3:") != NULL);
