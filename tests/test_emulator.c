@@ -1525,3 +1525,139 @@ HQ_TEST(emulator_ibm_dynamic_circuits) {
     hq_sbuf_free(&q);
     hq_emulator_stop(e);
 }
+
+/* --device CONF,PROPS: the files are served as they are (the date replaced after a
+ * recalibration), the ISA and the noise come from them; --noise FILE replaces the noise. */
+HQ_TEST(emulator_loaded_device) {
+    char conf_path[1024], props_path[1024];
+    snprintf(conf_path, sizeof conf_path, "%s",
+             hq_test_shared("data/ibm_backends/conf_nairobi.json"));
+    snprintf(props_path, sizeof props_path, "%s",
+             hq_test_shared("data/ibm_backends/props_nairobi.json"));
+    char *conf_file = NULL, *props_file = NULL;
+    size_t n1, n2;
+    HQ_REQUIRE_OK(hq_file_read(conf_path, 0, &conf_file, &n1));
+    HQ_REQUIRE_OK(hq_file_read(props_path, 0, &props_file, &n2));
+    hq_emulator_options o = et_options(HQ_EMU_PROFILE_IBM);
+    o.device_conf = conf_path;
+    o.device_props = props_path;
+    hq_emulator *e = et_start(&o);
+    HQ_REQUIRE(e);
+    char tok[256];
+    HQ_REQUIRE(et_ibm_token(e, tok, sizeof tok));
+    char *conf = NULL, *props = NULL;
+    cJSON *a = get_ibm_doc(e, tok, "/api/v1/backends/ibm_nairobi/configuration", &conf);
+    cJSON *b = get_ibm_doc(e, tok, "/api/v1/backends/ibm_nairobi/properties", &props);
+    HQ_REQUIRE(a && b);
+    HQ_CHECK(!strcmp(conf, conf_file));
+    HQ_CHECK(!strcmp(props, props_file));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    hq_free(conf);
+    hq_free(props);
+    /* the device's ISA: cx on its edges, not cz, not off the map */
+    char body[4096], id[64], st[32];
+    ibm_body(body, sizeof body,
+             "[\"OPENQASM 3.0;\\ninclude \\\"stdgates.inc\\\";\\nbit[2] c;\\nx $3;\\ncx $3, $5;\\n"
+             "c[0] = measure $3;\\nc[1] = measure $5;\\n\",null,2000]",
+             NULL);
+    /* ibm_body names the built-in device: point it at nairobi */
+    char *p = strstr(body, HQ_EMU_DEFAULT_DEVICE);
+    HQ_REQUIRE(p);
+    char fixed[4096];
+    snprintf(fixed, sizeof fixed, "%.*sibm_nairobi%s", (int)(p - body), body,
+             p + strlen(HQ_EMU_DEFAULT_DEVICE));
+    HQ_REQUIRE(et_ibm_submit(e, tok, fixed, NULL, id));
+    HQ_REQUIRE(et_ibm_wait(e, tok, id, 10, st, sizeof st));
+    HQ_CHECK_STR(st, "Completed");
+    cJSON *res = ibm_results(e, tok, id);
+    static unsigned long long v[2000];
+    long n = et_ibm_samples(res, 0, "c", -1, v, 2000);
+    long ones = 0;
+    for (long i = 0; i < n; i++) ones += v[i] == 3;
+    HQ_CHECK(n == 2000 && ones > 1700 && ones < 2000); /* |11> up to noise, and noise is on */
+    cJSON_Delete(res);
+    static const char *bad[] = {"cz $3, $5", "cx $0, $2"};
+    for (int k = 0; k < 2; k++) {
+        char pub[512];
+        snprintf(
+            pub, sizeof pub,
+            "[\"OPENQASM 3.0;\\ninclude \\\"stdgates.inc\\\";\\nbit[1] c;\\n%s;\\nc[0] = measure "
+            "$0;\\n\"]",
+            bad[k]);
+        snprintf(
+            fixed, sizeof fixed,
+            "{\"program_id\":\"sampler\",\"backend\":\"ibm_nairobi\",\"params\":{\"pubs\":[%s]}}",
+            pub);
+        et_resp r;
+        et_ibm(e, tok, "POST", "/api/v1/jobs", fixed, NULL, &r);
+        HQ_CHECKF(r.status == 400 && strstr(r.body, "target definition"), "%s: %ld %s", bad[k],
+                  r.status, r.body);
+        et_resp_free(&r);
+    }
+    /* a recalibration replaces only the date */
+    HQ_REQUIRE_OK(hq_emulator_recalibrate(e));
+    b = get_ibm_doc(e, tok, "/api/v1/backends/ibm_nairobi/properties", NULL);
+    cJSON *orig = cJSON_Parse(props_file);
+    HQ_REQUIRE(b && orig);
+    const cJSON *d1 = cJSON_GetObjectItemCaseSensitive(b, "last_update_date");
+    HQ_CHECK(cJSON_IsString(d1) && strcmp(d1->valuestring, "2024-05-27T15:45:40-03:00") != 0);
+    cJSON_DeleteItemFromObjectCaseSensitive(b, "last_update_date");
+    cJSON_DeleteItemFromObjectCaseSensitive(orig, "last_update_date");
+    HQ_CHECK(cJSON_Compare(b, orig, 1));
+    cJSON_Delete(b);
+    cJSON_Delete(orig);
+    hq_emulator_stop(e);
+    hq_free(conf_file);
+    hq_free(props_file);
+
+    /* --noise ideal on the loaded device: no noise, the same circuit gives |11> every shot */
+    o.noise_path = "ideal";
+    e = et_start(&o);
+    HQ_REQUIRE(e);
+    HQ_REQUIRE(et_ibm_token(e, tok, sizeof tok));
+    ibm_body(body, sizeof body,
+             "[\"OPENQASM 3.0;\\ninclude \\\"stdgates.inc\\\";\\nbit[2] c;\\nx $3;\\ncx $3, $5;\\n"
+             "c[0] = measure $3;\\nc[1] = measure $5;\\n\",null,500]",
+             NULL);
+    p = strstr(body, HQ_EMU_DEFAULT_DEVICE);
+    snprintf(fixed, sizeof fixed, "%.*sibm_nairobi%s", (int)(p - body), body,
+             p + strlen(HQ_EMU_DEFAULT_DEVICE));
+    HQ_REQUIRE(et_ibm_submit(e, tok, fixed, NULL, id));
+    HQ_REQUIRE(et_ibm_wait(e, tok, id, 10, st, sizeof st));
+    res = ibm_results(e, tok, id);
+    n = et_ibm_samples(res, 0, "c", -1, v, 2000);
+    ones = 0;
+    for (long i = 0; i < n; i++) ones += v[i] == 3;
+    HQ_CHECK(n == 500 && ones == 500);
+    cJSON_Delete(res);
+    hq_emulator_stop(e);
+
+    /* --noise FILE: a noise model describing 5 qubits on a 7-qubit device fails a job on $6
+     * with the simulator's message, and runs one on $0, $1 */
+    o.noise_path = "configs/noise/ibm_manila.json";
+    e = et_start(&o);
+    HQ_REQUIRE(e);
+    HQ_REQUIRE(et_ibm_token(e, tok, sizeof tok));
+    snprintf(
+        fixed, sizeof fixed,
+        "{\"program_id\":\"sampler\",\"backend\":\"ibm_nairobi\",\"params\":{\"pubs\":[[\"OPENQASM "
+        "3.0;\\nbit[1] c;\\nx $6;\\nc[0] = measure $6;\\n\",null,10]]}}");
+    HQ_REQUIRE(et_ibm_submit(e, tok, fixed, NULL, id));
+    HQ_REQUIRE(et_ibm_wait(e, tok, id, 10, st, sizeof st));
+    HQ_CHECK_STR(st, "Failed");
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/jobs/%s", id);
+    et_resp r;
+    et_ibm(e, tok, "GET", path, NULL, NULL, &r);
+    HQ_CHECK(strstr(r.body, "pub 0") != NULL);
+    et_resp_free(&r);
+    snprintf(
+        fixed, sizeof fixed,
+        "{\"program_id\":\"sampler\",\"backend\":\"ibm_nairobi\",\"params\":{\"pubs\":[[\"OPENQASM "
+        "3.0;\\nbit[1] c;\\nx $1;\\nc[0] = measure $1;\\n\",null,10]]}}");
+    HQ_REQUIRE(et_ibm_submit(e, tok, fixed, NULL, id));
+    HQ_REQUIRE(et_ibm_wait(e, tok, id, 10, st, sizeof st));
+    HQ_CHECK_STR(st, "Completed");
+    hq_emulator_stop(e);
+}

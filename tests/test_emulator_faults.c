@@ -816,7 +816,7 @@ HQ_TEST(emulator_concurrency) {
     hq_sbuf b = HQ_SBUF_INIT;
     hq_sbuf_puts(&b,
                  "{\"target\":\"qpu.aria-1\",\"shots\":100,\"input\":{\"qubits\":10,\"circuit\":[");
-    for (int k = 0; k < 60; k++)
+    for (int k = 0; k < 30; k++)
         hq_sbuf_printf(&b, "%s{\"gate\":\"xx\",\"targets\":[%d,%d],\"rotation\":0.3}", k ? "," : "",
                        k % 10, (k + 3) % 10);
     hq_sbuf_puts(&b, "]}}");

@@ -175,7 +175,8 @@ typedef struct hq_emulator_stats {
     int64_t jobs_stored;        /* jobs in the store, those reloaded at start included */
     int64_t jobs_executed;      /* jobs whose circuits were run since start */
     int64_t faults_fired;       /* injected faults since start */
-    int64_t faults_armed;       /* armed faults not yet exhausted */
+    int64_t faults_armed;       /* firings left in the armed faults; -1 if one is armed without
+                                   a limit (@*) */
     int64_t calibration_count;  /* recalibrations over the store's lifetime */
     char calibration_date[48];  /* current properties last_update_date */
 } hq_emulator_stats;
