@@ -28,6 +28,8 @@ static const cli_cmd commands[] = {
     {"jobs", hq_cmd_jobs, "jobs [RUN] [--state S]      list quantum jobs"},
     {"show", hq_cmd_show,
      "show RUN                    a run's progress, jobs, shots, cache hits, plan vs actual"},
+    {"study", hq_cmd_study,
+     "study RUN --backends ...      noise study: backends x shots x mitigation, HTML report"},
     {"backends", hq_cmd_backends,
      "backends                    the quantum backends and their capabilities"},
     {"data", hq_cmd_data, "data list|info|fetch ...    MedMNIST datasets: registry, download"},

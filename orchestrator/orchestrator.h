@@ -66,6 +66,7 @@ int hq_cmd_runs(int argc, char **argv);
 int hq_cmd_jobs(int argc, char **argv);
 int hq_cmd_show(int argc, char **argv);
 int hq_cmd_backends(int argc, char **argv);
+int hq_cmd_study(int argc, char **argv);
 int hq_cmd_emulator(int argc, char **argv);
 
 #ifdef __cplusplus
