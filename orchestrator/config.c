@@ -142,9 +142,20 @@ static hq_status parse_model(ctx *x, const cJSON *v) {
 static hq_status parse_train(ctx *x, const cJSON *t) {
     hq_train_config *c = x->c;
     if (!t) return HQ_OK;
-    static const char *const keys[] = {"epochs",           "batch_size",       "seed",    "threads",
-                                       "optimizer",        "class_weights",    "augment", "select",
-                                       "checkpoint_every", "keep_checkpoints", "subset",  NULL};
+    static const char *const keys[] = {"epochs",
+                                       "batch_size",
+                                       "seed",
+                                       "threads",
+                                       "optimizer",
+                                       "class_weights",
+                                       "augment",
+                                       "select",
+                                       "checkpoint_every",
+                                       "keep_checkpoints",
+                                       "subset",
+                                       "ema",
+                                       "tta",
+                                       NULL};
     hq_status st = check_keys(t, "train", keys);
     if (st == HQ_OK) st = get_int(t, "epochs", "train", 1, 100000, &c->epochs);
     if (st == HQ_OK) st = get_int(t, "batch_size", "train", 1, 4096, &c->batch_size);
@@ -196,6 +207,17 @@ static hq_status parse_train(ctx *x, const cJSON *t) {
         hq_augment aug;
         if (st == HQ_OK && (st = hq_augment_parse(c->augment_json, &aug)) != HQ_OK)
             st = hq_fail_prefix(NULL, st, "config: train.augment");
+    }
+    if (st == HQ_OK) st = get_num(t, "ema", "train", 0, 0.999999, false, &c->ema);
+    char tta[16] = "";
+    if (st == HQ_OK) st = get_str(t, "tta", "train", tta, sizeof tta);
+    if (st == HQ_OK && tta[0]) {
+        if (!strcmp(tta, "none"))
+            c->tta_hflip = false;
+        else if (!strcmp(tta, "hflip"))
+            c->tta_hflip = true;
+        else
+            st = bad("train.tta", "must be \"none\" or \"hflip\"", NULL);
     }
     char sel[32] = "";
     if (st == HQ_OK) st = get_str(t, "select", "train", sel, sizeof sel);
@@ -359,9 +381,12 @@ hq_status hq_train_config_to_json(const hq_train_config *c, hq_sbuf *o) {
     hq_sbuf_printf(o,
                    ",\"select\":\"%s\",\"checkpoint_every\":%d,\"keep_checkpoints\":%d,\"subset\":{"
                    "\"train\":%lld,"
-                   "\"val\":%lld,\"test\":%lld}}",
+                   "\"val\":%lld,\"test\":%lld},\"tta\":\"%s\",\"ema\":",
                    sel[c->select], c->checkpoint_every, c->keep_checkpoints,
-                   (long long)c->subset[0], (long long)c->subset[1], (long long)c->subset[2]);
+                   (long long)c->subset[0], (long long)c->subset[1], (long long)c->subset[2],
+                   c->tta_hflip ? "hflip" : "none");
+    hq_sbuf_put_double(o, c->ema);
+    hq_sbuf_putc(o, '}');
     hq_sbuf_puts(o, ",\"quantum\":{\"backend\":");
     hq_sbuf_put_json_str(o, c->backend);
     hq_sbuf_printf(o, ",\"options\":%s,\"shots\":%lld,\"gradient\":\"%s\",\"spsa_c\":",

@@ -15,6 +15,10 @@
  *       "class_weights": "none" | "balanced" | [w0, w1, ...],
  *       "augment": {"hflip": 0.5, "shift": 2, "rotate": 10} | null,   (nn/augment.h)
  *       "select": "val_auc" | "val_acc" | "last",   which epoch's weights are kept
+ *       "ema": 0.99,                       evaluate (and keep) an exponential moving average
+ *                                          of the weights with this decay (0 = off)
+ *       "tta": "none" | "hflip",           test-time augmentation: average the scores of
+ *                                          each image and its mirror image
  *       "checkpoint_every": 50,            optimizer steps between checkpoints (and at
  *                                          every epoch end)
  *       "keep_checkpoints": 3,             newest checkpoints kept per run
@@ -75,6 +79,8 @@ typedef struct hq_train_config {
     int n_cw;
     char *augment_json;   /* augmentation config (nn/augment.h), NULL = none (owned) */
     hq_select select;     /* best-epoch criterion */
+    double ema;           /* weight EMA decay in [0, 1), 0 = off */
+    bool tta_hflip;       /* average scores over the image and its mirror */
     int checkpoint_every; /* steps, >= 1 */
     int keep_checkpoints; /* >= 1 */
     int64_t subset[3];    /* first N images of train/val/test (0 = all) */

@@ -99,12 +99,15 @@ hq_status hq_plan_run(const hq_train_config *cfg, hq_plan *p) {
         }
         if (!cfg->eval_exact)
             for (int64_t i = 0; i < n_val; i += EVAL_BATCH)
-                add_call(&p->val, &caps, per, 2 * HQ_MIN((int64_t)EVAL_BATCH, n_val - i),
-                         cfg->shots);
+                for (int pass = 0; pass < (cfg->tta_hflip ? 2 : 1); pass++) /* + the mirror pass */
+                    add_call(&p->val, &caps, per, 2 * HQ_MIN((int64_t)EVAL_BATCH, n_val - i),
+                             cfg->shots);
     }
     if (!cfg->eval_exact)
         for (int64_t i = 0; i < n_test; i += EVAL_BATCH)
-            add_call(&p->test, &caps, per, 2 * HQ_MIN((int64_t)EVAL_BATCH, n_test - i), cfg->shots);
+            for (int pass = 0; pass < (cfg->tta_hflip ? 2 : 1); pass++)
+                add_call(&p->test, &caps, per, 2 * HQ_MIN((int64_t)EVAL_BATCH, n_test - i),
+                         cfg->shots);
     sum_into(&p->total, &p->train);
     sum_into(&p->total, &p->val);
     sum_into(&p->total, &p->test);

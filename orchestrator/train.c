@@ -65,6 +65,9 @@ typedef struct trainer {
     int32_t *yb;     /* batch labels */
     int32_t *perm;   /* epoch permutation */
     int max_batch;
+    float *ema;      /* (n_params) moving average of the weights, NULL when off */
+    float *ema_swap; /* (n_params) the raw weights while the average is swapped in */
+    int64_t n_params;
 } trainer;
 
 /* ==== the quantum hook ================================================================ */
@@ -93,6 +96,8 @@ static void trainer_free(trainer *t) {
     hq_free(t->xa);
     hq_free(t->yb);
     hq_free(t->perm);
+    hq_free(t->ema);
+    hq_free(t->ema_swap);
     hq_train_config_free(&t->cfg);
 }
 
@@ -154,7 +159,42 @@ static hq_status build_model(trainer *t) {
     if (!t->xb || !t->xa || !t->yb || !t->perm)
         return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory for batches");
     t->spe = (d->n + t->cfg.batch_size - 1) / t->cfg.batch_size;
+    t->n_params = hq_model_n_params(t->m);
+    if (t->cfg.ema > 0) {
+        t->ema = hq_malloc((size_t)t->n_params * sizeof *t->ema);
+        t->ema_swap = hq_malloc((size_t)t->n_params * sizeof *t->ema_swap);
+        if (!t->ema || !t->ema_swap)
+            return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory for the weight average");
+    }
     return HQ_OK;
+}
+
+/* ==== weight average ================================================================== */
+
+/* After optimizer step `step` (0-based): ema = d ema + (1 - d) w with the warm-up
+ * d = min(decay, (1 + step) / (10 + step)), as common EMA implementations do. */
+static void ema_update(trainer *t) {
+    if (!t->ema) return;
+    const float *w = hq_model_params(t->m);
+    if (t->step == 0) {
+        memcpy(t->ema, w, (size_t)t->n_params * sizeof *t->ema);
+        return;
+    }
+    double d = HQ_MIN(t->cfg.ema, (1.0 + (double)t->step) / (10.0 + (double)t->step));
+    float a = (float)d, b = (float)(1.0 - d);
+    for (int64_t i = 0; i < t->n_params; i++) t->ema[i] = a * t->ema[i] + b * w[i];
+}
+
+/* Swap the averaged weights in (in = true) or the raw weights back (in = false). */
+static void ema_swap(trainer *t, bool in) {
+    if (!t->ema) return;
+    float *w = hq_model_params(t->m);
+    if (in) {
+        memcpy(t->ema_swap, w, (size_t)t->n_params * sizeof *w);
+        memcpy(w, t->ema, (size_t)t->n_params * sizeof *w);
+    } else {
+        memcpy(w, t->ema_swap, (size_t)t->n_params * sizeof *w);
+    }
 }
 
 static hq_status setup_backend(trainer *t) {
@@ -197,7 +237,27 @@ static hq_status scores_of(trainer *t, const hq_dataset *d, float *scores) {
         t->q_step = (uint64_t)t->step;
         hq_tensor logits;
         st = hq_model_forward(t->m, &x, &pass, &logits);
-        if (st == HQ_OK) hq_softmax_rows(scores + (size_t)i * (size_t)C, logits.data, n, C);
+        float *sc = scores + (size_t)i * (size_t)C;
+        if (st == HQ_OK) hq_softmax_rows(sc, logits.data, n, C);
+        if (st == HQ_OK && t->cfg.tta_hflip) {
+            /* the mirror images (left-right), scores averaged */
+            const float *src = d->images + (size_t)i * img;
+            for (int r = 0; r < n; r++)
+                for (int ch = 0; ch < d->c; ch++)
+                    for (int y = 0; y < d->h; y++) {
+                        const float *row = src + (((size_t)r * d->c + ch) * d->h + y) * d->w;
+                        float *dst = t->xa + (((size_t)r * d->c + ch) * d->h + y) * d->w;
+                        for (int xx = 0; xx < d->w; xx++) dst[xx] = row[d->w - 1 - xx];
+                    }
+            hq_tensor xf = hq_tensor_view(t->xa, hq_shape4(n, d->c, d->h, d->w));
+            st = hq_model_forward(t->m, &xf, &pass, &logits);
+            float tmp[64];
+            for (int r = 0; st == HQ_OK && r < n; r++) {
+                hq_softmax_rows(tmp, logits.data + (size_t)r * (size_t)C, 1, C);
+                for (int k = 0; k < C; k++)
+                    sc[(size_t)r * C + k] = 0.5f * (sc[(size_t)r * C + k] + tmp[k]);
+            }
+        }
     }
     if (swap) hq_model_set_qeval(t->m, qeval_hook, t);
     return st;
@@ -257,6 +317,8 @@ static hq_status save_checkpoint(trainer *t) {
                               .epoch = t->step / t->spe,
                               .weights = blob,
                               .weights_len = len,
+                              .optimizer = t->ema,
+                              .optimizer_len = t->ema ? (size_t)t->n_params * sizeof *t->ema : 0,
                               .rng = rng,
                               .rng_len = strlen(rng),
                               .meta_json = meta.p};
@@ -277,6 +339,14 @@ static hq_status restore_checkpoint(trainer *t) {
     }
     if (st) return st;
     st = hq_model_load_mem(t->m, t->opt, ck.weights, ck.weights_len);
+    if (st == HQ_OK && t->ema) {
+        if (ck.optimizer_len != (size_t)t->n_params * sizeof *t->ema)
+            st = hq_failf(NULL, HQ_ERR_CORRUPT,
+                          "checkpoint at step %lld lacks the weight average the config asks for",
+                          (long long)ck.step);
+        else
+            memcpy(t->ema, ck.optimizer, ck.optimizer_len);
+    }
     if (st == HQ_OK) {
         t->step = ck.step;
         cJSON *meta = ck.meta_json ? cJSON_Parse(ck.meta_json) : NULL;
@@ -348,13 +418,18 @@ static hq_status train_step(trainer *t, int64_t epoch, int64_t b, double *loss) 
     if (st == HQ_OK) st = hq_model_zero_grad(t->m);
     if (st == HQ_OK) st = hq_model_backward(t->m);
     if (st == HQ_OK) st = hq_model_step(t->m, t->opt, hq_optim_lr(t->opt, epoch, t->step));
+    if (st == HQ_OK) ema_update(t);
     return st;
 }
 
 static hq_status end_of_epoch(trainer *t, int64_t epoch, double loss, double img_s) {
     hq_metrics val;
+    ema_swap(t, true);
     hq_status st = evaluate(t, HQ_SPLIT_VAL, &val, NULL);
-    if (st) return hq_fail_prefix(NULL, st, "evaluating the validation split");
+    if (st) {
+        ema_swap(t, false);
+        return hq_fail_prefix(NULL, st, "evaluating the validation split");
+    }
     double score = select_score(t, &val);
     bool best = t->best_epoch < 0 || score > t->best_score;
     if (best) {
@@ -364,8 +439,9 @@ static hq_status end_of_epoch(trainer *t, int64_t epoch, double loss, double img
         char path[2300];
         st = hq_path_join(path, sizeof path, t->out_dir, "best.hqw");
         if (st == HQ_OK) st = hq_model_save(t->m, NULL, path);
-        if (st) return st;
     }
+    ema_swap(t, false);
+    if (st) return st;
     if (t->history.len) hq_sbuf_putc(&t->history, ',');
     hq_sbuf_printf(&t->history, "{\"epoch\":%" PRId64 ",\"step\":%" PRId64 ",\"loss\":", epoch,
                    t->step);
@@ -389,7 +465,8 @@ static hq_status finish(trainer *t, hq_train_result *r) {
     hq_free(blob);
     if (st == HQ_OK) st = hq_path_join(path, sizeof path, t->out_dir, "last.hqw");
     if (st == HQ_OK) st = hq_model_save(t->m, t->opt, path);
-    if (st == HQ_OK && t->cfg.select != HQ_SELECT_LAST && t->best_epoch >= 0) {
+    if (st == HQ_OK && t->best_epoch >= 0) {
+        /* the kept epoch's weights (the average, when on): best.hqw */
         st = hq_path_join(path, sizeof path, t->out_dir, "best.hqw");
         if (st == HQ_OK) st = hq_model_load(t->m, NULL, path);
     }

@@ -29,7 +29,8 @@ static char *small_config(const char *backend, const char *store, int epochs, in
     hq_sbuf_printf(&b,
                    "{\"name\":\"t\",\"dataset\":\"breastmnist\",\"data_dir\":\"data\",\"model\":%s,"
                    "\"train\":{\"epochs\":%d,\"batch_size\":%d,\"seed\":7,\"threads\":1,"
-                   "\"optimizer\":{\"type\":\"adam\",\"lr\":0.003},\"checkpoint_every\":%d,"
+                   "\"optimizer\":{\"type\":\"adam\",\"lr\":0.003},\"checkpoint_every\":%d,\"ema\":"
+                   "0.9,\"tta\":\"hflip\","
                    "\"subset\":{\"train\":48,\"val\":16,\"test\":16}},"
                    "\"quantum\":{\"backend\":\"%s\",\"shots\":64,\"max_circuits_per_job\":%d,"
                    "\"poll_initial_s\":0.001",

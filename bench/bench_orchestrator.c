@@ -1,0 +1,185 @@
+/*
+ * bench/bench_orchestrator.c — what the quantum executor (planner + dispatcher + job
+ * database) costs over calling a backend directly, for a BreastMNIST training epoch on a
+ * shot-based backend with 1000 shots: per step, 64 samples x 2 bases x (1 + 80)
+ * parameter-shift circuits of the HQCNN layer = 10 368 circuits.
+ *
+ *   direct        hq_backend_submit + fetch of the same circuits (templated entries)
+ *   orchestrated  hq_qexec_run with a fresh job database: hashing, dedup, cache lookup,
+ *                 record-then-submit, storing every evaluation
+ *   replay        the same step again: everything served from the database
+ * Also: database bytes per million evaluations. JSON lines on stdout.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/backend.h"
+#include "backends/statevector.h"
+#include "core/rng.h"
+#include "db/jobdb.h"
+#include "nn/model.h"
+#include "orchestrator/qexec.h"
+
+#define BATCH 64
+#ifndef STEPS
+#define STEPS 9
+#endif /* one BreastMNIST epoch: 546 images / 64 */
+#define SHOTS 1000
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The rows of one step: per sample its forward point and its shift plan rows, each in
+ * the Z and X bases (the executor's job in the shot-based quantum layer). */
+static int64_t step_rows(const hq_circuit *t, hq_rng *rng, double **rows, uint8_t **basis) {
+    int S = hq_circuit_n_symbols(t);
+    int64_t cap = (int64_t)BATCH * 2 * 200, n = 0;
+    *rows = malloc((size_t)(cap * S) * sizeof **rows); /* lint: allow-malloc (benchmark) */
+    *basis = malloc((size_t)cap);                      /* lint: allow-malloc */
+    double *sym = malloc((size_t)S * sizeof *sym);     /* lint: allow-malloc */
+    for (int r = 0; r < BATCH; r++) {
+        for (int s = 0; s < S; s++) sym[s] = (hq_rng_uniform(rng) * 2 - 1) * 3.0;
+        hq_shift_plan plan;
+        hq_sv_shift_plan(t, sym, &plan);
+        for (int64_t k = -1; k < plan.n_rows; k++) {
+            const double *src = k < 0 ? sym : plan.rows + k * plan.n_symbols;
+            for (int b = 0; b < 2; b++, n++) {
+                memcpy(*rows + n * S, src, (size_t)S * sizeof **rows);
+                (*basis)[n] = (uint8_t)b;
+            }
+        }
+        hq_sv_shift_plan_free(&plan);
+    }
+    free(sym); /* lint: allow-malloc */
+    return n;
+}
+
+int main(void) {
+    hq_model *m;
+    hq_model_opts mo = {.max_batch = BATCH, .threads = 1};
+    if (hq_model_create_file("configs/hqcnn-default.json", &mo, &m) != HQ_OK) {
+        fprintf(stderr, "bench_orchestrator: %s\n", hq_last_error());
+        return 1;
+    }
+    const hq_circuit *t = hq_model_quantum_circuit(m);
+    char dir[] = "/tmp/hq_bench_orch_XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    char dbp[256];
+    snprintf(dbp, sizeof dbp, "%s/bench.db", dir);
+    hq_backend *b;
+    if (hq_backend_create("sv-shots", NULL, &b) != HQ_OK) return 1;
+    hq_jobdb *db;
+    hq_jobdb_run spec = {.name = "bench",
+                         .seed = 1,
+                         .code_version = "bench",
+                         .backend = "sv-shots",
+                         .config_json = "{}"};
+    int64_t run;
+    if (hq_jobdb_open(dbp, NULL, &db) || hq_jobdb_run_create(db, &spec, &run)) {
+        fprintf(stderr, "bench_orchestrator: %s\n", hq_last_error());
+        return 1;
+    }
+    hq_qexec_options o;
+    hq_qexec_options_init(&o);
+    o.shots = SHOTS;
+    o.seed = 1;
+    hq_qexec *q;
+    if (hq_qexec_create(b, db, run, &o, &q) != HQ_OK) return 1;
+    hq_rng rng;
+    hq_rng_init(&rng, 5, 0, 0);
+    double t_direct = 0, t_orch = 0, t_replay = 0, c_direct = 0, c_orch = 0;
+    int64_t circuits = 0;
+    for (int step = 0; step < STEPS; step++) {
+        double *rows;
+        uint8_t *basis;
+        int64_t n = step_rows(t, &rng, &rows, &basis);
+        circuits += n;
+        hq_counts *cnt = calloc((size_t)n, sizeof *cnt); /* lint: allow-malloc */
+        /* direct: the backend alone (entries by basis, rows bound by the backend) */
+        {
+            int S = hq_circuit_n_symbols(t);
+            hq_circuit *mt[2];
+            for (int k = 0; k < 2; k++) {
+                hq_circuit_copy(t, &mt[k]);
+                hq_circuit_add_creg(mt[k], "meas", 4, NULL);
+                for (int i = 0; i < 4 && k; i++) hq_circuit_add_gate(mt[k], HQ_GATE_H, &i, NULL);
+                for (int i = 0; i < 4; i++) hq_circuit_add_measure(mt[k], i, i);
+            }
+            double *zr = malloc((size_t)(n * S) * sizeof *zr); /* lint: allow-malloc */
+            int64_t nz = 0, nx = 0;
+            for (int64_t i = 0; i < n; i++)
+                if (!basis[i]) memcpy(zr + (nz++) * S, rows + i * S, (size_t)S * sizeof *zr);
+            for (int64_t i = 0; i < n; i++)
+                if (basis[i]) memcpy(zr + (nz + nx++) * S, rows + i * S, (size_t)S * sizeof *zr);
+            hq_job_entry e[2] = {{mt[0], nz, zr}, {mt[1], nx, zr + nz * S}};
+            char token[40], id[HQ_REMOTE_ID_MAX];
+            snprintf(token, sizeof token, "direct-%d", step);
+            hq_job_spec js = {
+                .entries = e, .n_entries = 2, .shots = SHOTS, .client_token = token, .seed = 1};
+            double w0 = hq_time_now(), c0 = cpu_now();
+            hq_backend_submit(b, &js, id);
+            hq_backend_fetch(b, id, n, cnt);
+            t_direct += hq_time_now() - w0;
+            c_direct += cpu_now() - c0;
+            for (int64_t i = 0; i < n; i++) hq_counts_free(&cnt[i]);
+            free(zr); /* lint: allow-malloc */
+            hq_circuit_free(mt[0]);
+            hq_circuit_free(mt[1]);
+        }
+        hq_qbatch qb = {t, n, rows, basis};
+        double w0 = hq_time_now(), c0 = cpu_now();
+        if (hq_qexec_run(q, &qb, cnt) != HQ_OK) {
+            fprintf(stderr, "bench_orchestrator: %s\n", hq_last_error());
+            return 1;
+        }
+        t_orch += hq_time_now() - w0;
+        c_orch += cpu_now() - c0;
+        for (int64_t i = 0; i < n; i++) hq_counts_free(&cnt[i]);
+        w0 = hq_time_now();
+        hq_qexec_run(q, &qb, cnt); /* replay: all cache hits */
+        t_replay += hq_time_now() - w0;
+        for (int64_t i = 0; i < n; i++) hq_counts_free(&cnt[i]);
+        free(cnt);   /* lint: allow-malloc */
+        free(rows);  /* lint: allow-malloc */
+        free(basis); /* lint: allow-malloc */
+    }
+    hq_qexec_stats s;
+    hq_qexec_get_stats(q, &s);
+    hq_qexec_free(q);
+    hq_jobdb_close(db);
+    struct stat stt;
+    double bytes = 0;
+    char path[300];
+    snprintf(path, sizeof path, "%s", dbp);
+    if (stat(path, &stt) == 0) bytes += (double)stt.st_size;
+    snprintf(path, sizeof path, "%s-wal", dbp);
+    if (stat(path, &stt) == 0) bytes += (double)stt.st_size;
+    printf("{\"bench\":\"orchestrator_epoch\",\"steps\":%d,\"circuits_per_step\":%" PRId64
+           ",\"shots\":%d,"
+           "\"direct_s\":%.3f,\"orchestrated_s\":%.3f,\"overhead_pct_wall\":%.1f,\"direct_cpu_s\":%"
+           ".3f,"
+           "\"orchestrated_cpu_s\":%.3f,\"overhead_pct_cpu\":%.1f,\"replay_s\":%.3f,\"us_per_"
+           "circuit_overhead\":%.2f,"
+           "\"jobs\":%" PRId64 ",\"db_bytes_per_million_evaluations\":%.0f}\n",
+           STEPS, circuits / STEPS, SHOTS, t_direct, t_orch, 100 * (t_orch - t_direct) / t_direct,
+           c_direct, c_orch, 100 * (c_orch - c_direct) / c_direct, t_replay,
+           1e6 * (c_orch - c_direct) / (double)circuits, s.jobs_submitted,
+           bytes / (double)circuits * 1e6);
+    unlink(dbp);
+    snprintf(path, sizeof path, "%s-wal", dbp);
+    unlink(path);
+    snprintf(path, sizeof path, "%s-shm", dbp);
+    unlink(path);
+    rmdir(dir);
+    hq_backend_free(b);
+    hq_model_free(m);
+    return 0;
+}
