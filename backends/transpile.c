@@ -176,6 +176,9 @@ static void add1(isa_emit *E, hq_gate g, int q, const hq_angle *a, const tp_op *
         E->st = hq_circuit_set_condition(E->c, o->cond_creg, o->cond_val);
 }
 
+/* the condition-free context pending rz are flushed in when no operation asks for them */
+static const tp_op unconditional = {.cond_creg = -1, .q = {-1, -1, -1}, .clbit = -1};
+
 static void flush_rz(isa_emit *E, int q, const tp_op *o) {
     hq_angle a = E->pend[q];
     a.c = tp_wrap(a.c);
@@ -249,6 +252,10 @@ static hq_status emit_isa(const tp_prog *p, const hq_circuit *src, bool use_x, h
     for (int64_t i = 0; i < p->n && !E.st; i++) {
         const tp_op *o = &p->ops[i];
         int a = o->q[0], b = o->q[1];
+        /* a conditional op must not take earlier unconditional rz under its condition:
+         * those are emitted unconditionally first */
+        if (o->cond_creg >= 0)
+            for (int k = 0; k < 3 && o->q[k] >= 0; k++) flush_rz(&E, o->q[k], &unconditional);
         switch ((tp_kind)o->kind) {
         case TP_RZ: pend_rz(&E, a, o->a, o); break;
         case TP_U: emit_u(&E, a, o->m, o); break;
@@ -282,8 +289,7 @@ static hq_status emit_isa(const tp_prog *p, const hq_circuit *src, bool use_x, h
                             o->kind);
         }
     }
-    static const tp_op none = {.cond_creg = -1, .q = {-1, -1}, .clbit = -1};
-    for (int q = 0; q < p->nq && !E.st; q++) flush_rz(&E, q, &none);
+    for (int q = 0; q < p->nq && !E.st; q++) flush_rz(&E, q, &unconditional);
     hq_free(E.pend);
     if (E.st) {
         hq_circuit_free(E.c);

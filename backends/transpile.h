@@ -26,8 +26,13 @@
  *
  * Bit order: results are read back through the classical bits, which keep the input's
  * registers and indices (measure of logical q into clbit c becomes measure of its current
- * physical qubit into the same c). For circuits without measurements, final_layout says
- * where each logical qubit's state ends.
+ * physical qubit into the same c). Final measurements (after them only barriers and other
+ * final measurements touch the qubit or the bit, and no condition reads the register) are
+ * taken after routing, on final_layout[q]: no SWAP moves a measured state, no physical
+ * qubit is measured for two logical qubits at the end, and a static circuit stays static.
+ * Mid-circuit measurements are taken in place, on the qubit holding q at that point.
+ * final_layout also says where each logical qubit's state ends (circuits without
+ * measurements).
  *
  * IonQ native: all-to-all, no routing; Z rotations are virtual (folded into the phases of
  * later gpi / gpi2 / ms), so the emitted circuit equals the input followed by
@@ -81,7 +86,8 @@ typedef struct hq_transpile_result {
     int *initial_layout;  /* (n_logical) physical qubit of logical i at the start */
     int *final_layout;    /* (n_logical) physical qubit holding logical i at the end */
     int n_clbits;         /* classical bits (same as the input) */
-    int *clbit_physical;  /* (n_clbits) physical qubit last measured into clbit j, -1 if none */
+    int *clbit_physical;  /* (n_clbits) physical qubit last measured into clbit j, -1 if none
+                             (final_layout[q] when that is a final measurement of q) */
     hq_angle *ionq_frame; /* IonQ native only: (n_logical) residual Z rotation (radians) per
                              qubit: input = output followed by rz(ionq_frame[q]) on q */
     hq_gate twoq_gate;    /* the 2-qubit gate used (ecr / cz / cx / ms; QIS: cx) */

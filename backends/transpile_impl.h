@@ -32,6 +32,10 @@ typedef enum tp_kind {
 typedef struct tp_op {
     uint8_t kind;      /* tp_kind */
     uint8_t dead;      /* removed by a pass (compacted away by tp_compact) */
+    uint8_t final;     /* TP_MEASURE, set by tp_lower: unconditional, and afterwards only
+                          barriers and final measurements act on its qubit or write its bit,
+                          and no condition reads its register (routing takes the final
+                          measurements at the very end, in their order) */
     uint16_t gate;     /* TP_G2: hq_gate */
     int32_t q[3];      /* operands (-1 where unused: q[1] for 1-qubit, q[2] but for CCZ) */
     int32_t clbit;     /* TP_MEASURE: classical bit */
@@ -98,7 +102,8 @@ typedef struct tp_lower_opts {
 } tp_lower_opts;
 
 /* Lower every operation of c into p (p->nq = c's qubits): 1q -> TP_U / TP_RZ, 2q and 3q
- * gates -> 1q + CX (or TP_MS), SWAP per opts, measure/reset/barrier as is. */
+ * gates -> 1q + CX (or TP_MS), SWAP per opts, measure/reset/barrier as is; final
+ * measurements are flagged (tp_op.final). */
 hq_status tp_lower(const hq_circuit *c, const tp_lower_opts *o, tp_prog *p);
 
 /* Expand every TP_CCZ: on a path x - m - y (m adjacent to both, per adj (n x n) or all
@@ -133,7 +138,9 @@ hq_status tp_layout(const tp_prog *p, const tp_target *t, const int *forced, int
 
 /* Route: out (t->n qubits) = p with qubits mapped through layout (updated in place to the
  * final layout) and SWAPs inserted so every 2-qubit operation is on a usable edge. Input
- * TP_SWAPs are absorbed into the layout when elide_swaps (unconditional ones). */
+ * TP_SWAPs are absorbed into the layout when elide_swaps (unconditional ones). Final
+ * measurements (tp_op.final) come last, in their order, each on the physical qubit of the
+ * final layout: no SWAP moves a measured state, and no qubit is measured twice at the end. */
 hq_status tp_route(const tp_prog *p, const tp_target *t, int *layout, bool elide_swaps,
                    uint64_t seed, tp_prog *out, int64_t *n_swaps);
 

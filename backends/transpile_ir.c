@@ -540,6 +540,42 @@ static hq_status lower_op(lower_ctx *L, const tp_lower_opts *o, const hq_circuit
     return HQ_OK;
 }
 
+/* Flag the final measurements (tp_op.final) in one backward pass. */
+static void mark_final_measures(const hq_circuit *c, tp_prog *p) {
+    int nb = hq_circuit_n_clbits(c), nr = hq_circuit_n_cregs(c);
+    /* by a later operation that is not a final measurement: */
+    uint8_t *touched = hq_calloc((size_t)p->nq + 1, 1); /* qubit used later */
+    uint8_t *written = hq_calloc((size_t)nb + 1, 1);    /* bit measured later */
+    uint8_t *read = hq_calloc((size_t)nr + 1, 1);       /* register read by a later condition */
+    int32_t *reg = hq_malloc(((size_t)nb + 1) * sizeof *reg); /* register of each bit */
+    if (!touched || !written || !read || !reg) {
+        p->oom = true;
+        goto done;
+    }
+    for (int r = 0; r < nr; r++) {
+        hq_reg cr = hq_circuit_creg(c, r);
+        for (int j = 0; j < cr.size; j++) reg[cr.offset + j] = r;
+    }
+    for (int64_t i = p->n - 1; i >= 0; i--) {
+        tp_op *o = &p->ops[i];
+        if (o->kind == TP_MEASURE) {
+            o->final =
+                o->cond_creg < 0 && !touched[o->q[0]] && !written[o->clbit] && !read[reg[o->clbit]];
+            if (o->final) continue; /* final ones keep their order among themselves */
+            written[o->clbit] = 1;
+        }
+        if (o->cond_creg >= 0) read[o->cond_creg] = 1;
+        if (o->kind == TP_BARRIER) continue;
+        for (int k = 0; k < 3; k++)
+            if (o->q[k] >= 0) touched[o->q[k]] = 1;
+    }
+done:
+    hq_free(touched);
+    hq_free(written);
+    hq_free(read);
+    hq_free(reg);
+}
+
 hq_status tp_lower(const hq_circuit *c, const tp_lower_opts *o, tp_prog *p) {
     tp_init(p, hq_circuit_n_qubits(c));
     lower_ctx L = {p, true};
@@ -551,6 +587,7 @@ hq_status tp_lower(const hq_circuit *c, const tp_lower_opts *o, tp_prog *p) {
         if (ops[k].cond_creg >= 0) tp_condition(p, from, ops[k].cond_creg, ops[k].cond_val);
     }
     if (!L.ok) p->angle_overflow = true;
+    if (!p->oom) mark_final_measures(c, p);
     return tp_status(p, "transpile");
 }
 

@@ -20,7 +20,9 @@
  *
  * Routing: a SABRE-style front layer with a lookahead window; the SWAP that most reduces
  * the (decayed) distance sum of the front and the next gates is applied; a stall guard
- * walks the first front gate along a shortest path.
+ * walks the first front gate along a shortest path. Final measurements (tp_op.final) stay
+ * out of the front: they are taken after routing on the final layout, so no SWAP carries a
+ * measured state and a static circuit stays static.
  */
 #include <float.h>
 #include <limits.h>
@@ -589,10 +591,15 @@ static void dag_free(dag *g) {
     hq_free(g->indeg);
 }
 
+/* final measurements are not routed: they are taken after everything else */
+static bool deferred(const tp_op *o) { return o->kind == TP_MEASURE && o->final; }
+
 /* wires: qubits 0..nq-1, and one classical wire nq shared by measurements and conditional
- * operations (keeps their order; stricter than needed, never wrong) */
+ * operations (keeps their order; stricter than needed, never wrong); none for deferred ops */
 static int op_wires(const tp_prog *p, const tp_op *o, int32_t *buf, const int32_t **list) {
     int n = 0;
+    *list = buf;
+    if (deferred(o)) return 0;
     if (o->kind == TP_BARRIER) {
         *list = p->pool + o->bar_off;
         return o->bar_n;
@@ -787,7 +794,7 @@ hq_status tp_route(const tp_prog *p, const tp_target *t, int *layout, bool elide
     memcpy(indeg, g.indeg, (size_t)p->n * sizeof *indeg);
     int64_t nf = 0;
     for (int64_t i = 0; i < p->n; i++)
-        if (indeg[i] == 0) front[nf++] = i;
+        if (indeg[i] == 0 && !deferred(&p->ops[i])) front[nf++] = i;
     hq_rng rng;
     hq_rng_init(&rng, seed, 0x5ab7e, 0);
     int64_t stall = 0;
@@ -894,6 +901,9 @@ hq_status tp_route(const tp_prog *p, const tp_target *t, int *layout, bool elide
         R.decay[bb] += 0.001;
         stall++;
     }
+    /* the final measurements, on the qubits of the final layout */
+    for (int64_t i = 0; i < p->n; i++)
+        if (deferred(&p->ops[i])) emit(&R, &p->ops[i]);
     for (int i = 0; i < p->nq; i++) layout[i] = R.l2p[i];
     st = tp_status(out, "transpile");
 done:

@@ -9,9 +9,12 @@
  */
 #include <complex.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "backends/densitymatrix.h"
 #include "backends/device.h"
+#include "backends/statevector.h"
 #include "backends/sv_ref.h"
 #include "backends/transpile.h"
 #include "backends/transpile_impl.h"
@@ -158,6 +161,245 @@ static double equiv_error_sym2(const hq_circuit *c, const hq_transpile_result *r
     hq_free(got);
     hq_free(cmap);
     return err;
+}
+
+/* ==== measurements: exact outcome distributions ==========================================
+ *
+ * The state checks above drop measurements; these compare what a user of the device gets:
+ * the exact distribution of the classical register of the input against that of the
+ * compiled circuit (run on the physical qubits it touches), and the bookkeeping
+ * (clbit_physical, final_layout) that result readers rely on.
+ */
+
+/* r->circuit on the physical qubits it uses only, renumbered in order of first use, with
+ * its classical registers and symbols (same order); NULL on failure. *k_out: qubits. */
+static hq_circuit *compact_circuit(const hq_transpile_result *r, int *k_out) {
+    int np = r->n_physical, k = 0;
+    int *map = hq_malloc((size_t)np * sizeof *map);
+    HQ_ASSERT(map);
+    for (int i = 0; i < np; i++) map[i] = -1;
+    const hq_op *ops = hq_circuit_ops(r->circuit);
+    for (int64_t i = 0; i < hq_circuit_n_ops(r->circuit); i++)
+        for (int j = 0; j < ops[i].nq; j++) {
+            int q = hq_op_qubit(r->circuit, &ops[i], j);
+            if (map[q] < 0) map[q] = k++;
+        }
+    for (int i = 0; i < np; i++)
+        if (map[i] < 0) map[i] = 0; /* never referenced */
+    hq_circuit *c;
+    hq_status st = hq_circuit_create(&c);
+    if (st) {
+        hq_free(map);
+        return NULL;
+    }
+    st = hq_circuit_add_qreg(c, "q", HQ_MAX(k, 1), NULL);
+    for (int i = 0; !st && i < hq_circuit_n_cregs(r->circuit); i++) {
+        hq_reg g = hq_circuit_creg(r->circuit, i);
+        st = hq_circuit_add_creg(c, g.name, g.size, NULL);
+    }
+    for (int i = 0; !st && i < hq_circuit_n_symbols(r->circuit); i++)
+        st = hq_circuit_add_symbol(c, hq_circuit_symbol_name(r->circuit, i),
+                                   hq_circuit_symbol_kind(r->circuit, i), NULL);
+    if (!st) st = hq_circuit_append(c, r->circuit, map, NULL);
+    hq_free(map);
+    if (st) {
+        hq_circuit_free(c);
+        return NULL;
+    }
+    *k_out = k;
+    return c;
+}
+
+typedef struct outp {
+    uint64_t v; /* classical register value */
+    double p;
+} outp;
+
+static int cmp_outp(const void *a, const void *b) {
+    uint64_t x = ((const outp *)a)->v, y = ((const outp *)b)->v;
+    return (x > y) - (x < y);
+}
+
+/* Exact distribution of the classical register of a static circuit with measurements (no
+ * reset, no condition, nothing after a measurement but measurements): the statevector of
+ * its unitary part, bit j read from the qubit last measured into j. */
+static hq_status sv_dist(const hq_circuit *c, const double *sym, hq_dm_dist *out) {
+    memset(out, 0, sizeof *out);
+    int n = hq_circuit_n_qubits(c), nb = hq_circuit_n_clbits(c);
+    HQ_ASSERT(nb <= 64 && n <= 20);
+    int src[64];
+    for (int j = 0; j < nb; j++) src[j] = -1;
+    const hq_op *ops = hq_circuit_ops(c);
+    for (int64_t i = 0; i < hq_circuit_n_ops(c); i++)
+        if (ops[i].gate == HQ_GATE_MEASURE) src[ops[i].clbit] = ops[i].q[0];
+    hq_sv *sv;
+    hq_status st = hq_sv_simulate(c, sym, &sv);
+    if (st) return st;
+    int64_t d = (int64_t)1 << n;
+    double *pr = hq_malloc((size_t)d * sizeof *pr);
+    outp *o = hq_malloc((size_t)d * sizeof *o);
+    HQ_ASSERT(pr && o);
+    HQ_ASSERT(hq_sv_probabilities(sv, pr) == HQ_OK);
+    for (int64_t i = 0; i < d; i++) {
+        o[i].v = 0;
+        o[i].p = pr[i];
+        for (int j = 0; j < nb; j++)
+            if (src[j] >= 0 && (i >> src[j] & 1)) o[i].v |= (uint64_t)1 << j;
+    }
+    qsort(o, (size_t)d, sizeof *o, cmp_outp);
+    out->n_bits = nb;
+    out->outcome = hq_malloc((size_t)d * sizeof *out->outcome);
+    out->prob = hq_malloc((size_t)d * sizeof *out->prob);
+    HQ_ASSERT(out->outcome && out->prob);
+    for (int64_t i = 0; i < d; i++) {
+        if (out->n && out->outcome[out->n - 1] == o[i].v)
+            out->prob[out->n - 1] += o[i].p;
+        else
+            out->outcome[out->n] = o[i].v, out->prob[out->n++] = o[i].p;
+    }
+    hq_free(pr);
+    hq_free(o);
+    hq_sv_free(sv);
+    return HQ_OK;
+}
+
+/* exact distribution: the statevector for static circuits, else the density matrix */
+static hq_status exact_dist(const hq_circuit *c, const double *sym, hq_dm_dist *out) {
+    if (!hq_circuit_is_dynamic(c)) return sv_dist(c, sym, out);
+    return hq_dm_run_probs(c, sym, NULL, NULL, out);
+}
+
+/* max over outcomes of |P_a - P_b| (outcomes missing from one side count 0) */
+static double dist_gap(const hq_dm_dist *a, const hq_dm_dist *b) {
+    if (a->n_bits != b->n_bits) return INFINITY;
+    double m = 0;
+    int64_t i = 0, j = 0;
+    while (i < a->n || j < b->n) {
+        if (j >= b->n || (i < a->n && a->outcome[i] < b->outcome[j]))
+            m = fmax(m, fabs(a->prob[i++]));
+        else if (i >= a->n || b->outcome[j] < a->outcome[i])
+            m = fmax(m, fabs(b->prob[j++]));
+        else
+            m = fmax(m, fabs(a->prob[i++] - b->prob[j++]));
+    }
+    return m;
+}
+
+/* Is measurement i of c final: nothing but barriers acts on its qubit afterwards, no later
+ * measurement writes its bit, no later condition reads its register? */
+static bool final_measure(const hq_circuit *c, int64_t i) {
+    const hq_op *ops = hq_circuit_ops(c);
+    if (ops[i].cond_creg >= 0) return false; /* a conditional measurement stays in place */
+    int q = ops[i].q[0], b = ops[i].clbit, reg = -1;
+    for (int g = 0; g < hq_circuit_n_cregs(c); g++) {
+        hq_reg cr = hq_circuit_creg(c, g);
+        if (b >= cr.offset && b < cr.offset + cr.size) reg = g;
+    }
+    for (int64_t k = i + 1; k < hq_circuit_n_ops(c); k++) {
+        const hq_op *o = &ops[k];
+        if (o->cond_creg >= 0 && o->cond_creg == reg) return false;
+        if (o->gate == HQ_GATE_MEASURE && o->clbit == b) return false;
+        if (o->gate == HQ_GATE_BARRIER) continue;
+        for (int j = 0; j < o->nq; j++)
+            if (o->q[j] == q) return false;
+    }
+    return true;
+}
+
+/*
+ * The measurements of the compiled circuit agree with the input and with the result:
+ *   - as many measurements as the input;
+ *   - clbit_physical[j] is the qubit last measured into j (-1 if none);
+ *   - a final measurement of logical q into j (see final_measure) is, in the output, the last
+ *     measurement into j, on final_layout[q], and only barriers and measurements act on that
+ *     physical qubit afterwards; no physical qubit is measured at the end for two logical
+ *     qubits (into two bits of this final layer).
+ */
+static void check_measures(const hq_circuit *c, const hq_transpile_result *r, const char *what) {
+    const hq_op *ci = hq_circuit_ops(c), *co = hq_circuit_ops(r->circuit);
+    int64_t ni = hq_circuit_n_ops(c), no = hq_circuit_n_ops(r->circuit);
+    int nb = hq_circuit_n_clbits(c);
+    HQ_CHECKF(r->n_clbits == nb, "%s: %d clbits, input %d", what, r->n_clbits, nb);
+    if (r->n_clbits != nb) return;
+    HQ_CHECKF(hq_circuit_count_gate(r->circuit, HQ_GATE_MEASURE) ==
+                  hq_circuit_count_gate(c, HQ_GATE_MEASURE),
+              "%s: %lld measurements, input %lld", what,
+              (long long)hq_circuit_count_gate(r->circuit, HQ_GATE_MEASURE),
+              (long long)hq_circuit_count_gate(c, HQ_GATE_MEASURE));
+    int64_t *last = hq_malloc((size_t)(nb ? nb : 1) * sizeof *last);
+    int *owner = hq_malloc((size_t)r->n_physical * sizeof *owner);
+    HQ_ASSERT(last && owner);
+    for (int j = 0; j < nb; j++) last[j] = -1;
+    for (int q = 0; q < r->n_physical; q++) owner[q] = -1;
+    for (int64_t i = 0; i < no; i++)
+        if (co[i].gate == HQ_GATE_MEASURE) last[co[i].clbit] = i;
+    for (int j = 0; j < nb; j++) {
+        int want = last[j] < 0 ? -1 : co[last[j]].q[0];
+        HQ_CHECKF(r->clbit_physical[j] == want, "%s: clbit_physical[%d] = %d, measured on %d", what,
+                  j, r->clbit_physical[j], want);
+    }
+    for (int64_t i = 0; i < ni; i++) {
+        if (ci[i].gate != HQ_GATE_MEASURE || !final_measure(c, i)) continue;
+        int lq = ci[i].q[0], j = ci[i].clbit;
+        if (last[j] < 0) {
+            hq_test_fail(__FILE__, __LINE__, "%s: bit %d is never measured", what, j);
+            continue;
+        }
+        int pq = co[last[j]].q[0];
+        HQ_CHECKF(pq == r->final_layout[lq],
+                  "%s: final measurement of logical %d into bit %d on physical %d, but "
+                  "final_layout[%d] = %d",
+                  what, lq, j, pq, lq, r->final_layout[lq]);
+        HQ_CHECKF(owner[pq] < 0 || owner[pq] == lq,
+                  "%s: physical %d measured at the end for logical %d and %d", what, pq, owner[pq],
+                  lq);
+        owner[pq] = lq;
+        for (int64_t k = last[j] + 1; k < no; k++) {
+            if (co[k].gate == HQ_GATE_BARRIER || co[k].gate == HQ_GATE_MEASURE) continue;
+            bool on = false;
+            for (int t = 0; t < co[k].nq; t++) on |= co[k].q[t] == pq;
+            HQ_CHECKF(!on, "%s: op %lld (%s) acts on physical %d after its final measurement", what,
+                      (long long)k, hq_gate_get_info((hq_gate)co[k].gate)->name, pq);
+            if (on) break;
+        }
+    }
+    hq_free(last);
+    hq_free(owner);
+}
+
+/* exact outcome distribution of r equals that of c (both at sym), within tol; the
+ * compiled circuit runs on the physical qubits it touches */
+static void check_dist(const hq_circuit *c, const hq_transpile_result *r, const double *sym,
+                       const char *what, double tol) {
+    int k = 0;
+    hq_circuit *cc = compact_circuit(r, &k);
+    HQ_CHECKF(cc && k <= 14, "%s: compiled circuit touches %d physical qubits", what, k);
+    if (!cc || k > 14) {
+        hq_circuit_free(cc);
+        return;
+    }
+    hq_dm_dist want, got;
+    hq_status s1 = exact_dist(c, sym, &want);
+    hq_status s2 = s1 ? s1 : exact_dist(cc, sym, &got);
+    HQ_CHECKF(s1 == HQ_OK && s2 == HQ_OK, "%s: simulation: %s", what, hq_last_error());
+    if (!s1 && !s2) {
+        double gap = dist_gap(&want, &got);
+        HQ_CHECKF(gap <= tol, "%s: outcome distributions differ by %.3g", what, gap);
+    }
+    if (!s1) hq_dm_dist_free(&want);
+    if (!s1 && !s2) hq_dm_dist_free(&got);
+    hq_circuit_free(cc);
+}
+
+/* for a circuit with measurements: a static input stays static (no operation after a
+ * measurement on its qubit), check_measures, and equal exact distributions */
+static void check_measured(const hq_circuit *c, const hq_transpile_result *r, const double *sym,
+                           const char *what) {
+    if (hq_circuit_count_gate(c, HQ_GATE_MEASURE) == 0) return;
+    HQ_CHECKF(hq_circuit_is_dynamic(c) || !hq_circuit_is_dynamic(r->circuit),
+              "%s: the input is static, the compiled circuit dynamic", what);
+    check_measures(c, r, what);
+    check_dist(c, r, sym, what, 1e-9);
 }
 
 /* unitary of a tp_prog on n qubits (TP_RZ evaluated at sym) */
@@ -335,6 +577,9 @@ static void check_ibm(const hq_circuit *c, const hq_device *d, const double *sym
     double e = equiv_error(c, &r, sym, 5);
     HQ_CHECKF(e < 1e-9, "%s on %s: state error %.3g", what, d->name, e);
     HQ_CHECK_EQ_INT(r.n_physical, d->n_qubits);
+    char w[256];
+    snprintf(w, sizeof w, "%s on %s", what, d->name);
+    check_measured(c, &r, sym, w);
     hq_transpile_result_free(&r);
 }
 
@@ -359,6 +604,9 @@ static void check_ionq(const hq_circuit *c, const double *sym, const char *what)
         }
         double e = equiv_error(c, &r, sym, 9);
         HQ_CHECKF(e < 1e-9, "%s ionq %s: state error %.3g", what, gs ? "qis" : "native", e);
+        char w[256];
+        snprintf(w, sizeof w, "%s ionq %s", what, gs ? "qis" : "native");
+        check_measured(c, &r, sym, w);
         hq_transpile_result_free(&r);
     }
 }
@@ -707,32 +955,13 @@ HQ_TEST(transpile_peephole_counts) {
 /* ==== dynamic circuits =========================================================================
  */
 
-#include "backends/statevector.h"
-
 /* run r->circuit on the physical qubits it uses only (compacted), sampled */
 static hq_status run_compact(const hq_transpile_result *r, int64_t shots, hq_counts *out) {
-    int np = r->n_physical, k = 0;
-    int *map = hq_malloc((size_t)np * sizeof *map);
-    for (int i = 0; i < np; i++) map[i] = -1;
-    const hq_op *ops = hq_circuit_ops(r->circuit);
-    for (int64_t i = 0; i < hq_circuit_n_ops(r->circuit); i++)
-        for (int j = 0; j < ops[i].nq; j++) {
-            int q = hq_op_qubit(r->circuit, &ops[i], j);
-            if (map[q] < 0) map[q] = k++;
-        }
-    for (int i = 0; i < np; i++)
-        if (map[i] < 0) map[i] = 0; /* never referenced */
-    hq_circuit *c;
-    hq_status st = hq_circuit_create(&c);
-    if (!st) st = hq_circuit_add_qreg(c, "q", k, NULL);
-    for (int i = 0; !st && i < hq_circuit_n_cregs(r->circuit); i++) {
-        hq_reg g = hq_circuit_creg(r->circuit, i);
-        st = hq_circuit_add_creg(c, g.name, g.size, NULL);
-    }
-    if (!st) st = hq_circuit_append(c, r->circuit, map, NULL);
-    if (!st) st = hq_sv_run(c, NULL, shots, 7, 0, out);
+    int k;
+    hq_circuit *c = compact_circuit(r, &k);
+    if (!c) return HQ_ERR_NOMEM;
+    hq_status st = hq_sv_run(c, NULL, shots, 7, 0, out);
     hq_circuit_free(c);
-    hq_free(map);
     return st;
 }
 
@@ -790,6 +1019,189 @@ HQ_TEST(transpile_dynamic_circuit) {
         hq_device_free(d);
     }
     hq_counts_free(&want);
+    hq_circuit_free(c);
+}
+
+/* ==== measured circuits ========================================================================
+ */
+
+/*
+ * A random circuit over the gate table with classical registers a[2], b[n], f[1]: unitary
+ * gates, barriers, SWAPs, and qubits retired early (measured into b, never used again) while
+ * the others go on; when `dynamic` also mid-circuit measurements into a / f, resets, gates
+ * and SWAPs conditioned on a or f. At the end the remaining qubits are measured into b in a
+ * random order (a random bit each: some bits are written twice, some stay 0), one twice.
+ */
+static hq_circuit *random_measured_circuit(hq_rng *r, int n, int n_ops, bool dynamic) {
+    hq_circuit *c;
+    int ra, rb, rf;
+    HQ_ASSERT(n <= 16);
+    HQ_ASSERT(hq_circuit_create(&c) == HQ_OK);
+    HQ_ASSERT(hq_circuit_add_qreg(c, "q", n, NULL) == HQ_OK);
+    HQ_ASSERT(hq_circuit_add_creg(c, "a", 2, &ra) == HQ_OK);
+    HQ_ASSERT(hq_circuit_add_creg(c, "b", n, &rb) == HQ_OK);
+    HQ_ASSERT(hq_circuit_add_creg(c, "f", 1, &rf) == HQ_OK);
+    int a0 = hq_circuit_creg(c, ra).offset, b0 = hq_circuit_creg(c, rb).offset,
+        f0 = hq_circuit_creg(c, rf).offset;
+    int act[16], na = n; /* qubits not retired, in random order */
+    for (int i = 0; i < n; i++) act[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)hq_rng_below(r, (uint64_t)i + 1), t = act[i];
+        act[i] = act[j];
+        act[j] = t;
+    }
+    for (int k = 0; k < n_ops; k++) {
+        int x = (int)hq_rng_below(r, (uint64_t)na), q = act[x];
+        uint64_t u = hq_rng_below(r, 100);
+        if (u < 4 && na > 2) { /* retire q */
+            HQ_ASSERT(hq_circuit_add_measure(c, q, b0 + (int)hq_rng_below(r, (uint64_t)n)) ==
+                      HQ_OK);
+            act[x] = act[--na];
+            continue;
+        }
+        if (dynamic && u < 14) {
+            int bit = hq_rng_below(r, 3) == 0 ? f0 : a0 + (int)hq_rng_below(r, 2);
+            HQ_ASSERT(hq_circuit_add_measure(c, q, bit) == HQ_OK);
+            continue;
+        }
+        if (dynamic && u < 18) {
+            HQ_ASSERT(hq_circuit_add_reset(c, q) == HQ_OK);
+            continue;
+        }
+        if (u >= 18 && u < 24 && na >= 2) { /* swap: conditional ones are real gates */
+            int q2 = act[(x + 1 + (int)hq_rng_below(r, (uint64_t)na - 1)) % na];
+            HQ_ASSERT(hq_circuit_add_gate(c, HQ_GATE_SWAP, (int[]){q, q2}, NULL) == HQ_OK);
+            if (dynamic && hq_rng_below(r, 2))
+                HQ_ASSERT(hq_circuit_set_condition(c, ra, hq_rng_below(r, 4)) == HQ_OK);
+            continue;
+        }
+        hq_gate g;
+        const hq_gate_info *gi;
+        do {
+            g = (hq_gate)hq_rng_below(r, HQ_GATE_COUNT);
+            gi = hq_gate_get_info(g);
+        } while ((gi->kind != HQ_KIND_UNITARY && g != HQ_GATE_BARRIER) || gi->nq > na);
+        int qs[3] = {q, -1, -1};
+        for (int i = 1; i < 3; i++) {
+            bool again;
+            do {
+                qs[i] = act[hq_rng_below(r, (uint64_t)na)];
+                again = false;
+                for (int j = 0; j < i; j++) again |= qs[j] == qs[i];
+            } while (again && i < na);
+        }
+        if (g == HQ_GATE_BARRIER) {
+            HQ_ASSERT(hq_circuit_add_barrier(c, qs, HQ_MIN(na, 2)) == HQ_OK);
+            continue;
+        }
+        double p[4];
+        for (int i = 0; i < 4; i++) p[i] = rnd_angle(r);
+        HQ_ASSERT(hq_circuit_add_gate(c, g, qs, p) == HQ_OK);
+        if (dynamic && u >= 80) {
+            bool on_f = hq_rng_below(r, 2);
+            HQ_ASSERT(hq_circuit_set_condition(c, on_f ? rf : ra, on_f ? 1 : hq_rng_below(r, 4)) ==
+                      HQ_OK);
+        }
+    }
+    for (int i = 0; i <= na; i++)
+        HQ_ASSERT(hq_circuit_add_measure(c, act[i % na], b0 + (int)hq_rng_below(r, (uint64_t)n)) ==
+                  HQ_OK);
+    return c;
+}
+
+/* compile c for d with options o and check measurements and distributions */
+static void check_measured_ibm(const hq_circuit *c, const hq_device *d, const double *sym,
+                               const hq_transpile_options *o, const char *what) {
+    hq_transpile_result r;
+    hq_status st = hq_transpile_ibm(c, d, o, &r);
+    HQ_CHECKF(st == HQ_OK, "%s on %s: %s", what, d->name, hq_last_error());
+    if (st) return;
+    char w[256];
+    snprintf(w, sizeof w, "%s on %s", what, d->name);
+    HQ_CHECKF(hq_transpile_check_isa(r.circuit, d) == HQ_OK, "%s: %s", w, hq_last_error());
+    check_measured(c, &r, sym, w);
+    hq_transpile_result_free(&r);
+}
+
+HQ_TEST(transpile_measured_random_circuits) {
+    const char *names[] = {"manila", "nairobi", "sherbrooke", "fez"};
+    hq_device *devs[4];
+    for (int i = 0; i < 4; i++) {
+        devs[i] = load_dev(names[i]);
+        HQ_REQUIRE(devs[i]);
+    }
+    hq_rng rng;
+    hq_rng_init(&rng, 4242, 0, 0);
+    for (int t = 0; t < 24; t++) {
+        int n = 2 + t % 4; /* 2..5 qubits */
+        bool dynamic = t % 3 != 0;
+        hq_circuit *c = random_measured_circuit(&rng, n, 30, dynamic);
+        char what[64];
+        snprintf(what, sizeof what, "measured #%d (%d qubits%s)", t, n, dynamic ? ", dynamic" : "");
+        if (!dynamic) { /* the statevector reference agrees with the density matrix */
+            hq_dm_dist a, b;
+            HQ_REQUIRE_OK(sv_dist(c, NULL, &a));
+            HQ_REQUIRE_OK(hq_dm_run_probs(c, NULL, NULL, NULL, &b));
+            HQ_CHECKF(dist_gap(&a, &b) < 1e-12, "%s: sv and dm references differ", what);
+            hq_dm_dist_free(&a);
+            hq_dm_dist_free(&b);
+        }
+        for (int i = 0; i < 4; i++) {
+            hq_transpile_options o = hq_transpile_default_options();
+            o.keep_swaps = t % 4 == 1;
+            o.optimization_level = t % 5 == 4 ? 0 : 1;
+            o.drop_barriers = t % 6 == 5;
+            o.seed = (uint64_t)t;
+            check_measured_ibm(c, devs[i], NULL, &o, what);
+        }
+        if (!dynamic) check_ionq(c, NULL, what);
+        hq_circuit_free(c);
+    }
+    for (int i = 0; i < 4; i++) hq_device_free(devs[i]);
+}
+
+/* An unconditional rz pending on a qubit when a conditional gate arrives must stay
+ * unconditional: h q1; measure q1 -> m; h q0; rz(0.9) q0; if (m == 1) x q0; h q0;
+ * measure q0 -> o gives P(m, o) = 1/2 (cos^2 0.45, sin^2 0.45) for both m (x only flips
+ * the sign of the phase). Emitting the pending rz (0.9 and the tail of the first h) under
+ * the condition gave P(o | m = 0) = 1/2 on every device. */
+HQ_TEST(transpile_condition_keeps_unconditional_rz) {
+    hq_circuit *c;
+    int m, o;
+    HQ_REQUIRE_OK(hq_circuit_create(&c));
+    HQ_REQUIRE_OK(hq_circuit_add_qreg(c, "q", 2, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_creg(c, "m", 1, &m));
+    HQ_REQUIRE_OK(hq_circuit_add_creg(c, "o", 1, &o));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_H, (int[]){1}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_measure(c, 1, 0));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_H, (int[]){0}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_RZ, (int[]){0}, (double[]){0.9}));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_X, (int[]){0}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_set_condition(c, m, 1));
+    HQ_REQUIRE_OK(hq_circuit_add_gate(c, HQ_GATE_H, (int[]){0}, NULL));
+    HQ_REQUIRE_OK(hq_circuit_add_measure(c, 0, 1));
+    const double p1 = pow(sin(0.45), 2);
+    const char *names[] = {"manila", "nairobi", "sherbrooke", "fez"};
+    for (int di = 0; di < 4; di++) {
+        hq_device *d = load_dev(names[di]);
+        HQ_REQUIRE(d);
+        hq_transpile_result r;
+        HQ_REQUIRE_OK(hq_transpile_ibm(c, d, NULL, &r));
+        int k;
+        hq_circuit *cc = compact_circuit(&r, &k);
+        HQ_REQUIRE(cc);
+        hq_dm_dist dist;
+        HQ_REQUIRE_OK(hq_dm_run_probs(cc, NULL, NULL, NULL, &dist));
+        for (uint64_t v = 0; v < 4; v++) /* bit 0 = m, bit 1 = o */
+            HQ_CHECKF(fabs(hq_dm_dist_prob(&dist, v) - 0.5 * (v >> 1 ? p1 : 1 - p1)) < 1e-12,
+                      "%s: P(m=%d, o=%d) = %.6f", names[di], (int)(v & 1), (int)(v >> 1),
+                      hq_dm_dist_prob(&dist, v));
+        check_measured(c, &r, NULL, names[di]);
+        hq_dm_dist_free(&dist);
+        hq_circuit_free(cc);
+        hq_transpile_result_free(&r);
+        hq_device_free(d);
+    }
     hq_circuit_free(c);
 }
 
@@ -955,28 +1367,28 @@ HQ_TEST(transpile_qasm3_round_trip) {
     hq_circuit_free(t);
 }
 
-/* every QASMBench circuit of at most 7 qubits (and its Qiskit-transpiled twin) */
-static void qasmbench(bool all) {
-    const char *dir = hq_test_shared("data/qasmbench_small");
+/* Every circuit of min_q to max_q qubits in the shared folder dir (with `_transpiled` twins
+ * if all), on every device it fits: ISA, state equivalence for static circuits, and for
+ * measured ones the exact outcome distribution and the measurement bookkeeping
+ * (check_measured); static ones on IonQ too. Returns the number of circuits checked. */
+static int qasm_folder(const char *dir, int min_q, int max_q, bool all, hq_device **devs,
+                       int n_devs) {
     char dpath[512];
-    snprintf(dpath, sizeof dpath, "%s", dir);
+    snprintf(dpath, sizeof dpath, "%s", hq_test_shared(dir));
     DIR *dd = opendir(dpath);
-    HQ_REQUIRE(dd);
-    const char *names[] = {"manila", "nairobi", "sherbrooke", "fez"};
-    hq_device *devs[4];
-    for (int i = 0; i < 4; i++) {
-        devs[i] = load_dev(names[i]);
-        HQ_REQUIRE(devs[i]);
+    if (!dd) {
+        hq_test_fail(__FILE__, __LINE__, "cannot open %s", dpath);
+        return 0;
     }
     int n_files = 0, n_checked = 0;
     struct dirent *e;
     char files[128][128];
     while ((e = readdir(dd)) && n_files < 128) {
         size_t l = strlen(e->d_name);
-        if (l < 6 || strcmp(e->d_name + l - 5, ".qasm") != 0) continue;
+        if (l < 6 || l >= sizeof files[0] || strcmp(e->d_name + l - 5, ".qasm") != 0) continue;
         if (!all && strstr(e->d_name, "_transpiled")) continue;
-        const char *nq = strstr(e->d_name, "_n"); /* <name>_n<qubits>[_transpiled].qasm */
-        if (!nq || strtol(nq + 2, NULL, 10) > 7) continue;
+        const char *nq = strstr(e->d_name, "_n"); /* <name>_n<qubits>...: skip big ones unread */
+        if (nq && strtol(nq + 2, NULL, 10) > max_q) continue;
         snprintf(files[n_files++], sizeof files[0], "%s", e->d_name);
     }
     closedir(dd);
@@ -991,35 +1403,80 @@ static void qasmbench(bool all) {
             hq_test_fail(__FILE__, __LINE__, "%s: %s", files[f], hq_last_error());
             continue;
         }
-        if (hq_circuit_n_qubits(c) > 7) {
+        if (hq_circuit_n_qubits(c) < min_q || hq_circuit_n_qubits(c) > max_q) {
             hq_circuit_free(c);
             continue;
         }
         bool dyn = hq_circuit_is_dynamic(c);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < n_devs; i++) {
             if (hq_circuit_n_qubits(c) > devs[i]->n_qubits) continue;
             hq_transpile_result r;
             hq_status st = hq_transpile_ibm(c, devs[i], NULL, &r);
-            HQ_CHECKF(st == HQ_OK, "%s on %s: %s", files[f], names[i], hq_last_error());
+            HQ_CHECKF(st == HQ_OK, "%s on %s: %s", files[f], devs[i]->name, hq_last_error());
             if (st) continue;
             HQ_CHECKF(hq_transpile_check_isa(r.circuit, devs[i]) == HQ_OK, "%s on %s: %s", files[f],
-                      names[i], hq_last_error());
+                      devs[i]->name, hq_last_error());
             if (!dyn) {
                 double err = equiv_error(c, &r, NULL, 13);
-                HQ_CHECKF(err < 1e-8, "%s on %s: state error %.3g", files[f], names[i], err);
+                HQ_CHECKF(err < 1e-8, "%s on %s: state error %.3g", files[f], devs[i]->name, err);
             }
+            char w[256];
+            snprintf(w, sizeof w, "%s on %s", files[f], devs[i]->name);
+            check_measured(c, &r, NULL, w);
             hq_transpile_result_free(&r);
         }
         if (!dyn) check_ionq(c, NULL, files[f]);
         n_checked++;
         hq_circuit_free(c);
     }
-    HQ_CHECK(n_checked >= (all ? 60 : 30));
+    return n_checked;
+}
+
+static void load_devs(hq_device **devs) {
+    const char *names[] = {"manila", "nairobi", "sherbrooke", "fez"};
+    for (int i = 0; i < 4; i++) devs[i] = load_dev(names[i]);
+}
+
+static void free_devs(hq_device **devs) {
     for (int i = 0; i < 4; i++) hq_device_free(devs[i]);
+}
+
+/* every QASMBench circuit of at most 7 qubits (and its Qiskit-transpiled twin) */
+static void qasmbench(bool all) {
+    hq_device *devs[4];
+    load_devs(devs);
+    HQ_REQUIRE(devs[0] && devs[1] && devs[2] && devs[3]);
+    int n = qasm_folder("data/qasmbench_small", 1, 7, all, devs, 4);
+    HQ_CHECK(n >= (all ? 60 : 30));
+    free_devs(devs);
 }
 
 HQ_TEST(transpile_qasmbench_small) { qasmbench(false); }
 HQ_TEST_SLOW(transpile_qasmbench_small_and_transpiled) { qasmbench(true); }
+
+/* the OpenQASM 2 examples of min_q to max_q qubits: measured (some mid-circuit, with `if`
+ * and reset), several registers, registers of other sizes than the qubits' */
+static int openqasm2_examples(int min_q, int max_q) {
+    hq_device *devs[4];
+    load_devs(devs);
+    if (!devs[0] || !devs[1] || !devs[2] || !devs[3]) {
+        free_devs(devs);
+        return 0;
+    }
+    const char *dirs[] = {"generic", "ibmqx2", "sat", "quantum_volume"};
+    int n = 0;
+    for (size_t k = 0; k < HQ_ARRAY_LEN(dirs); k++) {
+        char d[128];
+        snprintf(d, sizeof d, "data/openqasm2_examples/%s", dirs[k]);
+        n += qasm_folder(d, min_q, max_q, false, devs, 4);
+    }
+    free_devs(devs);
+    return n;
+}
+
+HQ_TEST(transpile_openqasm2_examples) { HQ_CHECK(openqasm2_examples(1, 8) >= 24); }
+/* the 9- and 10-qubit ones (adder, sat): seconds of layout search each on the big devices */
+HQ_TEST_SLOW(transpile_openqasm2_examples_10q) { HQ_CHECK(openqasm2_examples(9, 10) >= 3); }
 #endif
 #if !__has_include("backends/qasm.h")
 /* Without the OpenQASM module in the build these cannot run; they report it and pass. */
@@ -1032,6 +1489,8 @@ static void no_qasm(void) {
 HQ_TEST_NO_QASM(transpile_qasm3_round_trip) { no_qasm(); }
 HQ_TEST_NO_QASM(transpile_qasmbench_small) { no_qasm(); }
 HQ_TEST_NO_QASM(transpile_qasmbench_small_and_transpiled) { no_qasm(); }
+HQ_TEST_NO_QASM(transpile_openqasm2_examples) { no_qasm(); }
+HQ_TEST_NO_QASM(transpile_openqasm2_examples_10q) { no_qasm(); }
 #endif
 
 /* ==== allocation failures ========================================================================
