@@ -25,6 +25,10 @@
  * u3 (L, q, 3) and cp (L, q(q-1)/2). Initialised U[0, 2 pi) like the PyTorch reference.
  * The angles are float32 parameters, evaluated in double by the simulator.
  *
+ * External evaluation (hq_layer_quantum_set_eval, nn/layer.h): for shot-based backends
+ * the orchestrator evaluates the bound template itself and returns expectations and their
+ * Jacobian; backward then contracts dL/dy with that Jacobian instead of simulating.
+ *
  * Threads: the batch is split into at most Q_MAX_CHUNKS chunks (boundaries from the batch
  * size only); each pool thread has its own simulator handle, and the per-chunk weight
  * gradients are summed in chunk order, so results do not depend on the thread count.
@@ -54,7 +58,7 @@ typedef struct q_ctx {
     hq_pauli_sum obs[Q_MAX_QUBITS * Q_MAX_READOUT];
     hq_sv_batch **h;        /* one simulator handle per pool thread */
     int n_h;                /* handles made */
-    int max_rows;           /* rows of one slot at most */
+    int max_rows;           /* rows of one simulator call at most (the maximum batch) */
     char ro[Q_MAX_READOUT]; /* readout Paulis, in order */
     int n_ro;
     /* external evaluation (shot-based backends, hq_layer_quantum_set_eval) */
