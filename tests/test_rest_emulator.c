@@ -350,10 +350,13 @@ HQ_TEST_SLOW(rest_emu_ionq_every_fault_completes_or_resumes_identically) {
 
 /* Run `hqcnn args...` in a child, stdout to out_path and stderr to err_path (may be NULL);
  * kill it with SIGKILL after kill_ms (< 0: never). Exit status, 137 if killed, -1 on error. */
+static volatile pid_t g_child; /* the running client, for the restarter */
+
 static int run_cli(char *const argv[], long kill_ms, const char *env_kill, const char *out_path,
                    const char *err_path) {
     pid_t pid = fork();
     if (pid < 0) return -1;
+    g_child = pid;
     if (pid == 0) {
         if (env_kill)
             setenv("HQCNN_FAULT_KILL_AFTER_SUBMIT", env_kill, 1);
@@ -378,6 +381,7 @@ static int run_cli(char *const argv[], long kill_ms, const char *env_kill, const
     } else {
         waitpid(pid, &status, 0);
     }
+    g_child = 0;
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
 }
@@ -410,19 +414,27 @@ static bool run_exists(const char *db_path, const char *name) {
     return ok;
 }
 
-/* Restarts the emulator (same state directory, same port) while a client runs. */
+/* Restarts the emulator (same state directory, same port) once the client talks to it,
+ * then kills the client once it talks to the new instance. */
 typedef struct restarter {
     hq_emulator **emu;
     const char *state;
     int port;
-    long after_ms;
     pthread_t th;
-    bool ok;
+    bool ok;      /* the new instance started */
+    bool mid_run; /* the client used both instances */
 } restarter;
+
+static int64_t emu_requests(hq_emulator *e) {
+    hq_emulator_stats es;
+    return hq_emulator_get_stats(e, &es) == HQ_OK ? es.requests : -1;
+}
 
 static void *restart_main(void *arg) {
     restarter *r = arg;
-    hq_sleep_ms(r->after_ms);
+    int64_t r0 = emu_requests(*r->emu);
+    double t0 = hq_time_now();
+    while (emu_requests(*r->emu) < r0 + 3 && hq_time_now() - t0 < 20) hq_sleep_ms(5);
     hq_emulator_stop(*r->emu);
     *r->emu = NULL;
     hq_sleep_ms(150);
@@ -431,6 +443,11 @@ static void *restart_main(void *arg) {
         if (!*r->emu) hq_sleep_ms(20);
     }
     r->ok = *r->emu != NULL;
+    t0 = hq_time_now();
+    while (r->ok && emu_requests(*r->emu) < 3 && hq_time_now() - t0 < 20 && g_child) hq_sleep_ms(5);
+    r->mid_run = r->ok && emu_requests(*r->emu) >= 3 && g_child;
+    pid_t c = g_child;
+    if (c > 0) kill(c, SIGKILL);
     return NULL;
 }
 
@@ -483,25 +500,20 @@ HQ_TEST(rest_emu_kill9_and_emulator_restart_resume_bit_identical) {
         restarter rs = {.emu = &e, .state = state, .port = port};
         bool restart = false;
         /* kill after the 1st submission, kill at random, kill after the 2nd submission,
-         * kill at random, restart the emulator mid-run, then run to the end */
+         * restart the emulator mid-run (then kill the client while it talks to the new
+         * instance), then run to the end */
         if (rounds == 0 || rounds == 2)
             env = rounds == 0 ? "1" : "2"; /* between a submission and its bookkeeping */
-        else if (rounds == 1 || rounds == 3)
-            kill_ms = (long)(1000 * t_ref * (0.1 + 0.3 * hq_rng_uniform(&rng)));
-        else if (rounds == 4)
-            restart = true; /* the emulator goes away and comes back mid-run */
-        if (restart) {
-            rs.after_ms = (long)(1000 * t_ref * (0.1 + 0.2 * hq_rng_uniform(&rng)));
-            pthread_create(&rs.th, NULL, restart_main, &rs);
-        }
+        else if (rounds == 1 || rounds == 4)
+            kill_ms = (long)(1000 * t_ref * (rounds == 1 ? 0.2 : 0.4) * (1 + hq_rng_uniform(&rng)));
+        else if (rounds == 3)
+            restart = true;
+        if (restart) pthread_create(&rs.th, NULL, restart_main, &rs);
         int rc = run_cli(started ? resume : train, kill_ms, env, js, err);
         if (restart) {
             pthread_join(rs.th, NULL);
             HQ_REQUIRE(rs.ok);
-            /* the client went on talking to the new instance: the restart was mid-run */
-            hq_emulator_stats es;
-            hq_emulator_get_stats(e, &es);
-            restarts += es.requests > 0;
+            restarts += rs.mid_run;
         }
         if (getenv("RT_VERBOSE"))
             fprintf(stderr, "  round %d: %s env=%s kill_ms=%ld restart=%d -> rc %d\n", rounds,
@@ -514,7 +526,7 @@ HQ_TEST(rest_emu_kill9_and_emulator_restart_resume_bit_identical) {
         hq_clear_error();
     }
     HQ_CHECKF(done, "the run did not finish after %d rounds (stderr in %s)", rounds, err);
-    HQ_CHECKF(kills >= 3, "only %d kills happened", kills);
+    HQ_CHECKF(kills >= 4, "only %d kills happened", kills);
     HQ_CHECKF(restarts >= 1, "the emulator restart did not happen while the client ran");
     HQ_CHECK_STR(got, ref.sha);
     int n_jobs = 0, worst = max_jobs_per_token(e, true, &n_jobs);
@@ -630,5 +642,92 @@ HQ_TEST(rest_emu_planted_key_never_written) {
     }
     /* the database was searched too (with its WAL) */
     HQ_CHECK(file_contains(db, "breastmnist") == 1);
+    hq_emulator_stop(e);
+}
+
+/* A job the emulator accepted but had not executed when it stopped runs after the restart
+ * and must give the counts it would have given (the resume guarantee rests on it): the
+ * stored request has to keep every bit of the parameter values. */
+HQ_TEST(rest_emu_job_run_again_after_restart_gives_the_same_counts) {
+    env_keys();
+    char state[4096];
+    snprintf(state, sizeof state, "%s", hq_test_tmpfile("st"));
+    hq_emulator *e = emu_start(state, 0);
+    HQ_REQUIRE(e);
+    int port = hq_emulator_port(e);
+    char opts[64];
+    snprintf(opts, sizeof opts, "{\"port\":%d}", port);
+    hq_backend *b = NULL;
+    HQ_REQUIRE_OK(hq_backend_create("emulator-ibm", opts, &b));
+    hq_circuit *c;
+    HQ_REQUIRE_OK(hq_circuit_create(&c));
+    int a, w;
+    hq_circuit_add_qreg(c, "q", 2, NULL);
+    hq_circuit_add_creg(c, "m", 2, NULL);
+    hq_circuit_add_symbol(c, "a", HQ_SYM_INPUT, &a);
+    hq_circuit_add_symbol(c, "w", HQ_SYM_WEIGHT, &w);
+    hq_angle x = hq_angle_sym(a, 1, 0), y = hq_angle_sym(w, 1, 0);
+    hq_circuit_add_gate_sym(c, HQ_GATE_RY, (int[]){0}, &x);
+    hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){0, 1}, NULL);
+    hq_circuit_add_gate_sym(c, HQ_GATE_RX, (int[]){1}, &y);
+    hq_circuit_add_measure(c, 0, 0);
+    hq_circuit_add_measure(c, 1, 1);
+    /* values one ulp away from a short decimal: a printer that keeps 15 digits when they
+     * compare equal within a relative epsilon (cJSON) loses that ulp */
+    double rows[4] = {nextafter(1000.1, 2000.0), nextafter(-777.7, 0.0), nextafter(333.3, 0.0),
+                      nextafter(4321.9, 9000.0)};
+    hq_job_entry en = {c, 2, rows};
+    hq_job_spec js = {.entries = &en, .n_entries = 1, .shots = 2000, .client_token = "rerun-1"};
+    char id[HQ_REMOTE_ID_MAX];
+    HQ_REQUIRE_OK(hq_backend_submit(b, &js, id));
+    hq_job_state st = HQ_JOB_QUEUED;
+    for (int k = 0; k < 500 && st != HQ_JOB_COMPLETED; k++) {
+        hq_sleep_ms(5);
+        HQ_REQUIRE_OK(hq_backend_poll(b, id, &st, NULL, 0));
+    }
+    hq_counts first[2], again[2];
+    HQ_REQUIRE_OK(hq_backend_fetch(b, id, 2, first));
+    hq_emulator_stop(e);
+    /* forget the results, as if the emulator had stopped before running the job */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/jobs/%s.json", state, id);
+    size_t len;
+    /* (not re-printed with cJSON: that would round the values itself) */
+    {
+        char *t = NULL;
+        HQ_REQUIRE_OK(hq_file_read(path, 0, &t, &len));
+        char *r = strstr(t, "\"results\":[");
+        char *ex = strstr(t, "\"executed\":true");
+        HQ_REQUIRE(r && ex);
+        hq_sbuf nb = HQ_SBUF_INIT;
+        /* "results":[...] is the last member but "executed": cut it out and say null */
+        hq_sbuf_append(&nb, t, (size_t)(r - t));
+        hq_sbuf_puts(&nb, "\"results\":null,\"executed\":false}");
+        HQ_REQUIRE_OK(hq_file_write_atomic(path, nb.p, nb.len));
+        hq_sbuf_free(&nb);
+        hq_free(t);
+    }
+    e = emu_start(state, port);
+    HQ_REQUIRE(e);
+    hq_backend_free(b);
+    HQ_REQUIRE_OK(hq_backend_create("emulator-ibm", opts, &b));
+    st = HQ_JOB_QUEUED;
+    for (int k = 0; k < 500 && st != HQ_JOB_COMPLETED; k++) {
+        hq_sleep_ms(5);
+        HQ_REQUIRE_OK(hq_backend_poll(b, id, &st, NULL, 0));
+    }
+    HQ_REQUIRE_OK(hq_backend_fetch(b, id, 2, again));
+
+    for (int r = 0; r < 2; r++) {
+        HQ_CHECK_EQ_INT(first[r].n, again[r].n);
+        for (int64_t k = 0; k < first[r].n && k < again[r].n; k++) {
+            HQ_CHECK(first[r].outcome[k] == again[r].outcome[k]);
+            HQ_CHECK_EQ_INT(first[r].count[k], again[r].count[k]);
+        }
+        hq_counts_free(&first[r]);
+        hq_counts_free(&again[r]);
+    }
+    hq_circuit_free(c);
+    hq_backend_free(b);
     hq_emulator_stop(e);
 }

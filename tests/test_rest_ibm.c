@@ -15,6 +15,7 @@
 #include "backends/qasm.h"
 #include "backends/rest_impl.h"
 #include "backends/transpile.h"
+#include "nn/model.h"
 #include "tests/hq_test.h"
 #include "tests/hq_test_server.h"
 #include "tests/test_rest_util.h"
@@ -165,6 +166,28 @@ static hq_circuit *template3(void) {
     return c;
 }
 
+/* The HQCNN circuit (configs/hqcnn-default.json) bound to random angles, measured at the
+ * end: on manila's line its routing must not pass through measured qubits. */
+static hq_circuit *hqcnn_bound(hq_rng *rng) {
+    char *json = NULL;
+    size_t len;
+    if (hq_file_read("configs/hqcnn-default.json", 0, &json, &len)) return NULL;
+    hq_model *m = NULL;
+    hq_status st = hq_model_create(json, NULL, &m);
+    hq_free(json);
+    if (st) return NULL;
+    const hq_circuit *t = hq_model_quantum_circuit(m);
+    double v[64];
+    for (int k = 0; k < 64; k++) v[k] = (hq_rng_uniform(rng) * 2 - 1) * M_PI;
+    hq_circuit *c = NULL;
+    if (t && hq_circuit_n_symbols(t) <= 64 && hq_circuit_bind(t, v, &c) == HQ_OK) {
+        hq_circuit_add_creg(c, "meas", 4, NULL);
+        for (int q = 0; q < 4; q++) hq_circuit_add_measure(c, q, 3 - q);
+    }
+    hq_model_free(m);
+    return c;
+}
+
 HQ_TEST(rest_ibm_isa_pubs_and_results_map_to_logical_clbits) {
     hq_ts_server *s = start();
     HQ_REQUIRE(s);
@@ -176,7 +199,9 @@ HQ_TEST(rest_ibm_isa_pubs_and_results_map_to_logical_clbits) {
     hq_circuit *c[NC + 1];
     hq_job_entry e[NC + 1];
     for (int i = 0; i < NC; i++) {
-        c[i] = rt_random_circuit(&rng, 3 + i % 2, 2 + i, 16, i == 2, i == 1);
+        c[i] =
+            i ? rt_random_circuit(&rng, 3 + i % 2, 2 + i, 16, i == 2, i == 1) : hqcnn_bound(&rng);
+        HQ_REQUIRE(c[i]);
         e[i] = (hq_job_entry){c[i], 0, NULL};
     }
     double rows[NR * 2];
@@ -226,6 +251,17 @@ HQ_TEST(rest_ibm_isa_pubs_and_results_map_to_logical_clbits) {
         HQ_REQUIRE_OK(hq_qasm_parse_string(q, strlen(q), "pub", NULL, &pc));
         HQ_CHECK_OK(hq_transpile_check_isa(pc, dev));
         HQ_CHECK(strstr(q, "$") != NULL);
+        /* measured at the end, as the logical circuits are: nothing touches a measured qubit
+         * afterwards, no qubit is measured twice */
+        bool measured[64] = {false};
+        const hq_op *ops = hq_circuit_ops(pc);
+        for (int64_t i = 0; i < hq_circuit_n_ops(pc); i++) {
+            if (ops[i].gate == HQ_GATE_BARRIER) continue;
+            for (int k = 0; k < ops[i].nq; k++)
+                HQ_CHECKF(!measured[ops[i].q[k]], "operation %lld uses measured qubit $%d",
+                          (long long)i, ops[i].q[k]);
+            if (ops[i].gate == HQ_GATE_MEASURE) measured[ops[i].q[0]] = true;
+        }
         hq_circuit_free(pc);
     }
     /* the templated entry is ONE PUB with a parameter array of NR values per name */

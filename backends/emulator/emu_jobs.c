@@ -253,6 +253,34 @@ static void put_opt_str(hq_sbuf *b, const char *key, const char *v) {
         hq_sbuf_puts(b, "null");
 }
 
+/* A JSON value with every number written exactly (shortest round-trip text). cJSON's own
+ * printer keeps 15 significant digits whenever they compare equal within a relative
+ * epsilon, which loses the last bits of parameter values: a job executed again after a
+ * restart would then bind different angles and draw different samples. */
+static void put_json_exact(hq_sbuf *b, const cJSON *v) {
+    if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+        bool obj = cJSON_IsObject(v);
+        hq_sbuf_putc(b, obj ? '{' : '[');
+        for (const cJSON *c = v->child; c; c = c->next) {
+            if (c != v->child) hq_sbuf_putc(b, ',');
+            if (obj) {
+                hq_sbuf_put_json_str(b, c->string ? c->string : "");
+                hq_sbuf_putc(b, ':');
+            }
+            put_json_exact(b, c);
+        }
+        hq_sbuf_putc(b, obj ? '}' : ']');
+    } else if (cJSON_IsString(v)) {
+        hq_sbuf_put_json_str(b, v->valuestring);
+    } else if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
+        hq_sbuf_put_double(b, v->valuedouble);
+    } else if (cJSON_IsBool(v)) {
+        hq_sbuf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
+    } else {
+        hq_sbuf_puts(b, "null");
+    }
+}
+
 /* Serialise a job (lock held). */
 static hq_status job_to_json(const emu_job *j, hq_sbuf *b) {
     hq_sbuf_puts(b, "{\"format\":\"hqcnn-emulator-job\",\"version\":1,\"id\":");
@@ -286,11 +314,8 @@ static hq_status job_to_json(const emu_job *j, hq_sbuf *b) {
     } else {
         hq_sbuf_puts(b, "null");
     }
-    char *req = cJSON_PrintUnformatted(j->req);
-    if (!req) return hq_failf(NULL, HQ_ERR_NOMEM, "emulator: cannot serialise job %s", j->id);
     hq_sbuf_puts(b, ",\"request\":");
-    hq_sbuf_puts(b, req);
-    cJSON_free(req);
+    put_json_exact(b, j->req);
     hq_sbuf_puts(b, ",\"results\":");
     bool have = j->executed && !j->err_code[0];
     if (have) {
