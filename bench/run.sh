@@ -10,4 +10,6 @@ for b in "$BUILD"/bench/bench_*; do
     echo "# $(basename "$b")" >&2
     "$b" || { echo "{\"bench\":\"$(basename "$b")\",\"error\":\"exit status $?\"}"; status=1; }
 done
+echo "# nn_vs_torch.sh" >&2
+BUILD="$BUILD" sh bench/nn_vs_torch.sh || status=1
 exit $status
