@@ -3,16 +3,19 @@
  * simulator, and the dispatch between them and the scalar reference kernels of
  * densitymatrix.c.
  *
- * When no operand sits on index bits 0 or 1, four consecutive column bases C, C+1, C+2,
- * C+3 are four independent blocks whose entries are adjacent in memory. They are processed
- * together as "lanes": every block entry becomes four real and four imaginary parts in
- * separate arrays, so each stage is straight-line double arithmetic on length-4 vectors
- * that the compiler maps onto SIMD registers (complex × complex = four fused multiply-adds
- * per lane group), instead of one complex number at a time.
+ * Four blocks that differ only in two free index bits (not operands) are processed together
+ * as "lanes": every block entry becomes four real and four imaginary parts in separate
+ * arrays, so each stage is straight-line double arithmetic on length-4 vectors that the
+ * compiler maps onto SIMD registers (complex × complex = four fused multiply-adds per lane
+ * group), instead of one complex number at a time. When the free bits are 0 and 1 the four
+ * blocks' entries are adjacent in memory; otherwise they are gathered.
  *
  * Hermitian halving as in the reference kernel, at the granularity of lane groups: the
  * 4 x 4 group of blocks on the diagonal is computed in full (no mirror writes), groups
  * above it are computed and mirrored as conjugate transposes, groups below are never read.
+ * Matrices with fewer than two free bits (n - k < 2) use the reference kernel, and so do
+ * 3-qubit operations with an operand on bit 0 or 1: gathering lanes for them measured no
+ * faster than the scalar kernel (it pays for 1- and 2-qubit operations).
  */
 #include "backends/densitymatrix_impl.h"
 
@@ -163,91 +166,114 @@ static inline __attribute__((always_inline)) void stage_run_lanes(lanes *restric
     }
 }
 
-static inline __attribute__((always_inline)) void
-kernel_lanes(hq_cplx *rho, int n, const int *q, const int k, const dm_stage *st, int ns) {
+/*
+ * Lane groups: the two lowest index bits that are not operands, f0 < f1, select the lanes
+ * (lane w adds bit f0 if w & 1 and bit f1 if w & 2). Usually f0 = 0, f1 = 1 and the four
+ * lanes are adjacent in memory ("contig": plain vector loads); otherwise they are gathered.
+ * Groups are numbered by the remaining free bits; rows are visited group by group, so the
+ * group order is the one the Hermitian halving relies on.
+ */
+static inline __attribute__((always_inline)) void kernel_lanes(hq_cplx *rho, int n, const int *q,
+                                                               const int k, const bool contig,
+                                                               const dm_stage *st, int ns) {
     const int d = 1 << k;
-    const int64_t TILE = 64 >> k; /* bases per tile side: a multiple of W */
-    const int64_t dim = (int64_t)1 << n, nb = dim >> k;
-    int64_t off[8];
+    const int64_t TG = (64 >> k) / W; /* groups per tile side (as many bases as before) */
+    const int64_t dim = (int64_t)1 << n, ng = dim >> (k + 2);
+    int64_t off[8], loff[W];
     for (int a = 0; a < d; a++) {
         off[a] = 0;
         for (int j = 0; j < k; j++)
             if (a >> j & 1) off[a] |= (int64_t)1 << q[j];
     }
-    int pos[3];
-    for (int j = 0; j < k; j++) pos[j] = q[j];
-    for (int i = 1; i < k; i++)
+    int pos[5], np = 0;
+    for (int j = 0; j < k; j++) pos[np++] = q[j];
+    int f[2], nf = 0;
+    for (int b = 0; nf < 2; b++) {
+        bool used = false;
+        for (int j = 0; j < k; j++) used |= q[j] == b;
+        if (!used) f[nf++] = b;
+    }
+    for (int w = 0; w < W; w++) loff[w] = ((int64_t)(w & 1) << f[0]) | ((int64_t)(w >> 1) << f[1]);
+    pos[np++] = f[0];
+    pos[np++] = f[1];
+    for (int i = 1; i < np; i++)
         for (int j = i; j > 0 && pos[j - 1] > pos[j]; j--) {
             int t = pos[j];
             pos[j] = pos[j - 1];
             pos[j - 1] = t;
         }
-    int64_t rbase[64], cbase[64];
-    for (int64_t tr = 0; tr < nb; tr += TILE) {
-        const int64_t nr = HQ_MIN(TILE, nb - tr);
-        for (int64_t i = 0; i < nr; i++) rbase[i] = dm_insert_zeros(tr + i, pos, k);
-        for (int64_t tc = tr; tc < nb; tc += TILE) {
-            const int64_t nc = HQ_MIN(TILE, nb - tc);
-            for (int64_t j = 0; j < nc; j += W) cbase[j] = dm_insert_zeros(tc + j, pos, k);
-            for (int64_t i = 0; i < nr; i++) {
-                const int64_t R = rbase[i];
-                hq_cplx *rp[8];
-                for (int a = 0; a < d; a++) rp[a] = rho + (R | off[a]) * dim;
-                const int64_t jdiag = tc == tr ? i / W * W : -1;
-                for (int64_t j = tc == tr ? jdiag : 0; j < nc; j += W) {
-                    const int64_t C = cbase[j]; /* lanes: columns C + w (| off[b]) */
-                    lanes B[64];
-                    for (int a = 0; a < d; a++)
-                        for (int b = 0; b < d; b++) {
-                            const hq_cplx *p = rp[a] + (C | off[b]);
-                            for (int w = 0; w < W; w++) {
-                                B[a * d + b].re[w] = creal(p[w]);
-                                B[a * d + b].im[w] = cimag(p[w]);
+    int64_t rgb[8], cgb[8]; /* group bases of the row / column tile */
+    for (int64_t tr = 0; tr < ng; tr += TG) {
+        const int64_t nr = HQ_MIN(TG, ng - tr);
+        for (int64_t i = 0; i < nr; i++) rgb[i] = dm_insert_zeros(tr + i, pos, np);
+        for (int64_t tc = tr; tc < ng; tc += TG) {
+            const int64_t nc = HQ_MIN(TG, ng - tc);
+            for (int64_t j = 0; j < nc; j++) cgb[j] = dm_insert_zeros(tc + j, pos, np);
+            for (int64_t i = 0; i < nr; i++)
+                for (int wr = 0; wr < W; wr++) {
+                    const int64_t R = rgb[i] | loff[wr];
+                    hq_cplx *rp[8];
+                    for (int a = 0; a < d; a++) rp[a] = rho + (R | off[a]) * dim;
+                    for (int64_t j = tc == tr ? i : 0; j < nc; j++) {
+                        const int64_t C = cgb[j];
+                        lanes B[64];
+                        for (int a = 0; a < d; a++)
+                            for (int b = 0; b < d; b++) {
+                                const hq_cplx *p = rp[a] + (C | off[b]);
+                                for (int w = 0; w < W; w++) {
+                                    hq_cplx v = p[contig ? w : loff[w]];
+                                    B[a * d + b].re[w] = creal(v);
+                                    B[a * d + b].im[w] = cimag(v);
+                                }
                             }
-                        }
-                    for (int s = 0; s < ns; s++) stage_run_lanes(B, k, &st[s]);
-                    for (int a = 0; a < d; a++)
-                        for (int b = 0; b < d; b++) {
-                            hq_cplx *p = rp[a] + (C | off[b]);
-                            for (int w = 0; w < W; w++)
-                                p[w] = B[a * d + b].re[w] + I * B[a * d + b].im[w];
-                        }
-                    if (j == jdiag) continue; /* the diagonal lane group is complete */
-                    for (int b = 0; b < d; b++)
-                        for (int w = 0; w < W; w++) {
-                            hq_cplx *mr = rho + ((C + w) | off[b]) * dim + R;
-                            for (int a = 0; a < d; a++)
-                                mr[off[a]] = B[a * d + b].re[w] - I * B[a * d + b].im[w];
-                        }
+                        for (int s = 0; s < ns; s++) stage_run_lanes(B, k, &st[s]);
+                        for (int a = 0; a < d; a++)
+                            for (int b = 0; b < d; b++) {
+                                hq_cplx *p = rp[a] + (C | off[b]);
+                                for (int w = 0; w < W; w++)
+                                    p[contig ? w : loff[w]] =
+                                        B[a * d + b].re[w] + I * B[a * d + b].im[w];
+                            }
+                        if (tc == tr && j == i) continue; /* diagonal group: complete */
+                        for (int b = 0; b < d; b++)
+                            for (int w = 0; w < W; w++) {
+                                hq_cplx *mr = rho + (C | loff[w] | off[b]) * dim + R;
+                                for (int a = 0; a < d; a++)
+                                    mr[off[a]] = B[a * d + b].re[w] - I * B[a * d + b].im[w];
+                            }
+                    }
                 }
-            }
         }
     }
 }
 
-static void kernel_lanes1(hq_cplx *rho, int n, const int *q, const dm_stage *st, int ns) {
-    kernel_lanes(rho, n, q, 1, st, ns);
-}
-static void kernel_lanes2(hq_cplx *rho, int n, const int *q, const dm_stage *st, int ns) {
-    kernel_lanes(rho, n, q, 2, st, ns);
-}
-static void kernel_lanes3(hq_cplx *rho, int n, const int *q, const dm_stage *st, int ns) {
-    kernel_lanes(rho, n, q, 3, st, ns);
-}
+#define LANE_KERNEL(K, CONTIG)                                                                    \
+    static void kernel_lanes##K##_##CONTIG(hq_cplx *rho, int n, const int *q, const dm_stage *st, \
+                                           int ns) {                                              \
+        kernel_lanes(rho, n, q, K, CONTIG, st, ns);                                               \
+    }
+LANE_KERNEL(1, true)
+LANE_KERNEL(1, false)
+LANE_KERNEL(2, true)
+LANE_KERNEL(2, false)
+LANE_KERNEL(3, true)
 
 void dm_apply_stages(hq_cplx *rho, int n, const int *q, int k, const dm_stage *st, int ns) {
     if (ns <= 0) return;
-    bool low_free = true; /* index bits 0 and 1 are not operands */
-    for (int j = 0; j < k; j++)
-        if (q[j] < 2) low_free = false;
-    if (!low_free || n - k < 2) {
+    if (n - k < 2) { /* fewer than two free bits: no lanes */
         dm_apply_stages_ref(rho, n, q, k, st, ns);
         return;
     }
-    switch (k) {
-    case 1: kernel_lanes1(rho, n, q, st, ns); break;
-    case 2: kernel_lanes2(rho, n, q, st, ns); break;
-    case 3: kernel_lanes3(rho, n, q, st, ns); break;
+    bool contig = true; /* lanes on bits 0 and 1 */
+    for (int j = 0; j < k; j++)
+        if (q[j] < 2) contig = false;
+    switch (k * 2 + contig) {
+    case 2: kernel_lanes1_false(rho, n, q, st, ns); break;
+    case 3: kernel_lanes1_true(rho, n, q, st, ns); break;
+    case 4: kernel_lanes2_false(rho, n, q, st, ns); break;
+    case 5: kernel_lanes2_true(rho, n, q, st, ns); break;
+    case 6: dm_apply_stages_ref(rho, n, q, k, st, ns); break; /* gathering 3q: no gain */
+    case 7: kernel_lanes3_true(rho, n, q, st, ns); break;
     default: HQ_ASSERT(!"block size out of range");
     }
 }

@@ -3,7 +3,8 @@
  *   - a 10-qubit, 100-gate circuit (60 one-qubit, 40 two-qubit gates) with device-style
  *     noise after every gate (thermal relaxation + depolarizing, readout), whole run;
  *   - per-operation times at n = 8, 10, 12: ideal 1q / 2q gates (dense and monomial),
- *     noisy 1q / 2q gates (gate + channels in one pass), and standalone channels.
+ *     noisy 1q / 2q gates (gate + channels in one pass), standalone channels, and ideal
+ *     gates on index bits 0 / 1 (the lanes are then gathered).
  *   - the emulator's workload: a 4-qubit HQCNN-style circuit (56 ops) on ibmq_manila's
  *     calibrated noise model, exact probabilities, per circuit.
  * Every number is the best of several repetitions. The machine is shared, so both wall
@@ -114,13 +115,25 @@ typedef enum op_kind {
     OP_THERMAL,
     OP_DEPOL2,
     OP_KRAUS1,
+    OP_H_LOW,
+    OP_RXX_LOW,
     OP_COUNT
 } op_kind;
 
-static const char *op_name[OP_COUNT] = {
-    "gate_1q_h",     "gate_1q_rz_diag",    "gate_2q_cx_perm",      "gate_2q_rxx_dense",
-    "gate_3q_ccx",   "noisy_1q_sx",        "noisy_2q_cx",          "chan_depolarizing_1q",
-    "chan_amp_damp", "chan_thermal_relax", "chan_depolarizing_2q", "chan_kraus_1q"};
+static const char *op_name[OP_COUNT] = {"gate_1q_h",
+                                        "gate_1q_rz_diag",
+                                        "gate_2q_cx_perm",
+                                        "gate_2q_rxx_dense",
+                                        "gate_3q_ccx",
+                                        "noisy_1q_sx",
+                                        "noisy_2q_cx",
+                                        "chan_depolarizing_1q",
+                                        "chan_amp_damp",
+                                        "chan_thermal_relax",
+                                        "chan_depolarizing_2q",
+                                        "chan_kraus_1q",
+                                        "gate_1q_h_bit0",
+                                        "gate_2q_rxx_dense_bits01"};
 
 static void run_op(hq_dm *dm, op_kind k, int n, const hq_noise_model *m, hq_circuit *const *cc) {
     int a = n / 2, b = n - 1, c0 = 1;
@@ -138,6 +151,8 @@ static void run_op(hq_dm *dm, op_kind k, int n, const hq_noise_model *m, hq_circ
     case OP_THERMAL: hq_dm_apply_thermal_relaxation(dm, a, 100, 80, 0.4, 0); break;
     case OP_DEPOL2: hq_dm_apply_depolarizing2(dm, a, b, 0.01); break;
     case OP_KRAUS1: hq_dm_apply_kraus(dm, kr, 2, &a, 1); break;
+    case OP_H_LOW: hq_dm_apply_gate(dm, HQ_GATE_H, (int[]){0}, NULL); break;
+    case OP_RXX_LOW: hq_dm_apply_gate(dm, HQ_GATE_RXX, (int[]){0, 1}, (double[]){0.3}); break;
     default: break;
     }
 }

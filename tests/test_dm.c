@@ -463,68 +463,84 @@ HQ_TEST(dm_channels_keep_states_physical) {
 
 /* ==== optimised kernels = reference kernels ============================================= */
 
+/* A pipeline with one stage of every kind for k operands (st: 6 entries); the
+ * superoperator (of a random channel) is written to S (d² x d²), K is scratch. */
+static int rand_pipeline(hq_rng *r, int k, dm_stage *st, hq_cplx *S, hq_cplx *K) {
+    const int d = 1 << k;
+    int ns = 0;
+    hq_cplx u[64];
+    rand_kraus(r, k, 1, u);
+    dm_stage_unitary(&st[ns++], u, k);
+    hq_cplx perm[64] = {0};
+    for (int a = 0; a < d; a++) perm[a * d + (a ^ 1)] = cexp(I * hq_rng_uniform(r) * 6);
+    dm_stage_unitary(&st[ns++], perm, k);
+    dm_stage_depol(&st[ns++], hq_rng_uniform(r));
+    dm_stage_relax(&st[ns++], (int)hq_rng_below(r, (uint64_t)k), 0.7, 0.6, 0.1);
+    memset(&st[ns], 0, sizeof st[ns]);
+    st[ns].kind = DM_ST_PAULI;
+    st[ns].j = (int)hq_rng_below(r, (uint64_t)k);
+    st[ns].c[0] = 0.7, st[ns].c[1] = 0.3, st[ns].c[2] = 0.5, st[ns].c[3] = -0.1;
+    ns++;
+    int m = 2;
+    rand_kraus(r, k, m, K);
+    memset(S, 0, (size_t)(d * d * d * d) * sizeof *S);
+    for (int i = 0; i < m; i++)
+        for (int a2 = 0; a2 < d; a2++)
+            for (int b2 = 0; b2 < d; b2++)
+                for (int a = 0; a < d; a++)
+                    for (int b = 0; b < d; b++)
+                        S[(a2 * d + b2) * d * d + a * d + b] +=
+                            K[(i * d + a2) * d + a] * conj(K[(i * d + b2) * d + b]);
+    memset(&st[ns], 0, sizeof st[ns]);
+    st[ns].kind = DM_ST_SUPER;
+    st[ns].s = S;
+    ns++;
+    return ns;
+}
+
+/* Every placement of k = 1..3 operands on n = 2..8 qubits (each subset of index bits, in
+ * a random operand order), incl. operands on bits 0 and 1 (gathered lanes) and matrices too
+ * small for lanes: the dispatching kernel equals the scalar reference kernel, and the result
+ * is Hermitian with trace 1 (every stage is trace preserving). */
 HQ_TEST(dm_lane_kernels_match_reference) {
     hq_rng r;
     hq_rng_init(&r, 404, 0, 0);
     hq_cplx *S = hq_malloc(64 * 64 * sizeof *S), *K = hq_malloc(64 * 64 * sizeof *K);
-    for (int trial = 0; trial < 60; trial++) {
-        const int n = 5 + trial % 3, k = 1 + trial % 3, d = 1 << k;
-        /* operands: on bits >= 2 (the lane path) in 4 of 5 trials, anywhere otherwise */
-        int q[3];
-        const bool high = trial % 5 != 0;
-        for (int j = 0; j < k; j++) {
-            bool dup;
-            do {
-                q[j] = high ? 2 + (int)hq_rng_below(&r, (uint64_t)(n - 2))
-                            : (int)hq_rng_below(&r, (uint64_t)n);
-                dup = false;
-                for (int i = 0; i < j; i++) dup |= q[i] == q[j];
-            } while (dup);
-        }
-        /* a pipeline with one stage of every kind */
-        dm_stage st[6];
-        int ns = 0;
-        hq_cplx u[64];
-        rand_kraus(&r, k, 1, u);
-        dm_stage_unitary(&st[ns++], u, k);
-        hq_cplx perm[64] = {0};
-        for (int a = 0; a < d; a++) perm[a * d + (a ^ 1)] = cexp(I * hq_rng_uniform(&r) * 6);
-        dm_stage_unitary(&st[ns++], perm, k);
-        dm_stage_depol(&st[ns++], hq_rng_uniform(&r));
-        dm_stage_relax(&st[ns++], (int)hq_rng_below(&r, (uint64_t)k), 0.7, 0.6, 0.1);
-        memset(&st[ns], 0, sizeof st[ns]);
-        st[ns].kind = DM_ST_PAULI;
-        st[ns].j = k - 1;
-        st[ns].c[0] = 0.7, st[ns].c[1] = 0.3, st[ns].c[2] = 0.5, st[ns].c[3] = -0.1;
-        ns++;
-        int m = 2; /* a superoperator from a random channel */
-        rand_kraus(&r, k, m, K);
-        memset(S, 0, 64 * 64 * sizeof *S);
-        for (int i = 0; i < m; i++)
-            for (int a2 = 0; a2 < d; a2++)
-                for (int b2 = 0; b2 < d; b2++)
-                    for (int a = 0; a < d; a++)
-                        for (int b = 0; b < d; b++)
-                            S[(a2 * d + b2) * d * d + a * d + b] +=
-                                K[(i * d + a2) * d + a] * conj(K[(i * d + b2) * d + b]);
-        memset(&st[ns], 0, sizeof st[ns]);
-        st[ns].kind = DM_ST_SUPER;
-        st[ns].s = S;
-        ns++;
-        hq_cplx *rho = rand_mixed(&r, n, 2);
-        int64_t dd = (int64_t)1 << (2 * n);
+    int cases = 0;
+    for (int n = 2; n <= 8; n++) {
+        const int64_t dd = (int64_t)1 << (2 * n);
         hq_cplx *a = hq_malloc((size_t)dd * sizeof *a), *b = hq_malloc((size_t)dd * sizeof *b);
-        memcpy(a, rho, (size_t)dd * sizeof *a);
-        memcpy(b, rho, (size_t)dd * sizeof *b);
-        dm_apply_stages(a, n, q, k, st, ns);
-        dm_apply_stages_ref(b, n, q, k, st, ns);
-        double e = max_diff(a, b, dd);
-        HQ_CHECKF(e <= 1e-14, "trial %d (n=%d k=%d q=%d,%d,%d): kernels differ by %.3g", trial, n,
-                  k, q[0], k > 1 ? q[1] : -1, k > 2 ? q[2] : -1, e);
+        for (int k = 1; k <= 3 && k <= n; k++)
+            for (unsigned set = 0; set < 1u << n; set++) {
+                if (__builtin_popcount(set) != k) continue;
+                int q[3], nq = 0;
+                for (int bit = 0; bit < n; bit++)
+                    if (set >> bit & 1) q[nq++] = bit;
+                for (int j = k - 1; j > 0; j--) { /* random operand order */
+                    int i = (int)hq_rng_below(&r, (uint64_t)(j + 1)), t = q[i];
+                    q[i] = q[j];
+                    q[j] = t;
+                }
+                dm_stage st[6];
+                const int ns = rand_pipeline(&r, k, st, S, K);
+                hq_cplx *rho = rand_mixed(&r, n, 2);
+                memcpy(a, rho, (size_t)dd * sizeof *a);
+                memcpy(b, rho, (size_t)dd * sizeof *b);
+                hq_free(rho);
+                dm_apply_stages(a, n, q, k, st, ns);
+                dm_apply_stages_ref(b, n, q, k, st, ns);
+                const int64_t dim = (int64_t)1 << n;
+                double e = max_diff(a, b, dd), h = herm_err(a, dim), t = trace_re(a, dim);
+                HQ_CHECKF(e <= 1e-14 && h <= 1e-14 && fabs(t - 1) <= 1e-13,
+                          "n=%d k=%d q=%d,%d,%d: kernels differ by %.3g, Hermitian error %.3g, "
+                          "trace %.17g",
+                          n, k, q[0], k > 1 ? q[1] : -1, k > 2 ? q[2] : -1, e, h, t);
+                cases++;
+            }
         hq_free(a);
         hq_free(b);
-        hq_free(rho);
     }
+    HQ_CHECK_EQ_INT(cases, 245); /* sum over n = 2..8 of C(n,1) + C(n,2) + C(n,3) */
     hq_free(S);
     hq_free(K);
 }
