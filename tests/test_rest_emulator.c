@@ -287,7 +287,7 @@ static void fault_matrix(bool ibm, const scenario *sc, int n_sc) {
             HQ_CHECKF(calibration_change_recorded(name),
                       "[%s] no job shows a calibration change between submit and completion",
                       s->faults);
-        if (getenv("RT_VERBOSE"))
+        if (getenv("HQ_TEST_VERBOSE"))
             fprintf(stderr, "  %-44s %5.2f s  %s%s\n", s->faults, hq_time_now() - t0,
                     r.st ? "stopped: " : "completed", r.st ? r.msg : "");
         hq_emulator_stop(e);
@@ -515,7 +515,7 @@ HQ_TEST(rest_emu_kill9_and_emulator_restart_resume_bit_identical) {
             HQ_REQUIRE(rs.ok);
             restarts += rs.mid_run;
         }
-        if (getenv("RT_VERBOSE"))
+        if (getenv("HQ_TEST_VERBOSE"))
             fprintf(stderr, "  round %d: %s env=%s kill_ms=%ld restart=%d -> rc %d\n", rounds,
                     started ? "resume" : "train", env ? env : "-", kill_ms, restart, rc);
         if (rc == 137)
