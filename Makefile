@@ -5,7 +5,8 @@
 #   make test-slow    the slow suites (crash/resume torture, long statistical tests)
 #   make check        the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench        benchmarks, JSON lines on stdout (also saved to build/bench.jsonl)
-#   make fuzz         libFuzzer targets (clang), FUZZ_TIME seconds each (default 60)
+#   make fuzz         libFuzzer targets (clang), FUZZ_TIME seconds each (default 60);
+#                     FUZZ=fuzz_qasm (names in tests/fuzz/) runs only those
 #   make lint         banned functions, raw allocation outside core/alloc.c
 #   make format / format-check
 #
@@ -148,6 +149,11 @@ bench: $(BENCH_BIN) $(BIN)
 	HQCNN_BIN=$(abspath $(BIN)) BUILD=$(BUILD) sh bench/run.sh | tee $(BUILD)/bench.jsonl
 
 # ---- fuzzing (clang libFuzzer) ----------------------------------------------------------
+ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
+ifeq ($(shell command -v $(FUZZ_CC) 2>/dev/null),)
+$(error make fuzz needs clang with libFuzzer ($(FUZZ_CC) not found). Install it with: sudo scripts/install-deps.sh --fuzz  (or: sudo apt-get install clang libclang-rt-dev))
+endif
+endif
 FUZZ_FLAGS := $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -I. $(DEP_CFLAGS)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
 $(BUILD)/fuzzobj/%.o: %.c
@@ -157,8 +163,9 @@ $(BUILD)/fuzzobj/%.o: %.c
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DHQ_FUZZ_MAIN -o $@ $^ $(DEP_LIBS) -lm -lpthread
-fuzz: $(FUZZ_BIN)
-	@for f in $(FUZZ_BIN); do n=$$(basename $$f); \
+FUZZ_RUN := $(if $(FUZZ),$(addprefix $(BUILD)/fuzz/,$(FUZZ)),$(FUZZ_BIN))
+fuzz: $(FUZZ_RUN)
+	@for f in $(FUZZ_RUN); do n=$$(basename $$f); \
 	  mkdir -p tests/fuzz/corpus/$$n $(BUILD)/fuzz/artifacts/$$n; \
 	  echo "== $$n for $(FUZZ_TIME)s"; \
 	  $$f -max_total_time=$(FUZZ_TIME) -max_len=65536 -artifact_prefix=$(BUILD)/fuzz/artifacts/$$n/ \
@@ -182,6 +189,6 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '2,16p' Makefile
+	@sed -n '/^$$/q; 2,$$p' Makefile
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%.d) $(BUILD)/orchestrator/main.d
