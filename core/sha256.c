@@ -4,6 +4,7 @@
  */
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "core/sha256.h"
@@ -28,9 +29,20 @@ void hq_hex_encode(const uint8_t *bytes, size_t n, char *out) {
     out[2 * n] = '\0';
 }
 
+/* The SHA-256 implementation, fetched once: EVP_sha256() makes every digest look the
+ * provider up again, which costs as much as hashing a few hundred bytes. Kept for the
+ * life of the process (EVP_sha256() if the fetch fails). */
+static EVP_MD *sha256_fetched;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void sha256_fetch(void) { sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL); }
+static const EVP_MD *sha256_md(void) {
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_fetched ? sha256_fetched : EVP_sha256();
+}
+
 hq_status hq_sha256(const void *data, size_t n, uint8_t out[HQ_SHA256_LEN]) {
     unsigned int len = 0;
-    if (!EVP_Digest(data, n, out, &len, EVP_sha256(), NULL)) return ossl_fail("SHA-256");
+    if (!EVP_Digest(data, n, out, &len, sha256_md(), NULL)) return ossl_fail("SHA-256");
     return HQ_OK;
 }
 
@@ -47,7 +59,7 @@ hq_status hq_sha256_begin(hq_sha256_ctx **ctx) {
     hq_sha256_ctx *c = hq_calloc(1, sizeof *c);
     if (!c) return hq_failf(NULL, HQ_ERR_NOMEM, "hq_sha256_begin: out of memory");
     c->md = EVP_MD_CTX_new();
-    if (!c->md || !EVP_DigestInit_ex(c->md, EVP_sha256(), NULL)) {
+    if (!c->md || !EVP_DigestInit_ex(c->md, sha256_md(), NULL)) {
         EVP_MD_CTX_free(c->md);
         hq_free(c);
         return ossl_fail("SHA-256 init");

@@ -29,11 +29,15 @@ static hq_status check_key(hq_jobdb *db, const char *func, int64_t idx, const hq
                         "%s: keys[%lld].hash \"%.70s\" is not a sha256 digest "
                         "(64 lowercase hex digits)",
                         func, (long long)idx, k->hash ? k->hash : "(null)");
-    char arg[48];
-    snprintf(arg, sizeof arg, "keys[%lld].backend", (long long)idx);
-    if ((s = jobdb_check_text(db, func, arg, k->backend, MAX_TAG))) return s;
-    snprintf(arg, sizeof arg, "keys[%lld].basis", (long long)idx);
-    if ((s = jobdb_check_text(db, func, arg, k->basis, MAX_TAG))) return s;
+    char arg[48]; /* argument names are formatted only for a message: this runs per key */
+    if (!jobdb_text_ok(k->backend, MAX_TAG)) {
+        snprintf(arg, sizeof arg, "keys[%lld].backend", (long long)idx);
+        return jobdb_check_text(db, func, arg, k->backend, MAX_TAG);
+    }
+    if (!jobdb_text_ok(k->basis, MAX_TAG)) {
+        snprintf(arg, sizeof arg, "keys[%lld].basis", (long long)idx);
+        return jobdb_check_text(db, func, arg, k->basis, MAX_TAG);
+    }
     if (k->shots < 0)
         return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
                         "%s: keys[%lld].shots %lld must be >= 0 (0 = exact)", func, (long long)idx,
@@ -46,16 +50,15 @@ static hq_status check_key(hq_jobdb *db, const char *func, int64_t idx, const hq
     return HQ_OK;
 }
 
-/* qsort_r comparator: positions by digest, then by position (first in the batch first) */
-static int by_digest(const void *a, const void *b, void *arg) {
+/* positions by digest, then by position (first in the batch first) */
+int jobdb_by_digest(const void *a, const void *b, void *arg) {
     const uint8_t *h = arg;
     int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
     int c = memcmp(h + 32 * i, h + 32 * j, 32);
     return c ? c : (i > j) - (i < j);
 }
 
-hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_jobdb_eval_key *keys,
-                           size_t stride) {
+hq_status jobdb_reserve_hashes(hq_jobdb *db, int64_t n, const char *func) {
     if (n > db->hashes_cap) {
         uint8_t *h = hq_malloc((size_t)n * 32);
         int64_t *o = hq_malloc((size_t)n * sizeof *o);
@@ -71,24 +74,37 @@ hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_j
         db->order = o;
         db->hashes_cap = n;
     }
+    return HQ_OK;
+}
+
+hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_jobdb_eval_key *keys,
+                           size_t stride) {
+    hq_status s = jobdb_reserve_hashes(db, n, func);
+    if (s) return s;
     for (int64_t i = 0; i < n; i++) {
         const hq_jobdb_eval_key *k =
             (const hq_jobdb_eval_key *)(const void *)((const char *)keys + (size_t)i * stride);
-        hq_status s = check_key(db, func, i, k, db->hashes + 32 * i);
+        s = check_key(db, func, i, k, db->hashes + 32 * i);
         if (s) return s;
         db->order[i] = i;
     }
-    qsort_r(db->order, (size_t)n, sizeof *db->order, by_digest, db->hashes);
+    qsort_r(db->order, (size_t)n, sizeof *db->order, jobdb_by_digest, db->hashes);
     return HQ_OK;
 }
 
 /* ==== lookup =========================================================================== */
 
-#define EVAL_LOOKUP_HEAD                                                                      \
-    "SELECT id, counts, expect, job_id FROM evaluations WHERE circuit = ?1 AND backend = ?2 " \
-    "AND shots = ?3 AND basis = ?4 AND mitigation = ?5"
-static const char SQL_EVAL_LOOKUP[] = EVAL_LOOKUP_HEAD " AND calibration = ?6";
-static const char SQL_EVAL_LOOKUP_ANYCAL[] = EVAL_LOOKUP_HEAD " ORDER BY id DESC LIMIT 1";
+#define EVAL_KEY_PREFIX \
+    "circuit = ?1 AND backend = ?2 AND shots = ?3 AND basis = ?4 AND mitigation = ?5"
+static const char SQL_EVAL_LOOKUP[] =
+    "SELECT id, counts, expect, job_id FROM evaluations WHERE " EVAL_KEY_PREFIX
+    " AND calibration = ?6";
+/* The newest row of any calibration: max(id) over the key index's range (the index holds
+ * the rowid), then the row by id. "ORDER BY id DESC LIMIT 1" would sort the range in a
+ * temporary B-tree built for every lookup, several times the cost of the probe itself. */
+static const char SQL_EVAL_LOOKUP_ANYCAL[] =
+    "SELECT id, counts, expect, job_id FROM evaluations WHERE id = "
+    "(SELECT max(id) FROM evaluations WHERE " EVAL_KEY_PREFIX ")";
 static const char SQL_RUN_COUNT_CACHE[] =
     "UPDATE runs SET cache_hits = cache_hits + ?2, cache_misses = cache_misses + ?3 WHERE id = ?1";
 

@@ -7,6 +7,7 @@
 #define HQ_JOBDB_IMPL_H
 
 #include <sqlite3.h>
+#include <string.h>
 
 #include "db/jobdb.h"
 
@@ -131,6 +132,11 @@ hq_status jobdb_step_done(hq_jobdb *db, sqlite3_stmt *st, const char *func, cons
 /* ---- argument checks: record HQ_ERR_INVALID_ARG naming func and the argument ---- */
 hq_status jobdb_check_text(hq_jobdb *db, const char *func, const char *arg, const char *s,
                            size_t max_len);
+/* The test of jobdb_check_text without the message: s is non-NULL, non-empty and at most
+ * max_len bytes. For per-item loops, which call jobdb_check_text only to report a failure. */
+static inline bool jobdb_text_ok(const char *s, size_t max_len) {
+    return s && s[0] && strnlen(s, max_len + 1) <= max_len;
+}
 hq_status jobdb_check_json(hq_jobdb *db, const char *func, const char *arg, const char *s);
 hq_status jobdb_check_id(hq_jobdb *db, const char *func, const char *arg, int64_t id);
 /* 64 lowercase hex digits -> 32 bytes. */
@@ -146,6 +152,11 @@ hq_status jobdb_col_blob(hq_jobdb *db, sqlite3_stmt *st, int col, void **out, si
  * checking sha256(text) == hash. Inside a write operation. */
 hq_status jobdb_circuit_store(hq_jobdb *db, const uint8_t hash[32], const char *text,
                               const char *func);
+/* qsort_r comparator over int64 positions into a (x 32) digest array passed as arg: by
+ * digest, ties by position. */
+int jobdb_by_digest(const void *a, const void *b, void *arg);
+/* Room for n digests in db->hashes and n positions in db->order (HQ_ERR_NOMEM). */
+hq_status jobdb_reserve_hashes(hq_jobdb *db, int64_t n, const char *func);
 /* Parse the digests of n keys into db->hashes (32 bytes each), validating every key, and
  * sort the batch positions by digest into db->order (ties by position): visiting the
  * B-tree in key order keeps its pages hot, which halves the cost of a large batch. */

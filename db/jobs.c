@@ -12,6 +12,7 @@
  * (fsync) even in SYNC_NORMAL mode: a provider must never hold a job the database has
  * forgotten. docs/db.md states what resume does in each state.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "db/jobdb_impl.h"
@@ -119,14 +120,16 @@ static hq_status check_spec(hq_jobdb *db, const hq_jobdb_job_spec *sp, const cha
     if (sp->retry_of < 0)
         return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG, "%s: retry_of %lld must be >= 0 (0 = none)",
                         f, (long long)sp->retry_of);
-    for (int64_t i = 0; i < sp->n_circuits; i++) {
-        char arg[40];
-        uint8_t h[32];
-        snprintf(arg, sizeof arg, "hashes[%lld]", (long long)i);
-        if ((s = jobdb_parse_hash(db, f, arg, sp->hashes[i], h))) return s;
-        if (sp->bases) {
+    if ((s = jobdb_reserve_hashes(db, sp->n_circuits, f))) return s;
+    for (int64_t i = 0; i < sp->n_circuits; i++) { /* parsed into db->hashes for the insert */
+        char arg[40]; /* formatted only for a message: this runs per circuit */
+        if (jobdb_parse_hash(db, f, "hash", sp->hashes[i], db->hashes + 32 * i)) {
+            snprintf(arg, sizeof arg, "hashes[%lld]", (long long)i);
+            return jobdb_parse_hash(db, f, arg, sp->hashes[i], db->hashes + 32 * i);
+        }
+        if (sp->bases && !jobdb_text_ok(sp->bases[i], MAX_TAG)) {
             snprintf(arg, sizeof arg, "bases[%lld]", (long long)i);
-            if ((s = jobdb_check_text(db, f, arg, sp->bases[i], MAX_TAG))) return s;
+            return jobdb_check_text(db, f, arg, sp->bases[i], MAX_TAG);
         }
     }
     return HQ_OK;
@@ -202,8 +205,7 @@ hq_status hq_jobdb_job_create(hq_jobdb *db, const hq_jobdb_job_spec *spec, int64
     if (s) goto out;
     int64_t id = sqlite3_last_insert_rowid(db->conn);
     for (int64_t i = 0; i < spec->n_circuits && !s; i++) {
-        uint8_t h[32];
-        jobdb_parse_hash(db, f, "hash", spec->hashes[i], h); /* validated above */
+        const uint8_t *h = db->hashes + 32 * i; /* parsed by check_spec */
         if (spec->texts && spec->texts[i] && (s = jobdb_circuit_store(db, h, spec->texts[i], f)))
             break;
         if ((s = jobdb_stmt(db, ST_JOB_CIRC_INSERT, SQL_JOB_CIRC_INSERT, &st))) break;
@@ -506,9 +508,14 @@ hq_status hq_jobdb_job_complete(hq_jobdb *db, int64_t job_id, const void *respon
         goto out;
     }
     const char *cal = calibration ? calibration : h.has_calib ? h.calib_submit : "";
+    /* the job's circuits (digest + basis by position), then the inserts in digest order:
+     * the key index is walked once front to back instead of at random, which keeps its
+     * pages hot (the same reason jobdb_parse_keys sorts lookups) */
+    if ((s = jobdb_reserve_hashes(db, n, f))) goto out;
     sqlite3_stmt *keys;
     if ((s = jobdb_stmt(db, ST_JOB_CIRC_KEYS, SQL_JOB_CIRC_KEYS, &keys))) goto out;
     sqlite3_bind_int64(keys, 1, job_id);
+    hq_sbuf bases = HQ_SBUF_INIT; /* NUL-terminated basis texts; offsets in db->order */
     int64_t i = 0;
     int rc;
     while (s == HQ_OK && (rc = sqlite3_step(keys)) == SQLITE_ROW) {
@@ -519,18 +526,10 @@ hq_status hq_jobdb_job_complete(hq_jobdb *db, int64_t job_id, const void *respon
                          (long long)job_id, (long long)pos, (long long)i);
             break;
         }
-        hq_jobdb_eval_key k = {.backend = h.backend,
-                               .shots = h.shots,
-                               .basis = (const char *)sqlite3_column_text(keys, 2),
-                               .mitigation = "",
-                               .calibration = cal};
-        bool ins;
-        uint8_t dg[32];
-        memcpy(dg, sqlite3_column_blob(keys, 1), 32);
-        s = jobdb_eval_insert(db, dg, &k, results[i].counts, results[i].expect, results[i].n_expect,
-                              job_id, h.run_id, &ins, f);
-        if (s == HQ_ERR_INVALID_ARG || s == HQ_ERR_NOMEM)
-            s = hq_fail_prefix(&db->h.err, s, "%s: results[%lld]", f, (long long)i);
+        memcpy(db->hashes + 32 * i, sqlite3_column_blob(keys, 1), 32);
+        const char *b = (const char *)sqlite3_column_text(keys, 2);
+        db->order[i] = (int64_t)bases.len;
+        hq_sbuf_append(&bases, b ? b : "", (b ? strlen(b) : 0) + 1);
         i++;
     }
     if (s == HQ_OK && rc != SQLITE_DONE) s = jobdb_fail(db, rc, f, "reading the job's circuits");
@@ -538,6 +537,26 @@ hq_status hq_jobdb_job_complete(hq_jobdb *db, int64_t job_id, const void *respon
     if (s == HQ_OK && i != n)
         s = hq_failf(&db->h.err, HQ_ERR_CORRUPT, "%s: job %lld lists %lld circuits, not %lld", f,
                      (long long)job_id, (long long)i, (long long)n);
+    if (s == HQ_OK && bases.oom) s = hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory", f);
+    int64_t *perm = s ? NULL : hq_malloc((size_t)n * sizeof *perm);
+    if (s == HQ_OK && !perm) s = hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory", f);
+    for (int64_t k = 0; s == HQ_OK && k < n; k++) perm[k] = k;
+    if (s == HQ_OK) qsort_r(perm, (size_t)n, sizeof *perm, jobdb_by_digest, db->hashes);
+    for (int64_t o = 0; s == HQ_OK && o < n; o++) {
+        int64_t k = perm[o];
+        hq_jobdb_eval_key key = {.backend = h.backend,
+                                 .shots = h.shots,
+                                 .basis = bases.p + db->order[k],
+                                 .mitigation = "",
+                                 .calibration = cal};
+        bool ins;
+        s = jobdb_eval_insert(db, db->hashes + 32 * k, &key, results[k].counts, results[k].expect,
+                              results[k].n_expect, job_id, h.run_id, &ins, f);
+        if (s == HQ_ERR_INVALID_ARG || s == HQ_ERR_NOMEM)
+            s = hq_fail_prefix(&db->h.err, s, "%s: results[%lld]", f, (long long)k);
+    }
+    hq_free(perm);
+    hq_sbuf_free(&bases);
     if (s) goto out;
     sqlite3_stmt *st;
     if ((s = jobdb_stmt(db, ST_JOB_COMPLETE, SQL_JOB_COMPLETE, &st))) goto out;

@@ -531,6 +531,14 @@ static hq_status dispatch_all(dispatch *d) {
 
 /* ==== run ============================================================================== */
 
+/* Outcomes strictly ascending: what hq_counts_sort produces (backends and the cache
+ * usually return histograms in this form already; sorting costs an allocation). */
+static bool counts_sorted(const hq_counts *c) {
+    for (int64_t i = 1; i < c->n; i++)
+        if (c->outcome[i] <= c->outcome[i - 1]) return false;
+    return true;
+}
+
 hq_status hq_qexec_run(hq_qexec *q, const hq_qbatch *batch, hq_counts *out) {
     HQ_CHECK_HANDLE(q, HQ_MAGIC_QEXEC);
     if (!batch || !batch->tmpl || batch->n_rows < 0 || !out)
@@ -647,16 +655,18 @@ hq_status hq_qexec_run(hq_qexec *q, const hq_qbatch *batch, hq_counts *out) {
         st = dispatch_all(&d);
         q->st.circuits_run += n_miss;
     }
-    /* results */
-    for (int64_t r = 0; st == HQ_OK && r < batch->n_rows; r++) {
-        const uniq *x = &u[row_u[r]];
-        if (!x->have) {
-            st = hq_failf(NULL, HQ_ERR_INTERNAL, "hq_qexec_run: no result for row %" PRId64, r);
+    /* results: each distinct histogram sorted once, then copied to the rows that asked */
+    for (int64_t i = 0; st == HQ_OK && i < n_u; i++) {
+        if (!u[i].have) {
+            st = hq_failf(NULL, HQ_ERR_INTERNAL, "hq_qexec_run: no result for row %" PRId64,
+                          u[i].row);
             break;
         }
+        if (!counts_sorted(&u[i].counts)) hq_counts_sort(&u[i].counts);
+    }
+    for (int64_t r = 0; st == HQ_OK && r < batch->n_rows; r++) {
         hq_counts_free(&out[r]);
-        st = hq_counts_copy(&out[r], &x->counts);
-        if (st == HQ_OK) hq_counts_sort(&out[r]);
+        st = hq_counts_copy(&out[r], &u[row_u[r]].counts);
     }
     if (st)
         for (int64_t r = 0; r < batch->n_rows; r++) hq_counts_free(&out[r]);
