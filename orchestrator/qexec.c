@@ -58,7 +58,7 @@ typedef struct jplan {
     char token[HQ_JOBDB_TOKEN_LEN + 1];
     char remote[HQ_REMOTE_ID_MAX];
     bool open, done;
-    double next_poll, interval, started;
+    double next_poll, started; /* next poll and submission (hq_time_now) */
 } jplan;
 
 void hq_qexec_options_init(hq_qexec_options *o) {
@@ -68,6 +68,12 @@ void hq_qexec_options_init(hq_qexec_options *o) {
     o->poll_max_s = 30.0;
     o->submit_retries = 3;
     o->retry_base_s = 1.0;
+}
+
+double hq_qexec_poll_interval(double age_s, double initial_s, double max_s) {
+    double dt = HQ_QEXEC_POLL_AGE_FRACTION * (age_s > 0 ? age_s : 0);
+    if (dt < initial_s) dt = initial_s;
+    return dt < max_s ? dt : max_s;
 }
 
 static double job_cost(const hq_backend_caps *c, int64_t circuits, int64_t shots) {
@@ -393,7 +399,6 @@ static hq_status submit_job(dispatch *d, jplan *jp) {
         q->run_cost += cost;
         q->run_shots += n * q->o.shots;
         jp->open = true;
-        jp->interval = q->o.poll_initial_s;
         jp->next_poll = hq_time_now(); /* local simulators are already done */
         jp->started = hq_time_now();
     } else if (q->db && jp->db_job) {
@@ -462,8 +467,9 @@ static hq_status poll_job(dispatch *d, jplan *jp) {
                             "job %s on %s still %s after %.0f s — the run is saved; resume it "
                             "later to keep waiting",
                             jp->remote, q->caps.name, hq_job_state_str(js), q->o.job_timeout_s);
-        jp->next_poll = hq_time_now() + jp->interval;
-        jp->interval = HQ_MIN(jp->interval * 1.5, q->o.poll_max_s);
+        double now = hq_time_now();
+        jp->next_poll =
+            now + hq_qexec_poll_interval(now - jp->started, q->o.poll_initial_s, q->o.poll_max_s);
         return HQ_OK;
     }
     hq_counts *counts = hq_calloc((size_t)jp->count, sizeof *counts);
@@ -715,7 +721,7 @@ static hq_status settle_job(hq_qexec *q, const hq_jobdb_job *j) {
     if (!remote[0])
         return hq_failf(NULL, HQ_ERR_INTERNAL, "job %" PRId64 " is %s without a remote id", j->id,
                         hq_job_state_str(j->state));
-    double interval = q->o.poll_initial_s, started = hq_time_now();
+    double started = hq_time_now();
     for (;;) {
         hq_job_state js;
         char reason[512];
@@ -728,8 +734,9 @@ static hq_status settle_job(hq_qexec *q, const hq_jobdb_job *j) {
             return hq_failf(NULL, HQ_ERR_TIMEOUT,
                             "job %s on %s is still not finished after %.0f s; resume later", remote,
                             q->caps.name, q->o.job_timeout_s);
+        double interval =
+            hq_qexec_poll_interval(hq_time_now() - started, q->o.poll_initial_s, q->o.poll_max_s);
         hq_sleep_ms((long)(interval * 1000));
-        interval = HQ_MIN(interval * 1.5, q->o.poll_max_s);
     }
     hq_counts *counts = hq_calloc((size_t)j->n_circuits, sizeof *counts);
     if (!counts) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");

@@ -69,8 +69,8 @@ typedef struct hq_qexec_options {
     double budget_cost;       /* stop before the run's estimated cost exceeds this, USD (0 = off) */
     int max_in_flight;        /* jobs open at once (0 = the backend's limit) */
     int max_circuits_per_job; /* cap below the backend's limit (0 = the backend's) */
-    double poll_initial_s;    /* first poll interval (default 0.5 s) */
-    double poll_max_s;        /* poll interval cap (default 30 s); grows x1.5 */
+    double poll_initial_s;    /* shortest poll interval (default 0.5 s) */
+    double poll_max_s;        /* poll interval cap (default 30 s); see hq_qexec_poll_interval */
     double job_timeout_s;     /* give up waiting for one job after this (0 = never) */
     int submit_retries;       /* extra submission attempts after a transient failure (default 3) */
     double retry_base_s;      /* first retry delay, doubled each time (default 1 s) */
@@ -95,6 +95,19 @@ typedef struct hq_qexec_stats {
 } hq_qexec_stats;
 
 typedef struct hq_qexec hq_qexec;
+
+/* Share of a job's age the executor waits between two polls of it. */
+#define HQ_QEXEC_POLL_AGE_FRACTION 0.2
+
+/*
+ * The wait before the next poll of a job submitted age_s seconds ago that is not finished:
+ * HQ_QEXEC_POLL_AGE_FRACTION x age_s, at least initial_s, at most max_s. A job is polled
+ * at once after submission, then every initial_s while it is young, then at intervals
+ * growing with its age (x1.2 per poll), so a finished job is noticed at most
+ * max(initial_s, 20 % of its run time) late (never more than max_s), with a number of
+ * polls logarithmic in the run time until the cap.
+ */
+double hq_qexec_poll_interval(double age_s, double initial_s, double max_s);
 
 /* db may be NULL (no cache, no records: direct use, benchmarks); run_id is then 0. */
 hq_status hq_qexec_create(hq_backend *b, hq_jobdb *db, int64_t run_id, const hq_qexec_options *o,

@@ -3,6 +3,7 @@
  * dispatch through the sv-shots provider and the job database; recovery after a SIGKILL
  * right after a submission (nothing submitted twice, bit-identical results).
  */
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,4 +243,33 @@ HQ_TEST(qexec_recover_after_kill_between_submit_and_bookkeeping) {
     for (int r = 0; r < NR; r++) hq_counts_free(&got[r]), hq_counts_free(&want[r]);
     env_close(&e);
     hq_circuit_free(t);
+}
+
+/* The poll schedule: flat at the initial interval while the job is young, then a fixed
+ * share of its age (so a finished job is noticed at most 20 % of its run time late), capped;
+ * and the number of polls over a long wait stays logarithmic. */
+HQ_TEST(qexec_poll_interval_schedule) {
+    HQ_CHECK_NEAR(hq_qexec_poll_interval(0, 0.5, 30), 0.5, 0);
+    HQ_CHECK_NEAR(hq_qexec_poll_interval(-1, 0.5, 30), 0.5, 0);
+    HQ_CHECK_NEAR(hq_qexec_poll_interval(2.0, 0.5, 30), 0.5, 0);
+    HQ_CHECK_NEAR(hq_qexec_poll_interval(10.0, 0.5, 30), 10.0 * HQ_QEXEC_POLL_AGE_FRACTION, 1e-12);
+    HQ_CHECK_NEAR(hq_qexec_poll_interval(1e6, 0.5, 30), 30, 0);
+    HQ_CHECK_NEAR(hq_qexec_poll_interval(1e6, 40, 30), 30, 0); /* the cap wins */
+    /* simulate: a job finishing at T is seen at the first poll at or after T */
+    const double T[] = {0.3, 2.4, 5.7, 60, 3600, 86400};
+    for (size_t k = 0; k < HQ_ARRAY_LEN(T); k++) {
+        double t = 0;
+        int polls = 1;
+        while (t < T[k]) {
+            t += hq_qexec_poll_interval(t, 0.5, 30);
+            polls++;
+        }
+        double late = t - T[k];
+        HQ_CHECK(late <= fmax(0.5, HQ_QEXEC_POLL_AGE_FRACTION * T[k]) + 1e-9);
+        HQ_CHECK(late <= 30 + 1e-9);
+        /* young phase (<= 5 polls to 2.5 s) + x1.2 growth to the cap (~26 polls to 300 s)
+         * + one poll per 30 s after that */
+        double bound = 6 + 27 + (T[k] > 300 ? (T[k] - 300) / 30 : 0) + 1;
+        HQ_CHECK(polls <= bound);
+    }
 }
