@@ -674,6 +674,7 @@ static cJSON *ibm_results(hq_emulator *e, const char *tok, const char *id) {
 }
 
 HQ_TEST(emulator_ibm_job_roundtrip) {
+    double t_start = hq_time_now();
     hq_emulator_options o = et_options(HQ_EMU_PROFILE_IBM);
     o.noise_path = "ideal";
     hq_emulator *e = et_start(&o);
@@ -715,6 +716,16 @@ HQ_TEST(emulator_ibm_job_roundtrip) {
     HQ_CHECK(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "usage")));
     cJSON_Delete(j);
     et_resp_free(&r);
+    /* statistics: the job was executed (busy time within the test's span) and its finished
+     * status was read once or more (the first read counts, after end_time) */
+    hq_emulator_stats es;
+    HQ_REQUIRE_OK(hq_emulator_get_stats(e, &es));
+    double span = hq_time_now() - t_start;
+    HQ_CHECK_EQ_INT(es.jobs_executed, 1);
+    HQ_CHECK(es.exec_busy_s > 0 && es.exec_busy_s <= span);
+    HQ_CHECK_EQ_INT(es.jobs_noticed, 1);
+    HQ_CHECK(es.notice_delay_sum_s >= 0 && es.notice_delay_sum_s <= span);
+    HQ_CHECK(es.notice_delay_max_s == es.notice_delay_sum_s);
     cJSON *res = ibm_results(e, tok, id);
     HQ_REQUIRE(res);
     HQ_CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(res, "results")), 3);

@@ -686,8 +686,14 @@ static void handle_get(emu_req *r, emu_reply *rp, const char *id) {
     pthread_mutex_lock(&e->lock);
     emu_job *j = emu_jobs_find(e, id, NULL);
     if (j && j->fam == EMU_IBM) {
-        render_job(j, hq_time_wall(), &rp->body);
+        double now = hq_time_wall();
+        render_job(j, now, &rp->body);
         emu_reply_json(rp, 200);
+        emu_state s = emu_job_state(j, now, NULL, NULL);
+        if (s == EMU_S_COMPLETED)
+            emu_job_noticed(e, j, HQ_MAX(j->t_done, j->t_exec), now);
+        else if (s == EMU_S_FAILED)
+            emu_job_noticed(e, j, j->t_done, now);
     }
     pthread_mutex_unlock(&e->lock);
     if (!j || j->fam != EMU_IBM) not_found(rp, id);

@@ -197,7 +197,13 @@ typedef struct emu_job {
     bool queued;            /* waiting in the worker's queue */
     uint64_t version;       /* bumped at every change */
     uint64_t saved_version; /* last version written to disk */
+    bool noticed;           /* a status read has reported it finished (statistics only) */
 } emu_job;
+
+/* Statistics: the first status read that reports j finished (end time `end`, Unix
+ * seconds) records the delay since then. Caller holds e->lock. */
+struct hq_emulator;
+void emu_job_noticed(struct hq_emulator *e, emu_job *j, double end, double now);
 
 typedef enum emu_state {
     EMU_S_QUEUED = 0,
@@ -323,6 +329,9 @@ struct hq_emulator {
     /* faults and statistics */
     emu_faults faults;
     int64_t st_requests, st_requests_fam[2], st_accepted_fam[2], st_executed;
+    double st_exec_busy_s;                   /* worker time spent executing jobs */
+    int64_t st_noticed;                      /* finished jobs a status read has reported */
+    double st_notice_sum_s, st_notice_max_s; /* end_time -> that first read, seconds */
 
     /* IBM sessions (memory only) */
     struct emu_session *sessions; /* (n_sessions) */

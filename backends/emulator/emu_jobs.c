@@ -165,6 +165,15 @@ emu_state emu_job_state(const emu_job *j, double now, const char **code, const c
     return s;
 }
 
+void emu_job_noticed(hq_emulator *e, emu_job *j, double end, double now) {
+    if (j->noticed) return;
+    j->noticed = true;
+    double d = HQ_MAX(now - end, 0.0);
+    e->st_noticed++;
+    e->st_notice_sum_s += d;
+    e->st_notice_max_s = HQ_MAX(e->st_notice_max_s, d);
+}
+
 emu_job *emu_jobs_find(hq_emulator *e, const char *id, int *child) {
     if (child) *child = -1;
     if (!id || strlen(id) >= 40) return NULL;
@@ -769,12 +778,15 @@ static void *worker_main(void *arg) {
         }
         emu_job *j = e->queue[e->queue_head++];
         pthread_mutex_unlock(&e->lock);
+        double t0 = hq_time_now();
         emu_dist **res = hq_calloc((size_t)HQ_MAX(j->n_units, 1), sizeof *res);
         hq_status st = res ? execute(e, j, res)
                            : hq_failf(NULL, HQ_ERR_NOMEM, "emulator: results: out of memory");
+        double busy = hq_time_now() - t0;
         char msg[HQ_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", st != HQ_OK ? hq_last_error() : "");
         pthread_mutex_lock(&e->lock);
+        e->st_exec_busy_s += busy;
         j->queued = false;
         if (st == HQ_ERR_INTERRUPTED) {
             /* not executed: the job runs again after the next start */

@@ -880,6 +880,10 @@ hq_status hq_emulator_get_stats(hq_emulator *e, hq_emulator_stats *out) {
     out->jobs_accepted = out->jobs_accepted_ionq + out->jobs_accepted_ibm;
     out->jobs_stored = e->n_jobs;
     out->jobs_executed = e->st_executed;
+    out->exec_busy_s = e->st_exec_busy_s;
+    out->jobs_noticed = e->st_noticed;
+    out->notice_delay_sum_s = e->st_notice_sum_s;
+    out->notice_delay_max_s = e->st_notice_max_s;
     for (int k = 0; k < EMU_F_COUNT; k++) out->faults_fired += e->faults.fired[k];
     out->faults_armed = emu_faults_armed_count(&e->faults);
     out->calibration_count = e->calib_count;

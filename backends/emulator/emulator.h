@@ -178,6 +178,12 @@ typedef struct hq_emulator_stats {
     int64_t faults_armed;       /* firings left in the armed faults; -1 if one is armed without
                                    a limit (@*) */
     int64_t calibration_count;  /* recalibrations over the store's lifetime */
+    double exec_busy_s;         /* time the (single) worker spent executing jobs, seconds: the
+                                   union of the jobs' execution intervals */
+    int64_t jobs_noticed;       /* IBM jobs whose finished status a client has read */
+    double notice_delay_sum_s;  /* sum over them of (first read reporting it finished -
+                                   end_time), seconds: the client's polling latency */
+    double notice_delay_max_s;  /* the largest of those delays, seconds */
     char calibration_date[48];  /* current properties last_update_date */
 } hq_emulator_stats;
 
