@@ -14,6 +14,7 @@
 
 #include "backends/densitymatrix.h"
 #include "backends/device.h"
+#include "backends/emulator/emu_impl.h"
 #include "backends/emulator/emulator.h"
 #include "backends/noise.h"
 #include "backends/qasm.h"
@@ -1324,6 +1325,60 @@ static long det_run(hq_emulator *e, const char *order, int which, unsigned long 
     long n = et_ibm_samples(res, which, "c", -1, v, cap);
     cJSON_Delete(res);
     return n;
+}
+
+/* rz(a) q0; cx q0,q1; measure q0 -> m, q1 -> 1-m; a symbol when sym */
+static hq_circuit *seed_circ(double a, bool sym, int m) {
+    hq_circuit *c = NULL;
+    if (hq_circuit_create(&c)) return NULL;
+    hq_circuit_add_qreg(c, "q", 2, NULL);
+    hq_circuit_add_creg(c, "c", 2, NULL);
+    if (sym) {
+        int s;
+        hq_circuit_add_symbol(c, "t", HQ_SYM_INPUT, &s);
+        hq_angle x = hq_angle_sym(s, 1, 0);
+        hq_circuit_add_gate_sym(c, HQ_GATE_RZ, (int[]){0}, &x);
+    } else {
+        hq_circuit_add_gate(c, HQ_GATE_RZ, (int[]){0}, &a);
+    }
+    hq_circuit_add_gate(c, HQ_GATE_CX, (int[]){0, 1}, NULL);
+    hq_circuit_add_measure(c, 0, m);
+    hq_circuit_add_measure(c, 1, 1 - m);
+    return c;
+}
+
+/* The sampling seed is a function of the bound circuit only: a template bound to a value
+ * gives the seed of the same circuit written with that angle; one ulp, a measurement
+ * target, the layout, the shots, the noise tag or the emulator seed change it. */
+HQ_TEST(emulator_seed_identity) {
+    hq_circuit *lit = seed_circ(0.5, false, 0), *tmpl = seed_circ(0, true, 0), *bound = NULL;
+    hq_circuit *ulp = seed_circ(nextafter(0.5, 1), false, 0), *swp = seed_circ(0.5, false, 1);
+    HQ_REQUIRE(lit && tmpl && ulp && swp);
+    HQ_REQUIRE_OK(hq_circuit_bind(tmpl, (double[]){0.5}, &bound));
+    int lay[2] = {0, 1}, lay2[2] = {1, 0};
+    uint64_t s0, t0, s, t;
+    HQ_REQUIRE_OK(emu_seed_for(1, "ibm", 1000, lay, 2, lit, &s0, &t0));
+    HQ_REQUIRE_OK(emu_seed_for(1, "ibm", 1000, lay, 2, bound, &s, &t));
+    HQ_CHECK(s == s0 && t == t0);
+    HQ_REQUIRE_OK(emu_seed_for(1, "ibm", 1000, lay, 2, ulp, &s, &t));
+    HQ_CHECK(s != s0 && t != t0);
+    HQ_REQUIRE_OK(emu_seed_for(1, "ibm", 1000, lay, 2, swp, &s, &t));
+    HQ_CHECK(s != s0 && t != t0);
+    HQ_REQUIRE_OK(emu_seed_for(1, "ibm", 1000, lay2, 2, lit, &s, &t));
+    HQ_CHECK(s != s0 && t != t0);
+    HQ_REQUIRE_OK(emu_seed_for(1, "ibm", 999, lay, 2, lit, &s, &t));
+    HQ_CHECK(s != s0 && t != t0);
+    HQ_REQUIRE_OK(emu_seed_for(1, "ionq", 1000, lay, 2, lit, &s, &t));
+    HQ_CHECK(s != s0 && t != t0);
+    HQ_REQUIRE_OK(emu_seed_for(2, "ibm", 1000, lay, 2, lit, &s, &t));
+    HQ_CHECK(s != s0 && t == t0); /* the emulator seed is mixed into the seed only */
+    HQ_CHECK_FAILS(emu_seed_for(1, "ibm", 1000, lay, 2, tmpl, &s, &t), HQ_ERR_INTERNAL,
+                   "unbound circuit");
+    hq_circuit_free(lit);
+    hq_circuit_free(tmpl);
+    hq_circuit_free(bound);
+    hq_circuit_free(ulp);
+    hq_circuit_free(swp);
 }
 
 HQ_TEST(emulator_determinism) {

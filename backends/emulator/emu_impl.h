@@ -244,7 +244,8 @@ void emu_unit_free(emu_unit *u);
 void emu_uuid(char out[40]);
 void emu_ibm_id(char out[40]);
 /* Sampling seed of one result: from the emulator seed, a noise tag, shots, the physical
- * layout and the canonical text of the bound circuit. */
+ * layout and the bound circuit (what its canonical text holds, angles as exact bits).
+ * HQ_ERR_INTERNAL if the circuit still has symbols. */
 hq_status emu_seed_for(uint64_t emu_seed, const char *tag, int64_t shots, const int *layout,
                        int n_layout, const hq_circuit *bound, uint64_t *seed, uint64_t *stream);
 

@@ -67,16 +67,63 @@ void emu_ibm_id(char out[40]) {
 
 /* ==== seeds =========================================================================== */
 
+/* Little-endian fixed-width fields of the seed digest. */
+static void put_u64(hq_sbuf *b, uint64_t v) {
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++) x[i] = (uint8_t)(v >> (8 * i));
+    hq_sbuf_append(b, x, sizeof x);
+}
+
+/* The bound circuit as bytes: what its canonical text says (qubit and clbit counts,
+ * registers, conditions, gates, operands, measurement targets), angles as their exact
+ * IEEE-754 bits instead of decimal text — formatting and re-parsing every angle cost as
+ * much as simulating the circuit. Equal circuits (same canonical text) give equal bytes
+ * and different ones different bytes. */
+static void put_circuit(hq_sbuf *b, const hq_circuit *c, const double *angles) {
+    put_u64(b, (uint64_t)hq_circuit_n_qubits(c));
+    put_u64(b, (uint64_t)hq_circuit_n_clbits(c));
+    int nc = hq_circuit_n_cregs(c);
+    put_u64(b, (uint64_t)nc);
+    for (int i = 0; i < nc; i++) {
+        hq_reg r = hq_circuit_creg(c, i);
+        hq_sbuf_append(b, r.name, strlen(r.name) + 1);
+        put_u64(b, (uint64_t)r.offset);
+        put_u64(b, (uint64_t)r.size);
+    }
+    const hq_op *ops = hq_circuit_ops(c);
+    int64_t n = hq_circuit_n_ops(c);
+    put_u64(b, (uint64_t)n);
+    for (int64_t k = 0; k < n; k++) {
+        const hq_op *op = &ops[k];
+        put_u64(b, (uint64_t)op->gate | (uint64_t)op->nq << 16 | (uint64_t)op->np << 24 |
+                       (uint64_t)(uint32_t)op->cond_creg << 32);
+        if (op->cond_creg >= 0) put_u64(b, op->cond_val);
+        for (int i = 0; i < op->np; i++) {
+            uint64_t bits;
+            memcpy(&bits, &angles[op->p[i]], sizeof bits);
+            put_u64(b, bits);
+        }
+        for (int i = 0; i < op->nq; i++) put_u64(b, (uint64_t)(uint32_t)hq_op_qubit(c, op, i));
+        if (op->gate == HQ_GATE_MEASURE) put_u64(b, (uint64_t)(uint32_t)op->clbit);
+    }
+}
+
 hq_status emu_seed_for(uint64_t emu_seed, const char *tag, int64_t shots, const int *layout,
                        int n_layout, const hq_circuit *bound, uint64_t *seed, uint64_t *stream) {
+    if (hq_circuit_n_symbols(bound) != 0)
+        return hq_failf(NULL, HQ_ERR_INTERNAL, "emulator: sampling seed of an unbound circuit");
+    int64_t na = hq_circuit_n_angles(bound);
+    double *angles = hq_malloc((size_t)HQ_MAX(na, 1) * sizeof *angles);
+    if (!angles) return hq_failf(NULL, HQ_ERR_NOMEM, "emulator: seed: out of memory");
+    hq_circuit_eval_angles(bound, NULL, angles);
     hq_sbuf b = HQ_SBUF_INIT;
-    hq_sbuf_printf(&b, "hqcnn-emulator-seed 1\n%s\nshots %lld\nlayout", tag, (long long)shots);
+    hq_sbuf_printf(&b, "hqcnn-emulator-seed 2\n%s\nshots %lld\nlayout", tag, (long long)shots);
     for (int i = 0; i < n_layout; i++) hq_sbuf_printf(&b, " %d", layout ? layout[i] : i);
     hq_sbuf_putc(&b, '\n');
-    hq_status st = hq_sbuf_status(&b);
-    if (st == HQ_OK) st = hq_circuit_canonical(bound, &b);
+    put_circuit(&b, bound, angles);
+    hq_free(angles);
     uint8_t h[HQ_SHA256_LEN];
-    if (st == HQ_OK) st = hq_sbuf_status(&b);
+    hq_status st = hq_sbuf_status(&b);
     if (st == HQ_OK) st = hq_sha256(b.p, b.len, h);
     hq_sbuf_free(&b);
     if (st != HQ_OK) return st;
