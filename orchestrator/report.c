@@ -889,6 +889,45 @@ static hq_status write_file(const char *dir, const char *name, const hq_sbuf *b)
     return st;
 }
 
+/* JSON text of v, indented by `depth` tabs, every number as the shortest decimal that reads
+ * back to the same double (cJSON_Print accepts a 15-digit form within a relative epsilon,
+ * which can change the last bit). */
+static void put_json(hq_sbuf *b, const cJSON *v, int depth) {
+    if (cJSON_IsNumber(v)) {
+        hq_sbuf_put_double(b, v->valuedouble);
+    } else if (cJSON_IsString(v)) {
+        hq_sbuf_put_json_str(b, v->valuestring);
+    } else if (cJSON_IsBool(v)) {
+        hq_sbuf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
+    } else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+        bool obj = cJSON_IsObject(v);
+        hq_sbuf_putc(b, obj ? '{' : '[');
+        /* arrays of numbers stay on one line; objects and other arrays one item a line */
+        bool flat = !obj;
+        for (const cJSON *c = v->child; c && flat; c = c->next) flat = cJSON_IsNumber(c);
+        for (const cJSON *c = v->child; c; c = c->next) {
+            if (flat) {
+                if (c != v->child) hq_sbuf_puts(b, ", ");
+            } else {
+                hq_sbuf_puts(b, c == v->child ? "\n" : ",\n");
+                for (int i = 0; i <= depth; i++) hq_sbuf_putc(b, '\t');
+            }
+            if (obj) {
+                hq_sbuf_put_json_str(b, c->string);
+                hq_sbuf_puts(b, ": ");
+            }
+            put_json(b, c, depth + 1);
+        }
+        if (!flat && v->child) {
+            hq_sbuf_putc(b, '\n');
+            for (int i = 0; i < depth; i++) hq_sbuf_putc(b, '\t');
+        }
+        hq_sbuf_putc(b, obj ? '}' : ']');
+    } else {
+        hq_sbuf_puts(b, "null");
+    }
+}
+
 hq_status hq_report_write(const char *json_text, const char *out_dir) {
     if (!out_dir || !*out_dir)
         return hq_failf(NULL, HQ_ERR_INVALID_ARG, "hq_report_write: out_dir is NULL or empty");
@@ -900,17 +939,12 @@ hq_status hq_report_write(const char *json_text, const char *out_dir) {
     }
     hq_sbuf b = HQ_SBUF_INIT;
     st = hq_mkdir_p(out_dir, 0755);
-    /* the document itself, re-printed (validated; numbers keep their values) */
+    /* the document itself, re-printed (validated; numbers keep their exact values) */
     if (!st) {
-        char *j = cJSON_Print(s.root);
-        if (!j)
-            st = hq_failf(NULL, HQ_ERR_NOMEM, "hq_report_write: out of memory");
-        else {
-            hq_sbuf_puts(&b, j);
-            hq_sbuf_putc(&b, '\n');
-            cJSON_free(j);
-            st = write_file(out_dir, HQ_REPORT_JSON, &b);
-        }
+        put_json(&b, s.root, 0);
+        hq_sbuf_putc(&b, '\n');
+        st = hq_sbuf_status(&b) ? hq_failf(NULL, HQ_ERR_NOMEM, "hq_report_write: out of memory")
+                                : write_file(out_dir, HQ_REPORT_JSON, &b);
     }
     void (*csv[])(const study *, hq_sbuf *) = {write_results_csv, write_roc_csv, write_sweep_csv,
                                                write_errors_csv};

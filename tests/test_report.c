@@ -497,3 +497,57 @@ HQ_TEST(report_browser_render) {
     HQ_CHECKF(len > 60000, "screenshot of %zu bytes: the page looks empty", len);
     hq_free(png);
 }
+
+/* study.json keeps every number bit for bit: 0.8717627401837929 prints as
+ * 0.871762740183793 with 15 significant digits, which is another double (cJSON_Print
+ * accepts it as within a relative epsilon). */
+HQ_TEST(report_json_numbers_exact) {
+    const double v[] = {0.8717627401837929,
+                        0.8461538461538461,
+                        4.287605946001349,
+                        0.1 + 0.2,
+                        -1.0 / 3,
+                        1e-300,
+                        5e-324};
+    hq_sbuf j = HQ_SBUF_INIT;
+    hq_sbuf_puts(&j, "{\"format\":\"hqcnn-study\",\"results\":[{\"backend\":\"sv\",\"shots\":0,"
+                     "\"acc\":");
+    hq_sbuf_put_double(&j, v[0]);
+    hq_sbuf_puts(&j, ",\"expect_error\":{\"mean\":0.5,\"per_circuit\":[");
+    for (size_t i = 0; i < HQ_ARRAY_LEN(v); i++) {
+        if (i) hq_sbuf_putc(&j, ',');
+        hq_sbuf_put_double(&j, v[i]);
+    }
+    hq_sbuf_puts(&j, "]},\"wall_seconds\":");
+    hq_sbuf_put_double(&j, v[2]);
+    hq_sbuf_puts(&j, "}],\"meta\":{\"note\":\"a \\\"quoted\\\" name\",\"flag\":true,\"none\":null,"
+                     "\"list\":[{\"k\":[]},{}]}}");
+    HQ_REQUIRE_OK(hq_sbuf_status(&j));
+    const char *dir = hq_test_tmpfile("exact");
+    HQ_REQUIRE_OK(hq_report_write(j.p, dir));
+    char path[4200], *text;
+    size_t len;
+    snprintf(path, sizeof path, "%s/%s", dir, HQ_REPORT_JSON);
+    HQ_REQUIRE_OK(hq_file_read(path, 0, &text, &len));
+    cJSON *back = cJSON_Parse(text), *orig = cJSON_Parse(j.p);
+    hq_free(text);
+    HQ_REQUIRE(back && orig);
+    HQ_CHECK(cJSON_Compare(back, orig, true));
+    const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(back, "results"), 0);
+    HQ_CHECK(cJSON_GetObjectItemCaseSensitive(r, "acc")->valuedouble == v[0]);
+    HQ_CHECK(cJSON_GetObjectItemCaseSensitive(r, "wall_seconds")->valuedouble == v[2]);
+    const cJSON *pc = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(r, "expect_error"), "per_circuit");
+    HQ_REQUIRE(cJSON_GetArraySize(pc) == (int)HQ_ARRAY_LEN(v));
+    for (size_t i = 0; i < HQ_ARRAY_LEN(v); i++)
+        HQ_CHECKF(cJSON_GetArrayItem(pc, (int)i)->valuedouble == v[i], "per_circuit[%zu]: %.17g", i,
+                  v[i]);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(back, "meta");
+    HQ_CHECK(
+        !strcmp(cJSON_GetObjectItemCaseSensitive(meta, "note")->valuestring, "a \"quoted\" name"));
+    HQ_CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(meta, "flag")));
+    HQ_CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(meta, "none")));
+    cJSON_Delete(back);
+    cJSON_Delete(orig);
+    hq_sbuf_free(&j);
+}
