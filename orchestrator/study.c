@@ -16,6 +16,7 @@
 #include "backends/mitigation.h"
 #include "backends/noise.h"
 #include "backends/qasm.h"
+#include "backends/rest_impl.h"
 #include "backends/statevector.h"
 #include "backends/transpile.h"
 #include "core/rng.h"
@@ -55,6 +56,8 @@ typedef struct study {
     int n_results, n_roc, n_sweep;
     char *circuit_qasm; /* transpiled circuit for the report (owned) */
     char circuit_title[128];
+    int64_t total_jobs, total_circuits, total_shots; /* submitted by this study (all backends) */
+    double total_cost;                               /* USD of those jobs */
 } study;
 
 /* ==== small helpers =================================================================== */
@@ -300,14 +303,27 @@ static void put_num_or_null(hq_sbuf *b, double v) {
 typedef struct outcome_set {
     double *p[NF]; /* (2, n, D) estimated distributions per fold scale (NULL if absent) */
     int n_folds;   /* 1 or NF */
-    hq_readout_cal cal;
+    hq_readout_cal cal[NF][2]; /* readout confusion of the bits of each fold and basis (the
+                                  physical qubits they are read from differ with the layout) */
     bool have_cal;
     int64_t jobs;
     double cost, wall;
 } outcome_set;
 
+/* ROC curves are kept for one shot count per backend (exact where the backend has it, else
+ * the largest), as in the report's bar chart: one curve per backend and mitigation. */
+static int64_t roc_shots(const study *s, bool local) {
+    int64_t best = -1;
+    for (int i = 0; i < s->o->n_shots; i++) {
+        int64_t v = s->o->shots[i];
+        if (v == 0 && local) return 0;
+        if (v > best) best = v;
+    }
+    return best;
+}
+
 static hq_status finish_config(study *s, const char *label, int64_t shots, const char *mit,
-                               outcome_set *os) {
+                               outcome_set *os, bool want_roc) {
     bool use_ro = strstr(mit, "readout") != NULL, use_zne = strstr(mit, "zne") != NULL;
     int n = (int)s->n, D = s->D, K = s->K, nq = s->nq;
     double *E = hq_calloc((size_t)n * (size_t)K, sizeof *E);
@@ -325,8 +341,8 @@ static hq_status finish_config(study *s, const char *label, int64_t shots, const
                 if (!os->have_cal)
                     st =
                         hq_failf(NULL, HQ_ERR_INTERNAL, "readout mitigation without a calibration");
-                if (st == HQ_OK) st = hq_readout_apply_inverse(&os->cal, pz, nq);
-                if (st == HQ_OK) st = hq_readout_apply_inverse(&os->cal, px, nq);
+                if (st == HQ_OK) st = hq_readout_apply_inverse(&os->cal[f][0], pz, nq);
+                if (st == HQ_OK) st = hq_readout_apply_inverse(&os->cal[f][1], px, nq);
             }
             if (st) break;
             expect_from(pz, px, nq, D, ef[f]);
@@ -372,6 +388,8 @@ static hq_status finish_config(study *s, const char *label, int64_t shots, const
     memset(&es, 0, sizeof es);
     if (st == HQ_OK && !err) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
     if (st == HQ_OK) st = hq_expect_error_stats(E, s->ideal_exp, (int64_t)n * K, &es);
+    char tvd_txt[32] = "-";
+    if (n_dist) snprintf(tvd_txt, sizeof tvd_txt, "%.4f", tvd_sum / (double)n_dist);
     if (st == HQ_OK) {
         hq_sbuf *b = &s->results;
         if (s->n_results++) hq_sbuf_putc(b, ',');
@@ -404,11 +422,11 @@ static hq_status finish_config(study *s, const char *label, int64_t shots, const
         hq_sbuf_puts(b, ",\"wall_seconds\":");
         hq_sbuf_put_double(b, os->wall);
         hq_sbuf_putc(b, '}');
-        add_roc(s, label, shots, mit, scores, m.auc);
+        if (want_roc) add_roc(s, label, shots, mit, scores, m.auc);
         if (!s->o->quiet)
             fprintf(stderr,
                     "  %-16s shots %-6" PRId64 " %-12s ACC %.4f  AUC %.4f  |dE| %.4f  TVD %s\n",
-                    label, shots, mit, m.acc, m.auc, es.mean_abs, n_dist ? "" : "-");
+                    label, shots, mit, m.acc, m.auc, es.mean_abs, tvd_txt);
     }
     hq_free(err);
     hq_free(scores);
@@ -574,6 +592,18 @@ static hq_status local_prepare(study *s, local_be *lb, const char *spec, bool wa
                          " ops, depth %" PRId64,
                          lb->dev->name, tr.stats.ops_out, tr.stats.depth_out);
             }
+            if (st == HQ_OK && !s->o->quiet) {
+                char phys[256] = "";
+                size_t at = 0;
+                for (int u = 0; u < used && at < sizeof phys - 8; u++)
+                    at += (size_t)snprintf(phys + at, sizeof phys - at, "%s%d", u ? "," : "",
+                                           lb->layout[f][b][u]);
+                fprintf(stderr,
+                        "  %-16s fold %d, %c basis: %" PRId64 " ops, %" PRId64
+                        " two-qubit, depth %" PRId64 "; simulated on %d of %d qubits (%s)\n",
+                        spec, fold_scales[f], b ? 'X' : 'Z', tr.stats.ops_out, tr.stats.twoq_out,
+                        tr.stats.depth_out, used, lb->dev->n_qubits, phys);
+            }
             /* physical qubit measured into clbit j -> compact index */
             for (int j = 0; st == HQ_OK && j < s->nq; j++) {
                 int phys = tr.clbit_physical ? tr.clbit_physical[j] : -1, ci = -1;
@@ -626,22 +656,25 @@ static hq_status local_probs(study *s, local_be *lb, int f, const hq_noise_model
     return st;
 }
 
-/* Readout calibration of a local noisy backend: exact from its calibration circuits on the
- * measured physical qubits (sampled with `shots` if > 0). */
-static hq_status local_calibration(study *s, local_be *lb, int64_t shots, hq_readout_cal *cal) {
+/* Readout calibration of a local noisy backend for the circuits of fold f and basis b: exact
+ * from the calibration circuits on the physical qubits those circuits measure (the layout
+ * and routing of each fold and basis may put the clbits on different qubits), sampled with
+ * `shots` if > 0. */
+static hq_status local_calibration(study *s, local_be *lb, int f, int b, int64_t shots,
+                                   hq_readout_cal *cal) {
     if (!lb->noisy) {
         double z[MAXQ] = {0};
         return hq_readout_cal_set(cal, s->nq, z, z);
     }
-    int used = hq_circuit_n_qubits(lb->compact[0][0]);
+    int used = hq_circuit_n_qubits(lb->compact[f][b]);
     int qubits[MAXQ];
-    for (int j = 0; j < s->nq; j++) qubits[j] = lb->measured_phys[0][0][j];
+    for (int j = 0; j < s->nq; j++) qubits[j] = lb->measured_phys[f][b][j];
     hq_circuit *cc[2] = {NULL, NULL};
     hq_status st = hq_readout_calibration_circuits(used, qubits, s->nq, cc);
     double probs[2][1 << MAXQ];
     for (int k = 0; st == HQ_OK && k < 2; k++) {
         hq_dm_dist dist;
-        st = hq_dm_run_probs(cc[k], NULL, lb->noise, lb->layout[0][0], &dist);
+        st = hq_dm_run_probs(cc[k], NULL, lb->noise, lb->layout[f][b], &dist);
         if (st) break;
         for (int o = 0; o < s->D; o++) probs[k][o] = 0;
         for (int64_t i = 0; i < dist.n; i++)
@@ -649,8 +682,9 @@ static hq_status local_calibration(study *s, local_be *lb, int64_t shots, hq_rea
         hq_dm_dist_free(&dist);
         if (shots > 0) {
             hq_rng rng;
-            hq_rng_init(&rng, s->o->seed,
-                        hq_rng_stream("study-cal", (uint64_t)k, (uint64_t)shots, 0), 0);
+            hq_rng_init(
+                &rng, s->o->seed,
+                hq_rng_stream("study-cal", (uint64_t)k, (uint64_t)shots, (uint64_t)(f * 2 + b)), 0);
             double tmp[1 << MAXQ];
             sample_into(probs[k], s->D, shots, &rng, tmp);
             memcpy(probs[k], tmp, sizeof tmp);
@@ -663,6 +697,125 @@ static hq_status local_calibration(study *s, local_be *lb, int64_t shots, hq_rea
 }
 
 /* ==== remote backends through the executor ============================================ */
+
+/* Physical qubit each classical bit of circuit c is read from on the ibm / emulator-ibm
+ * backend be: the ISA circuit the backend sends for c (same device, compile path and cache
+ * as submit) measures `REG[j] = measure $p;`. phys[j] = -1 for a bit it does not measure. */
+static hq_status ibm_clbit_qubits(hq_backend *be, const hq_circuit *c, int n_bits, int *phys) {
+    hq_sbuf q = HQ_SBUF_INIT;
+    hq_status st = hq_rest_ibm_compile(be, c, &q, NULL);
+    for (int j = 0; j < n_bits; j++) phys[j] = -1;
+    for (const char *l = q.p; st == HQ_OK && l && *l;) {
+        char reg[64];
+        int j, p;
+        if (sscanf(l, " %63[A-Za-z0-9_][%d] = measure $%d", reg, &j, &p) == 3 && j >= 0 &&
+            j < n_bits)
+            phys[j] = p;
+        l = strchr(l, '\n');
+        if (l) l++;
+    }
+    hq_sbuf_free(&q);
+    return st;
+}
+
+/* Readout calibration of a remote IBM-like backend that lays circuits out itself: the
+ * confusion of every physical qubit the study's circuits (each fold f and basis b) are read
+ * from, measured with the two calibration circuits on enough qubits that the backend's
+ * layout of them covers those qubits, and assembled per circuit into cal[f][b] (bit j of
+ * that circuit = the qubit it is read from). Calibrating on the logical qubits instead
+ * would pair bits with other physical qubits' confusion. */
+static hq_status remote_calibration_ibm(study *s, hq_backend *be, hq_qexec *qx, int n_folds,
+                                        hq_readout_cal cal[NF][2]) {
+    int need[NF][2][MAXQ];
+    hq_status st = HQ_OK;
+    for (int f = 0; st == HQ_OK && f < n_folds; f++)
+        for (int b = 0; st == HQ_OK && b < 2; b++) {
+            hq_circuit *folded = NULL, *m = NULL;
+            st = hq_zne_fold(s->tmpl, fold_scales[f], HQ_FOLD_GLOBAL, HQ_FOLD_BARRIERS, &folded);
+            if (st == HQ_OK) st = measured_template(folded, b, &m);
+            if (st == HQ_OK) st = ibm_clbit_qubits(be, m, s->nq, need[f][b]);
+            for (int j = 0; st == HQ_OK && j < s->nq; j++)
+                if (need[f][b][j] < 0)
+                    st =
+                        hq_failf(NULL, HQ_ERR_INTERNAL,
+                                 "the compiled circuit (fold %d, basis %c) does not measure bit %d",
+                                 fold_scales[f], b ? 'X' : 'Z', j);
+            hq_circuit_free(m);
+            hq_circuit_free(folded);
+        }
+    /* calibration circuits on w logical qubits, widened until their layout covers `need` */
+    hq_circuit *t[2] = {NULL, NULL};
+    int at[2][HQ_READOUT_MAX_BITS], w;
+    bool covered = false;
+    for (w = s->nq; st == HQ_OK && !covered && w <= HQ_READOUT_MAX_BITS; w++) {
+        for (int k = 0; k < 2; k++) hq_circuit_free(t[k]), t[k] = NULL;
+        for (int k = 0; st == HQ_OK && k < 2; k++) {
+            st = hq_circuit_create(&t[k]);
+            if (st == HQ_OK) st = hq_circuit_add_qreg(t[k], "q", w, NULL);
+            for (int i = 0; st == HQ_OK && k == 1 && i < w; i++)
+                st = hq_circuit_add_gate(t[k], HQ_GATE_X, &i, NULL);
+            hq_circuit *m = NULL;
+            if (st == HQ_OK) st = measured_template(t[k], 0, &m);
+            if (st == HQ_OK) st = ibm_clbit_qubits(be, m, w, at[k]);
+            hq_circuit_free(m);
+        }
+        if (st != HQ_OK && w > s->nq) { /* wider than the device: stop widening */
+            hq_clear_error();
+            st = HQ_OK;
+            break;
+        }
+        covered = st == HQ_OK;
+        for (int f = 0; covered && f < n_folds; f++)
+            for (int b = 0; covered && b < 2; b++)
+                for (int j = 0; covered && j < s->nq; j++)
+                    for (int k = 0; k < 2; k++) {
+                        bool found = false;
+                        for (int i = 0; i < w; i++) found |= at[k][i] == need[f][b][j];
+                        covered &= found;
+                    }
+        if (covered) break;
+    }
+    if (st == HQ_OK && !covered)
+        st = hq_failf(NULL, HQ_ERR_UNSUPPORTED,
+                      "readout calibration: the backend lays the calibration circuits out on "
+                      "other qubits than the study's circuits (up to %d qubits tried); use "
+                      "--mitigation none or zne on this backend",
+                      w - 1);
+    hq_counts cc[2];
+    memset(cc, 0, sizeof cc);
+    for (int k = 0; st == HQ_OK && k < 2; k++) {
+        hq_qbatch qb = {t[k], 1, NULL, NULL};
+        st = hq_qexec_run(qx, &qb, &cc[k]);
+    }
+    /* per bit i of calibration k: P(read 1 | |0>) from k = 0, P(read 0 | |1>) from k = 1 */
+    double frac[2][HQ_READOUT_MAX_BITS];
+    for (int k = 0; st == HQ_OK && k < 2; k++) {
+        if (cc[k].shots <= 0) {
+            st = hq_failf(NULL, HQ_ERR_BACKEND, "readout calibration returned no shots");
+            break;
+        }
+        for (int i = 0; i < w; i++) {
+            int64_t ones = 0;
+            for (int64_t e = 0; e < cc[k].n; e++)
+                if ((cc[k].outcome[e] >> i) & 1) ones += cc[k].count[e];
+            double f1 = (double)ones / (double)cc[k].shots;
+            frac[k][i] = k ? 1 - f1 : f1;
+        }
+    }
+    for (int f = 0; st == HQ_OK && f < n_folds; f++)
+        for (int b = 0; st == HQ_OK && b < 2; b++) {
+            double p01[MAXQ], p10[MAXQ];
+            for (int j = 0; j < s->nq; j++)
+                for (int i = 0; i < w; i++) {
+                    if (at[0][i] == need[f][b][j]) p10[j] = frac[0][i];
+                    if (at[1][i] == need[f][b][j]) p01[j] = frac[1][i];
+                }
+            st = hq_readout_cal_set(&cal[f][b], s->nq, p01, p10);
+            if (st == HQ_OK) cal[f][b].shots0 = cc[0].shots, cal[f][b].shots1 = cc[1].shots;
+        }
+    for (int k = 0; k < 2; k++) hq_counts_free(&cc[k]), hq_circuit_free(t[k]);
+    return st;
+}
 
 static hq_status remote_config(study *s, const char *name, const char *options, int64_t shots,
                                bool want_zne, bool want_ro, outcome_set *os) {
@@ -704,8 +857,14 @@ static hq_status remote_config(study *s, const char *name, const char *options, 
         for (int i = 0; i < 2 * n; i++) hq_counts_free(&counts[i]);
         hq_circuit_free(folded);
     }
-    if (st == HQ_OK && want_ro) {
-        /* the two calibration circuits, as templates the executor measures in Z */
+    bool ibm_like =
+        !strcmp(hq_backend_name(be), "ibm") || !strcmp(hq_backend_name(be), "emulator-ibm");
+    if (st == HQ_OK && want_ro && ibm_like) {
+        st = remote_calibration_ibm(s, be, qx, os->n_folds, os->cal);
+        os->have_cal = st == HQ_OK;
+    } else if (st == HQ_OK && want_ro) {
+        /* the backend keeps logical qubit i on qubit i: the two calibration circuits, as
+         * templates the executor measures in Z */
         hq_circuit *t[2] = {NULL, NULL};
         hq_counts cc[2];
         memset(cc, 0, sizeof cc);
@@ -717,13 +876,19 @@ static hq_status remote_config(study *s, const char *name, const char *options, 
             hq_qbatch qb = {t[k], 1, NULL, NULL};
             if (st == HQ_OK) st = hq_qexec_run(qx, &qb, &cc[k]);
         }
-        if (st == HQ_OK) st = hq_readout_fit(&cc[0], &cc[1], &os->cal);
+        if (st == HQ_OK) st = hq_readout_fit(&cc[0], &cc[1], &os->cal[0][0]);
+        for (int f = 0; st == HQ_OK && f < NF; f++)
+            for (int b = 0; b < 2; b++) os->cal[f][b] = os->cal[0][0];
         os->have_cal = st == HQ_OK;
         for (int k = 0; k < 2; k++) hq_counts_free(&cc[k]), hq_circuit_free(t[k]);
     }
     hq_qexec_stats qs;
     hq_qexec_get_stats(qx, &qs);
     os->jobs = qs.jobs_submitted;
+    s->total_jobs += qs.jobs_submitted;
+    s->total_circuits += qs.circuits_run;
+    s->total_shots += qs.shots_submitted;
+    s->total_cost += qs.cost;
     os->cost = qs.cost;
     os->wall = hq_time_now() - t0;
     hq_free(basis);
@@ -743,16 +908,29 @@ static void outcome_set_free(outcome_set *os) {
 static hq_status run_local(study *s, const char *spec, bool any_zne) {
     local_be lb;
     hq_status st = local_prepare(s, &lb, spec, any_zne);
+    /* the exact distributions of every fold, once: each shot count samples from them */
+    int n_folds = any_zne ? NF : 1;
+    size_t bytes = (size_t)(2 * s->n * s->D) * sizeof(double);
+    double *exact_p[NF] = {NULL};
+    double t_exact = hq_time_now();
+    for (int f = 0; st == HQ_OK && f < n_folds; f++) {
+        exact_p[f] = hq_malloc(bytes);
+        st = exact_p[f] ? local_probs(s, &lb, f, lb.noise, exact_p[f])
+                        : hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+    }
+    t_exact = hq_time_now() - t_exact;
     for (int si = 0; st == HQ_OK && si < s->o->n_shots; si++) {
         int64_t shots = s->o->shots[si];
         outcome_set exact;
         memset(&exact, 0, sizeof exact);
         double t0 = hq_time_now();
-        exact.n_folds = any_zne ? NF : 1;
+        exact.n_folds = n_folds;
         for (int f = 0; st == HQ_OK && f < exact.n_folds; f++) {
-            exact.p[f] = hq_malloc((size_t)(2 * s->n * s->D) * sizeof(double));
-            st = exact.p[f] ? local_probs(s, &lb, f, lb.noise, exact.p[f])
-                            : hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+            exact.p[f] = hq_malloc(bytes);
+            if (exact.p[f])
+                memcpy(exact.p[f], exact_p[f], bytes);
+            else
+                st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
         }
         if (st == HQ_OK && shots > 0) {
             double tmp[1 << MAXQ];
@@ -766,14 +944,17 @@ static hq_status run_local(study *s, const char *spec, bool any_zne) {
                     memcpy(exact.p[f] + i * s->D, tmp, (size_t)s->D * sizeof *tmp);
                 }
         }
-        if (st == HQ_OK) st = local_calibration(s, &lb, shots, &exact.cal);
+        for (int f = 0; st == HQ_OK && f < exact.n_folds; f++)
+            for (int b = 0; st == HQ_OK && b < 2; b++)
+                st = local_calibration(s, &lb, f, b, shots, &exact.cal[f][b]);
         exact.have_cal = st == HQ_OK;
-        exact.wall = hq_time_now() - t0;
+        /* the shared exact simulation is counted in every shot count's time */
+        exact.wall = t_exact + (hq_time_now() - t0);
         for (int mi = 0; st == HQ_OK && mi < s->o->n_mitigation; mi++) {
             const char *mit = s->o->mitigation[mi];
             if (!lb.noisy && strcmp(mit, "none"))
                 continue; /* nothing to mitigate on the ideal simulator */
-            st = finish_config(s, lb.label, shots, mit, &exact);
+            st = finish_config(s, lb.label, shots, mit, &exact, shots == roc_shots(s, true));
         }
         outcome_set_free(&exact);
     }
@@ -785,7 +966,10 @@ static hq_status run_local(study *s, const char *spec, bool any_zne) {
         double *p = st ? NULL : hq_malloc((size_t)(2 * s->n * s->D) * sizeof *p);
         double *E = st ? NULL : hq_malloc((size_t)(s->n * s->K) * sizeof *E);
         if (st == HQ_OK && (!p || !E)) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
-        if (st == HQ_OK) st = local_probs(s, &lb, 0, scaled, p);
+        if (st == HQ_OK && s->o->scales[k] == 1.0)
+            memcpy(p, exact_p[0], bytes); /* the unscaled model: already simulated */
+        else if (st == HQ_OK)
+            st = local_probs(s, &lb, 0, scaled, p);
         for (int64_t r = 0; st == HQ_OK && r < s->n; r++)
             expect_from(p + r * s->D, p + (s->n + r) * s->D, s->nq, s->D, E + r * s->K);
         hq_metrics m;
@@ -810,6 +994,7 @@ static hq_status run_local(study *s, const char *spec, bool any_zne) {
         hq_free(E);
         hq_noise_free(scaled);
     }
+    for (int f = 0; f < NF; f++) hq_free(exact_p[f]);
     local_be_free(&lb);
     return st;
 }
@@ -826,7 +1011,8 @@ static hq_status run_remote(study *s, const char *name, const char *options, boo
         memset(&os, 0, sizeof os);
         st = remote_config(s, name, options, shots, any_zne, any_ro, &os);
         for (int mi = 0; st == HQ_OK && mi < s->o->n_mitigation; mi++)
-            st = finish_config(s, name, shots, s->o->mitigation[mi], &os);
+            st = finish_config(s, name, shots, s->o->mitigation[mi], &os,
+                               shots == roc_shots(s, false));
         outcome_set_free(&os);
     }
     return st;
@@ -873,6 +1059,7 @@ hq_status hq_study_run(const hq_study_opts *o, char *report_path, size_t cap) {
     s.o = o;
     bool any_zne = false;
     for (int i = 0; i < o->n_mitigation; i++) any_zne |= strstr(o->mitigation[i], "zne") != NULL;
+    double t_start = hq_time_now();
     const char *dbp = o->db_path ? o->db_path : HQ_DEFAULT_DB;
     char dir[2048];
     hq_path_dirname(dir, sizeof dir, dbp);
@@ -915,8 +1102,14 @@ hq_status hq_study_run(const hq_study_opts *o, char *report_path, size_t cap) {
         hq_sbuf_printf(&doc,
                        ",\"created\":\"%s\",\"currency\":\"USD\",\"meta\":{\"images\":%" PRId64
                        ",\"qubits\":%d,"
-                       "\"seed\":%llu}",
-                       ts, s.n, s.nq, (unsigned long long)o->seed);
+                       "\"seed\":%llu,\"jobs_submitted\":%" PRId64
+                       ",\"circuits_submitted\":%" PRId64 ",\"shots_submitted\":%" PRId64
+                       ",\"cost_usd\":",
+                       ts, s.n, s.nq, (unsigned long long)o->seed, s.total_jobs, s.total_circuits,
+                       s.total_shots);
+        hq_sbuf_put_double(&doc, s.total_cost);
+        hq_sbuf_printf(&doc, ",\"wall_seconds\":%.1f", hq_time_now() - t_start);
+        hq_sbuf_putc(&doc, '}');
         if (s.circuit_qasm) {
             hq_sbuf_puts(&doc, ",\"circuit\":{\"title\":");
             hq_sbuf_put_json_str(&doc, s.circuit_title);
@@ -937,6 +1130,12 @@ hq_status hq_study_run(const hq_study_opts *o, char *report_path, size_t cap) {
         snprintf(out, sizeof out, "runs/%s", s.run_name);
     if (st == HQ_OK) st = hq_report_write(doc.p, out);
     if (st == HQ_OK && report_path) snprintf(report_path, cap, "%s/report.html", out);
+    if (st == HQ_OK && !o->quiet)
+        fprintf(stderr,
+                "study: %.1f s, %" PRId64 " jobs (%" PRId64 " circuits, %" PRId64
+                " shots) submitted, cost %.2f USD\n",
+                hq_time_now() - t_start, s.total_jobs, s.total_circuits, s.total_shots,
+                s.total_cost);
     hq_sbuf_free(&doc);
     hq_sbuf_free(&s.results);
     hq_sbuf_free(&s.roc);

@@ -18,13 +18,21 @@
  * exact distribution with counter-based streams for sv and dm, as jobs for the others.
  * Mitigation (--mitigation): none, readout (tensored confusion from the two calibration
  * circuits, measured like everything else; inverted), zne (global unitary folding at
- * scales 1, 3, 5 with barriers, Richardson extrapolation), readout+zne.
+ * scales 1, 3, 5 with barriers, Richardson extrapolation), readout+zne. Each fold and
+ * basis is laid out and routed on its own, so its bits may be read from other physical
+ * qubits: every circuit gets the confusion of the qubits it is read from (dm: from the
+ * study's own transpilation; ibm / emulator-ibm: from the backend's compiled circuits and
+ * calibration circuits wide enough to cover those qubits; other remote backends keep
+ * logical qubit i on qubit i and are calibrated on the logical qubits).
  * Noise sweep (--scales, dm backends): the noise model scaled by each factor, exact.
  *
  * Per configuration the study records ACC, AUC and F1 of the model's predictions, the
  * error of every expectation value against the exact one, total-variation distance and
  * Hellinger fidelity of every measured distribution against the ideal one, jobs, cost and
- * wall time; ROC curves for binary tasks; and the transpiled circuit of the first device.
+ * wall time; ROC curves for binary tasks (one per backend and mitigation, at the exact or
+ * else the largest shot count); the transpiled circuit of the first device; and in "meta"
+ * the whole study's jobs, circuits and shots submitted, cost and wall time. The exact
+ * distributions of a local backend are simulated once and sampled for every shot count.
  */
 #ifndef HQ_STUDY_H
 #define HQ_STUDY_H

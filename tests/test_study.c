@@ -4,16 +4,28 @@
  * numbers satisfy the invariants: the exact statevector has zero expectation error and
  * distance; noise scale 0 reproduces the ideal simulator exactly; readout mitigation and
  * ZNE move expectations closer to the exact ones on a noisy backend; a repeated study
- * submits nothing new (everything is served from the job database).
+ * submits nothing new (everything is served from the job database); a study killed right
+ * after a submission and resumed submits nothing twice and gives the uninterrupted
+ * study's numbers; readout mitigation through the IBM emulator (which lays circuits out
+ * itself) is calibrated on the qubits the circuits are read from, so it agrees with the
+ * exact density-matrix simulation of the same device.
  */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <math.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "backends/emulator/emulator.h"
 #include "orchestrator/study.h"
 #include "orchestrator/train.h"
 #include "tests/hq_test.h"
+
+#define MANILA       "data/ibm_backends/conf_manila.json"
+#define MANILA_PROPS "data/ibm_backends/props_manila.json"
 
 static int64_t jobs_in(const char *dir) {
     DIR *d = opendir(dir);
@@ -43,11 +55,13 @@ static double num(const cJSON *o, const char *k) {
     return v && cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-HQ_TEST(study_report_invariants_and_cache) {
-    /* a small trained model */
+/* A small trained model (2 epochs on 64 images) as run `name` of database db, its run
+ * directory `dir`. */
+static hq_status train_small(const char *db, const char *name, const char *dir) {
     char *model = NULL;
     size_t len;
-    HQ_REQUIRE_OK(hq_file_read("configs/hqcnn-default.json", 0, &model, &len));
+    hq_status st = hq_file_read("configs/hqcnn-default.json", 0, &model, &len);
+    if (st) return st;
     hq_sbuf cj = HQ_SBUF_INIT;
     hq_sbuf_printf(
         &cj,
@@ -56,16 +70,35 @@ HQ_TEST(study_report_invariants_and_cache) {
         model);
     hq_free(model);
     hq_train_config cfg;
-    HQ_REQUIRE_OK(hq_train_config_parse(cj.p, ".", &cfg));
+    st = hq_train_config_parse(cj.p, ".", &cfg);
     hq_sbuf_free(&cj);
+    if (st) return st;
+    hq_train_opts to = {.db_path = db, .out_dir = dir, .run_name = name, .quiet = true};
+    hq_train_result tr;
+    st = hq_train_new(&cfg, &to, &tr);
+    hq_train_config_free(&cfg);
+    return st;
+}
+
+static cJSON *read_study(const char *dir) {
+    char path[4200], *text;
+    size_t len;
+    snprintf(path, sizeof path, "%s/study.json", dir);
+    if (hq_file_read(path, 0, &text, &len)) return NULL;
+    cJSON *doc = cJSON_Parse(text);
+    hq_free(text);
+    return doc;
+}
+
+static double err_mean(const cJSON *r) {
+    return num(cJSON_GetObjectItemCaseSensitive(r, "expect_error"), "mean");
+}
+
+HQ_TEST(study_report_invariants_and_cache) {
     char db[4096], store[4096], opts[8192];
     snprintf(db, sizeof db, "%s", hq_test_tmpfile("s.db"));
     snprintf(store, sizeof store, "%s", hq_test_tmpfile("store"));
-    hq_train_opts to = {
-        .db_path = db, .out_dir = hq_test_tmpfile("run"), .run_name = "m", .quiet = true};
-    hq_train_result tr;
-    HQ_REQUIRE_OK(hq_train_new(&cfg, &to, &tr));
-    hq_train_config_free(&cfg);
+    HQ_REQUIRE_OK(train_small(db, "m", hq_test_tmpfile("run")));
     snprintf(opts, sizeof opts,
              "{\"store\":\"%s\",\"device\":\"data/ibm_backends/conf_manila.json,data/ibm_backends/"
              "props_manila.json\"}",
@@ -102,6 +135,7 @@ HQ_TEST(study_report_invariants_and_cache) {
     char path[4200];
     snprintf(path, sizeof path, "%s/study.json", o.out_dir);
     char *text;
+    size_t len;
     HQ_REQUIRE_OK(hq_file_read(path, 0, &text, &len));
     cJSON *doc = cJSON_Parse(text);
     hq_free(text);
@@ -152,4 +186,270 @@ HQ_TEST(study_report_invariants_and_cache) {
     o.backends[1] = "dm:nowhere";
     HQ_CHECK_FAILS(hq_study_run(&o, report, sizeof report), HQ_ERR_NOT_FOUND,
                    "unknown device 'nowhere'");
+}
+
+/* Run `hqcnn ARGS...` in a child with $HQCNN_FAULT_KILL_AFTER_SUBMIT = kill_after; returns
+ * the exit code, 128 + signal if killed, -1 if it could not run. */
+static int run_cli(char *const argv[], const char *kill_after) {
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        setenv("HQCNN_FAULT_KILL_AFTER_SUBMIT", kill_after, 1);
+        if (!freopen("/dev/null", "w", stderr)) _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) < 0) return -1;
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+HQ_TEST(study_resume_after_kill_submits_nothing_twice) {
+    const char *bin = getenv("HQCNN_BIN");
+    if (!bin || !hq_file_exists(bin)) {
+        HQ_CHECKF(false, "HQCNN_BIN is not set to the hqcnn binary (make test sets it)");
+        return;
+    }
+    char db[4096], dir[4096], weights[4200];
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile("train.db"));
+    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run"));
+    HQ_REQUIRE_OK(train_small(db, "m", dir));
+    snprintf(weights, sizeof weights, "%s/best.hqw", dir);
+    /* the same study twice, each with its own database and job store: uninterrupted, and
+     * killed right after its 2nd accepted submission (before recording it), then resumed */
+    char dbs[2][4096], stores[2][4096], outs[2][4096], opts[2][8300];
+    for (int k = 0; k < 2; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "s%d.db", k);
+        snprintf(dbs[k], sizeof dbs[k], "%s", hq_test_tmpfile(name));
+        snprintf(name, sizeof name, "store%d", k);
+        snprintf(stores[k], sizeof stores[k], "%s", hq_test_tmpfile(name));
+        snprintf(name, sizeof name, "out%d", k);
+        snprintf(outs[k], sizeof outs[k], "%s", hq_test_tmpfile(name));
+        snprintf(opts[k], sizeof opts[k],
+                 "dm-shots={\"store\":\"%s\",\"max_circuits\":8,"
+                 "\"device\":\"" MANILA "," MANILA_PROPS "\"}",
+                 stores[k]);
+    }
+    hq_study_opts o;
+    memset(&o, 0, sizeof o);
+    o.what = weights;
+    o.dataset = "breastmnist";
+    o.data_dir = "data";
+    o.backends[0] = "dm-shots";
+    o.backend_options[0] = strchr(opts[0], '=') + 1;
+    o.n_backends = 1;
+    o.shots[0] = 2000;
+    o.n_shots = 1;
+    o.mitigation[0] = "none";
+    o.mitigation[1] = "readout";
+    o.mitigation[2] = "zne";
+    o.n_mitigation = 3;
+    o.subset = 12;
+    o.threads = 1;
+    o.quiet = true;
+    o.db_path = dbs[0];
+    o.out_dir = outs[0];
+    char report[4300];
+    HQ_REQUIRE_OK(hq_study_run(&o, report, sizeof report));
+    int64_t jobs_ref = jobs_in(stores[0]);
+    HQ_CHECKF(jobs_ref >= 4, "the study should take several jobs, took %lld", (long long)jobs_ref);
+    char *argv[] = {(char *)bin, "study",        weights,
+                    "--dataset", "breastmnist",  "--data-dir",
+                    "data",      "--backends",   "dm-shots",
+                    "--options", opts[1],        "--shots",
+                    "2000",      "--mitigation", "none,readout,zne",
+                    "--subset",  "12",           "--threads",
+                    "1",         "--db",         dbs[1],
+                    "--out",     outs[1],        "--quiet",
+                    NULL};
+    HQ_CHECK_EQ_INT(run_cli(argv, "2"), 128 + SIGKILL);
+    HQ_CHECK_EQ_INT(jobs_in(stores[1]), 2); /* both accepted, the 2nd never recorded */
+    HQ_CHECK(!hq_file_exists(outs[1]));
+    /* resume: the same study in this process */
+    o.db_path = dbs[1];
+    o.out_dir = outs[1];
+    o.backend_options[0] = strchr(opts[1], '=') + 1;
+    HQ_REQUIRE_OK(hq_study_run(&o, report, sizeof report));
+    HQ_CHECK_EQ_INT(jobs_in(stores[1]), jobs_ref);
+    /* and the numbers are the uninterrupted study's (sampling seeds follow the circuits) */
+    cJSON *a = read_study(outs[0]), *b = read_study(outs[1]);
+    HQ_REQUIRE(a && b);
+    const cJSON *ra = cJSON_GetObjectItemCaseSensitive(a, "results"),
+                *rb = cJSON_GetObjectItemCaseSensitive(b, "results");
+    HQ_CHECK_EQ_INT(cJSON_GetArraySize(ra), 3);
+    HQ_CHECK_EQ_INT(cJSON_GetArraySize(rb), 3);
+    for (int i = 0; i < cJSON_GetArraySize(ra); i++) {
+        const cJSON *x = cJSON_GetArrayItem(ra, i), *y = cJSON_GetArrayItem(rb, i);
+        HQ_CHECK_NEAR(num(x, "acc"), num(y, "acc"), 0);
+        HQ_CHECK_NEAR(num(x, "auc"), num(y, "auc"), 0);
+        HQ_CHECK_NEAR(err_mean(x), err_mean(y), 0);
+        HQ_CHECK(!strcmp(cJSON_GetObjectItemCaseSensitive(x, "mitigation")->valuestring,
+                         cJSON_GetObjectItemCaseSensitive(y, "mitigation")->valuestring));
+        double tx = num(x, "tvd"), ty = num(y, "tvd"); /* null (NaN) for ZNE rows */
+        HQ_CHECK(isnan(tx) ? isnan(ty) : tx == ty);
+    }
+    /* the resumed process submitted only what the killed one had not */
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(b, "meta");
+    HQ_CHECK_EQ_INT((int64_t)num(meta, "jobs_submitted"), jobs_ref - 2);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
+/* The IBM emulator lays every circuit out itself, and ZNE folds and measurement bases land
+ * on different permutations of the device's qubits; readout mitigation must pair each bit
+ * with the confusion of the qubit it was read from. Reference: the exact density-matrix
+ * simulation of the same device and calibration (dm:manila), where the study knows the
+ * layout. Per observable, the mean signed error over the images must agree within shot
+ * noise, with and without readout mitigation. */
+HQ_TEST(study_emulator_readout_calibration_matches_device_simulation) {
+    char db[4096], dir[4096], weights[4200];
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile("train.db"));
+    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run"));
+    HQ_REQUIRE_OK(train_small(db, "m", dir));
+    snprintf(weights, sizeof weights, "%s/best.hqw", dir);
+    setenv("IBM_QUANTUM_API_KEY", "study-test-key-0123", 1);
+    unsetenv("IBM_QUANTUM_CRN");
+    unsetenv("HQCNN_EMULATOR_URL");
+    hq_emulator_options eo = hq_emulator_default_options(HQ_EMU_PROFILE_IBM);
+    eo.ibm_api_key = eo.ionq_api_key = "study-test-key-0123";
+    eo.queue_delay_ms = eo.run_delay_ms = 0;
+    eo.device_conf = MANILA;
+    eo.device_props = MANILA_PROPS;
+    eo.seed = 5;
+    hq_emulator *e = NULL;
+    HQ_REQUIRE_OK(hq_emulator_start(&eo, &e));
+    char opts[256];
+    snprintf(opts, sizeof opts, "{\"port\":%d,\"backend\":\"ibmq_manila\"}", hq_emulator_port(e));
+    hq_study_opts o;
+    memset(&o, 0, sizeof o);
+    o.what = weights;
+    o.dataset = "breastmnist";
+    o.data_dir = "data";
+    o.db_path = hq_test_tmpfile("s.db");
+    o.out_dir = hq_test_tmpfile("out");
+    o.backends[0] = "dm:manila";
+    o.backends[1] = "emulator-ibm";
+    o.backend_options[1] = opts;
+    o.n_backends = 2;
+    o.shots[0] = 0;
+    o.shots[1] = 20000;
+    o.n_shots = 2;
+    o.mitigation[0] = "none";
+    o.mitigation[1] = "readout";
+    o.n_mitigation = 2;
+    o.subset = 16;
+    o.threads = 1;
+    o.quiet = true;
+    char report[4300];
+    hq_status st = hq_study_run(&o, report, sizeof report);
+    hq_emulator_stop(e);
+    HQ_REQUIRE_OK(st);
+    cJSON *doc = read_study(o.out_dir);
+    HQ_REQUIRE(doc);
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "results");
+    const char *mits[2] = {"none", "readout"};
+    for (int mi = 0; mi < 2; mi++) {
+        const cJSON *ref = find_result(res, "dm:manila", mits[mi], 0),
+                    *emu = find_result(res, "emulator-ibm", mits[mi], 20000);
+        HQ_REQUIRE(ref && emu);
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(ref, "expect_error"), "per_circuit");
+        const cJSON *pe = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(emu, "expect_error"), "per_circuit");
+        int K = 8, n = 16;
+        HQ_REQUIRE(cJSON_GetArraySize(pr) == n * K && cJSON_GetArraySize(pe) == n * K);
+        for (int k = 0; k < K; k++) {
+            double d = 0;
+            for (int r = 0; r < n; r++)
+                d += cJSON_GetArrayItem(pe, r * K + k)->valuedouble -
+                     cJSON_GetArrayItem(pr, r * K + k)->valuedouble;
+            d /= n;
+            /* shot noise of a mean of 16 <Z> estimates at 20000 shots (readout-amplified):
+             * sd < 1.3 / sqrt(16 * 20000) = 0.0023 */
+            HQ_CHECKF(fabs(d) < 0.012, "%s: observable %d: emulator - exact = %.4f", mits[mi], k,
+                      d);
+        }
+    }
+    cJSON_Delete(doc);
+}
+
+/* manila's calibration with readout error only: every gate error, gate length and readout
+ * length zeroed (no depolarizing, no relaxation); written to path. */
+static hq_status readout_only_props(const char *path) {
+    char *text;
+    size_t len;
+    hq_status st = hq_file_read(MANILA_PROPS, 0, &text, &len);
+    if (st) return st;
+    cJSON *j = cJSON_Parse(text);
+    hq_free(text);
+    if (!j) return HQ_ERR_PARSE;
+    const cJSON *gates = cJSON_GetObjectItemCaseSensitive(j, "gates"),
+                *qubits = cJSON_GetObjectItemCaseSensitive(j, "qubits");
+    const cJSON *g, *q, *p;
+    cJSON_ArrayForEach(g, gates) {
+        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(g, "parameters")) {
+            const char *nm = cJSON_GetObjectItemCaseSensitive(p, "name")->valuestring;
+            if (!strcmp(nm, "gate_error") || !strcmp(nm, "gate_length"))
+                cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "value"), 0);
+        }
+    }
+    cJSON_ArrayForEach(q, qubits) {
+        cJSON_ArrayForEach(p, q) {
+            if (!strcmp(cJSON_GetObjectItemCaseSensitive(p, "name")->valuestring, "readout_length"))
+                cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "value"), 0);
+        }
+    }
+    char *out = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!out) return HQ_ERR_NOMEM;
+    st = hq_file_write_atomic(path, out, strlen(out));
+    cJSON_free(out);
+    return st;
+}
+
+/* With readout error the only noise, readout mitigation of exact distributions recovers the
+ * ideal expectations exactly — for every ZNE fold and both measurement bases, whose
+ * layouts put the bits on different physical qubits (each needs its own calibration). */
+HQ_TEST(study_readout_only_noise_is_mitigated_exactly) {
+    char db[4096], dir[4096], weights[4200], props[4096], spec[8300];
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile("train.db"));
+    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run"));
+    snprintf(props, sizeof props, "%s", hq_test_tmpfile("props_ro.json"));
+    HQ_REQUIRE_OK(train_small(db, "m", dir));
+    HQ_REQUIRE_OK(readout_only_props(props));
+    snprintf(weights, sizeof weights, "%s/best.hqw", dir);
+    snprintf(spec, sizeof spec, "dm:" MANILA "+%s", props);
+    hq_study_opts o;
+    memset(&o, 0, sizeof o);
+    o.what = weights;
+    o.dataset = "breastmnist";
+    o.data_dir = "data";
+    o.db_path = hq_test_tmpfile("s.db");
+    o.out_dir = hq_test_tmpfile("out");
+    o.backends[0] = spec;
+    o.n_backends = 1;
+    o.shots[0] = 0;
+    o.n_shots = 1;
+    o.mitigation[0] = "none";
+    o.mitigation[1] = "readout";
+    o.mitigation[2] = "readout+zne";
+    o.n_mitigation = 3;
+    o.subset = 12;
+    o.threads = 1;
+    o.quiet = true;
+    char report[4300];
+    HQ_REQUIRE_OK(hq_study_run(&o, report, sizeof report));
+    cJSON *doc = read_study(o.out_dir);
+    HQ_REQUIRE(doc);
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "results");
+    const cJSON *rn = find_result(res, spec, "none", 0), *rr = find_result(res, spec, "readout", 0),
+                *rz = find_result(res, spec, "readout+zne", 0);
+    HQ_REQUIRE(rn && rr && rz);
+    HQ_CHECKF(err_mean(rn) > 0.01, "readout error should be visible: %.4f", err_mean(rn));
+    HQ_CHECK_NEAR(err_mean(rr), 0, 1e-9);
+    HQ_CHECK_NEAR(err_mean(rz), 0, 1e-9);
+    HQ_CHECK_NEAR(num(rr, "tvd"), 0, 1e-9);
+    cJSON_Delete(doc);
 }
