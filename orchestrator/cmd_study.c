@@ -26,6 +26,8 @@ static const char study_usage[] =
     "  --scales LIST      noise-model scale factors for the sweep on dm backends\n"
     "                     (default 0,0.5,1,2)\n"
     "  --subset N         the first N test images only (default: all)\n"
+    "  --tta none|hflip   test-time augmentation: average the scores of each image and its\n"
+    "                     mirror, doubling the circuits (default: the run's train.tta)\n"
     "  --options NAME=JSON  options of backend NAME (repeatable)\n"
     "  --dataset NAME     dataset of a bare weight file\n"
     "  --data-dir DIR     extra dataset directory\n"
@@ -52,7 +54,7 @@ int hq_cmd_study(int argc, char **argv) {
     const char *backends = "sv,dm:manila,dm:sherbrooke", *shots = "0,1000",
                *mitigation = "none,readout,zne", *scales = "0,0.5,1,2", *subset = NULL,
                *dataset = NULL, *data_dir = NULL, *seed = NULL, *db = NULL, *out = NULL,
-               *threads = NULL;
+               *threads = NULL, *tta = NULL;
     const char *opt_list[HQ_STUDY_MAX_LIST];
     int n_opt = 0;
     bool quiet = false;
@@ -78,6 +80,7 @@ int hq_cmd_study(int argc, char **argv) {
                                {"--db", &db, NULL},
                                {"--out", &out, NULL},
                                {"--threads", &threads, NULL},
+                               {"--tta", &tta, NULL},
                                {"--quiet", NULL, &quiet}};
     const char *pos[1];
     int n_pos,
@@ -92,6 +95,7 @@ int hq_cmd_study(int argc, char **argv) {
     o.db_path = db;
     o.out_dir = out;
     o.quiet = quiet;
+    o.tta = tta;
     int64_t v = 0;
     if ((rc = hq_cli_int("--subset", subset, 1, INT64_MAX, &v))) return rc;
     o.subset = subset ? v : 0;

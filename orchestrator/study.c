@@ -42,7 +42,9 @@ typedef struct study {
     int q; /* index of the quantum layer */
     int n_layers;
     hq_dataset *d;
-    int64_t n;       /* test rows */
+    int64_t n_img;   /* test images evaluated */
+    bool tta;        /* scores averaged over each image and its mirror (the run's "tta") */
+    int64_t n;       /* circuit rows: the images, then (tta) their mirrors */
     int nq, K, D, S; /* qubits, observables (2 nq), outcomes (2^nq), symbols */
     const hq_circuit *tmpl;
     hq_circuit *meas[2]; /* template + basis change (Z, X) + measurements */
@@ -107,6 +109,22 @@ static hq_status load_model(study *s) {
             hex[12] = '\0';
             snprintf(s->run_name, sizeof s->run_name, "study-file-%s", hex);
         }
+        /* a run directory's config.json names the dataset and the test-time augmentation */
+        char cfg_path[2400], *text = NULL;
+        size_t len;
+        hq_path_dirname(cfg_path, sizeof cfg_path, o->what);
+        snprintf(cfg_path + strlen(cfg_path), sizeof cfg_path - strlen(cfg_path), "/config.json");
+        if (hq_file_exists(cfg_path) && hq_file_read(cfg_path, 1 << 22, &text, &len) == HQ_OK) {
+            cJSON *c = cJSON_Parse(text);
+            const cJSON *dn = cJSON_GetObjectItemCaseSensitive(c, "dataset");
+            const cJSON *tt = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(c, "train"), "tta");
+            if (!ds[0] && cJSON_IsString(dn)) snprintf(ds, sizeof ds, "%s", dn->valuestring);
+            if (!o->tta && cJSON_IsString(tt)) s->tta = !strcmp(tt->valuestring, "hflip");
+            cJSON_Delete(c);
+        }
+        hq_free(text);
+        hq_clear_error();
         if (!ds[0])
             return hq_failf(NULL, HQ_ERR_INVALID_ARG,
                             "a weight file does not name its dataset: add --dataset NAME");
@@ -125,6 +143,10 @@ static hq_status load_model(study *s) {
         cJSON *c = cJSON_Parse(jr.config_json);
         const cJSON *od = c ? cJSON_GetObjectItemCaseSensitive(c, "out_dir") : NULL;
         const cJSON *dn = c ? cJSON_GetObjectItemCaseSensitive(c, "dataset") : NULL;
+        const cJSON *tt = c ? cJSON_GetObjectItemCaseSensitive(
+                                  cJSON_GetObjectItemCaseSensitive(c, "train"), "tta")
+                            : NULL;
+        if (!o->tta && cJSON_IsString(tt)) s->tta = !strcmp(tt->valuestring, "hflip");
         if (od && cJSON_IsString(od))
             snprintf(weights, sizeof weights, "%s/best.hqw", od->valuestring);
         if (!ds[0] && dn && cJSON_IsString(dn)) snprintf(ds, sizeof ds, "%s", dn->valuestring);
@@ -159,7 +181,11 @@ static hq_status load_model(study *s) {
     if (hq_model_classes(s->m) != s->d->n_classes)
         return hq_failf(NULL, HQ_ERR_INVALID_ARG, "the weights have %d classes, %s has %d",
                         hq_model_classes(s->m), ds, s->d->n_classes);
-    s->n = o->subset > 0 && o->subset < s->d->n ? o->subset : s->d->n;
+    if (o->tta && strcmp(o->tta, "none") && strcmp(o->tta, "hflip"))
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG, "unknown tta '%s' (none, hflip)", o->tta);
+    if (o->tta) s->tta = !strcmp(o->tta, "hflip");
+    s->n_img = o->subset > 0 && o->subset < s->d->n ? o->subset : s->d->n;
+    s->n = s->n_img * (s->tta ? 2 : 1);
     for (int b = 0; b < 2 && st == HQ_OK; b++) st = measured_template(s->tmpl, b, &s->meas[b]);
     return st;
 }
@@ -176,18 +202,31 @@ static hq_status symbol_rows(study *s) {
                         (long long)w.numel, s->S - s->nq);
     const hq_dataset *d = s->d;
     size_t img = (size_t)d->c * (size_t)d->h * (size_t)d->w;
-    for (int64_t i = 0; st == HQ_OK && i < s->n; i += EVAL_BATCH) {
-        int nb = (int)HQ_MIN((int64_t)EVAL_BATCH, s->n - i);
-        hq_tensor x = hq_tensor_view(d->images + (size_t)i * img, hq_shape4(nb, d->c, d->h, d->w)),
-                  ang;
-        hq_pass pass = {.train = false};
-        st = hq_model_forward_layers(s->m, 0, s->q, &x, &pass, &ang);
-        for (int r = 0; st == HQ_OK && r < nb; r++) {
-            double *row = s->sym + (i + r) * s->S;
-            for (int k = 0; k < s->nq; k++) row[k] = ang.data[(int64_t)r * s->nq + k];
-            for (int k = 0; k < w.numel; k++) row[s->nq + k] = w.data[k];
+    float *flip = s->tta ? hq_malloc((size_t)EVAL_BATCH * img * sizeof *flip) : NULL;
+    if (s->tta && !flip) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+    /* rows [0, n_img): the images; with tta rows [n_img, 2 n_img): their mirrors
+     * (left-right, as the training evaluation does) */
+    for (int m = 0; m < (s->tta ? 2 : 1); m++)
+        for (int64_t i = 0; st == HQ_OK && i < s->n_img; i += EVAL_BATCH) {
+            int nb = (int)HQ_MIN((int64_t)EVAL_BATCH, s->n_img - i);
+            const float *src = d->images + (size_t)i * img;
+            if (m == 1) {
+                for (size_t y = 0; y < (size_t)nb * (size_t)d->c * (size_t)d->h; y++)
+                    for (int xx = 0; xx < d->w; xx++)
+                        flip[y * (size_t)d->w + (size_t)xx] =
+                            src[y * (size_t)d->w + (size_t)(d->w - 1 - xx)];
+                src = flip;
+            }
+            hq_tensor x = hq_tensor_view((float *)src, hq_shape4(nb, d->c, d->h, d->w)), ang;
+            hq_pass pass = {.train = false};
+            st = hq_model_forward_layers(s->m, 0, s->q, &x, &pass, &ang);
+            for (int r = 0; st == HQ_OK && r < nb; r++) {
+                double *row = s->sym + (m * s->n_img + i + r) * s->S;
+                for (int k = 0; k < s->nq; k++) row[k] = ang.data[(int64_t)r * s->nq + k];
+                for (int k = 0; k < w.numel; k++) row[s->nq + k] = w.data[k];
+            }
         }
-    }
+    hq_free(flip);
     return st;
 }
 
@@ -225,7 +264,10 @@ static hq_status head_metrics(study *s, const double *expect, hq_metrics *m, flo
         st = hq_model_forward_layers(s->m, s->q + 1, s->n_layers, &x, &pass, &logits);
         if (st == HQ_OK) hq_softmax_rows(scores + (size_t)i * (size_t)C, logits.data, nb, C);
     }
-    if (st == HQ_OK) st = hq_metrics_evaluate(s->d->task, s->d->labels, scores, s->n, C, m);
+    /* with tta: the mean of the image's and its mirror's scores */
+    for (int64_t r = 0; st == HQ_OK && s->tta && r < s->n_img * C; r++)
+        scores[r] = 0.5f * (scores[r] + scores[s->n_img * C + r]);
+    if (st == HQ_OK) st = hq_metrics_evaluate(s->d->task, s->d->labels, scores, s->n_img, C, m);
     hq_free(e);
     if (st == HQ_OK && scores_out)
         *scores_out = scores;
@@ -239,7 +281,7 @@ static void add_roc(study *s, const char *label, int64_t shots, const char *mit,
                     const float *scores, double auc) {
     if (s->d->task != HQ_TASK_BINARY) return;
     int C = s->d->n_classes;
-    int64_t n = s->n, pos = 0;
+    int64_t n = s->n_img, pos = 0;
     for (int64_t i = 0; i < n; i++) pos += s->d->labels[i * s->d->n_label_cols] != 0;
     int64_t neg = n - pos;
     if (!pos || !neg) return;
@@ -1070,8 +1112,9 @@ hq_status hq_study_run(const hq_study_opts *o, char *report_path, size_t cap) {
     if (st == HQ_OK) st = symbol_rows(&s);
     if (st == HQ_OK) st = ideal_reference(&s);
     if (st == HQ_OK && !o->quiet)
-        fprintf(stderr, "study of %s: %s test split, %" PRId64 " images, %d-qubit layer\n", o->what,
-                s.d->info->name, s.n, s.nq);
+        fprintf(stderr, "study of %s: %s test split, %" PRId64 " images%s, %d-qubit layer\n",
+                o->what, s.d->info->name, s.n_img, s.tta ? " and their mirrors (tta hflip)" : "",
+                s.nq);
     for (int i = 0; st == HQ_OK && i < o->n_backends; i++) {
         const char *spec = o->backends[i];
         if (!strcmp(spec, "sv") || !strncmp(spec, "dm:", 3))
@@ -1100,13 +1143,13 @@ hq_status hq_study_run(const hq_study_opts *o, char *report_path, size_t cap) {
         hq_sbuf_puts(&doc, ",\"run\":");
         hq_sbuf_put_json_str(&doc, o->what);
         hq_sbuf_printf(&doc,
-                       ",\"created\":\"%s\",\"currency\":\"USD\",\"meta\":{\"images\":%" PRId64
-                       ",\"qubits\":%d,"
+                       ",\"created\":\"%s\",\"currency\":\"USD\",\"meta\":{\"tta\":\"%s\","
+                       "\"circuit_rows\":%" PRId64 ",\"images\":%" PRId64 ",\"qubits\":%d,"
                        "\"seed\":%llu,\"jobs_submitted\":%" PRId64
                        ",\"circuits_submitted\":%" PRId64 ",\"shots_submitted\":%" PRId64
                        ",\"cost_usd\":",
-                       ts, s.n, s.nq, (unsigned long long)o->seed, s.total_jobs, s.total_circuits,
-                       s.total_shots);
+                       ts, s.tta ? "hflip" : "none", s.n, s.n_img, s.nq,
+                       (unsigned long long)o->seed, s.total_jobs, s.total_circuits, s.total_shots);
         hq_sbuf_put_double(&doc, s.total_cost);
         hq_sbuf_printf(&doc, ",\"wall_seconds\":%.1f", hq_time_now() - t_start);
         hq_sbuf_putc(&doc, '}');

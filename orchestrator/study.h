@@ -62,10 +62,13 @@ typedef struct hq_study_opts {
     int n_mitigation;
     double scales[HQ_STUDY_MAX_LIST]; /* noise-sweep factors */
     int n_scales;
-    int64_t subset; /* first N test images (0 = all) */
-    uint64_t seed;  /* sampling seed */
-    int threads;    /* model threads (0 = all CPUs) */
-    bool quiet;     /* no progress lines */
+    int64_t subset;  /* first N test images (0 = all) */
+    const char *tta; /* "none" | "hflip" (scores averaged over each image and its mirror);
+                        NULL = the run's train.tta (a weight file: its directory's
+                        config.json), else none */
+    uint64_t seed;   /* sampling seed */
+    int threads;     /* model threads (0 = all CPUs) */
+    bool quiet;      /* no progress lines */
 } hq_study_opts;
 
 /* Run the study and write the report. *report_path (cap bytes, may be NULL) receives the

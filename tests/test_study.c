@@ -56,8 +56,9 @@ static double num(const cJSON *o, const char *k) {
 }
 
 /* A small trained model (2 epochs on 64 images) as run `name` of database db, its run
- * directory `dir`. */
-static hq_status train_small(const char *db, const char *name, const char *dir) {
+ * directory `dir`; tta: the run's train.tta. */
+static hq_status train_small_tta(const char *db, const char *name, const char *dir,
+                                 const char *tta) {
     char *model = NULL;
     size_t len;
     hq_status st = hq_file_read("configs/hqcnn-default.json", 0, &model, &len);
@@ -66,8 +67,9 @@ static hq_status train_small(const char *db, const char *name, const char *dir) 
     hq_sbuf_printf(
         &cj,
         "{\"dataset\":\"breastmnist\",\"data_dir\":\"data\",\"model\":%s,\"train\":{\"epochs\":2,"
-        "\"batch_size\":16,\"threads\":1,\"subset\":{\"train\":64,\"val\":16,\"test\":16}}}",
-        model);
+        "\"batch_size\":16,\"threads\":1,\"tta\":\"%s\",\"subset\":{\"train\":64,\"val\":16,"
+        "\"test\":16}}}",
+        model, tta);
     hq_free(model);
     hq_train_config cfg;
     st = hq_train_config_parse(cj.p, ".", &cfg);
@@ -78,6 +80,10 @@ static hq_status train_small(const char *db, const char *name, const char *dir) 
     st = hq_train_new(&cfg, &to, &tr);
     hq_train_config_free(&cfg);
     return st;
+}
+
+static hq_status train_small(const char *db, const char *name, const char *dir) {
+    return train_small_tta(db, name, dir, "none");
 }
 
 static cJSON *read_study(const char *dir) {
@@ -452,4 +458,62 @@ HQ_TEST(study_readout_only_noise_is_mitigated_exactly) {
     HQ_CHECK_NEAR(err_mean(rz), 0, 1e-9);
     HQ_CHECK_NEAR(num(rr, "tvd"), 0, 1e-9);
     cJSON_Delete(doc);
+}
+
+/* The exact row of a study evaluates the model as training did: with the run's test-time
+ * augmentation (mirror images, scores averaged) it reproduces the run's own test metrics
+ * (metrics.json), computed by the whole model's forward pass. */
+HQ_TEST(study_exact_reproduces_run_test_metrics) {
+    char db[4096], dir[4096], path[4200];
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile("s.db"));
+    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run"));
+    HQ_REQUIRE_OK(train_small_tta(db, "t", dir, "hflip"));
+    snprintf(path, sizeof path, "%s/metrics.json", dir);
+    char *text;
+    size_t len;
+    HQ_REQUIRE_OK(hq_file_read(path, 0, &text, &len));
+    cJSON *metrics = cJSON_Parse(text);
+    hq_free(text);
+    HQ_REQUIRE(metrics);
+    const cJSON *test = cJSON_GetObjectItemCaseSensitive(metrics, "test");
+    HQ_REQUIRE(num(test, "n") == 16);
+    hq_study_opts o;
+    memset(&o, 0, sizeof o);
+    o.what = "t";
+    o.db_path = db;
+    o.data_dir = "data";
+    o.out_dir = hq_test_tmpfile("out");
+    o.backends[0] = "sv";
+    o.n_backends = 1;
+    o.n_shots = 1;
+    o.mitigation[0] = "none";
+    o.n_mitigation = 1;
+    o.subset = 16;
+    o.threads = 1;
+    o.quiet = true;
+    char report[4300];
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: the run's tta (hflip); pass 1: --tta none must differ in circuits */
+        o.tta = pass ? "none" : NULL;
+        HQ_REQUIRE_OK(hq_study_run(&o, report, sizeof report));
+        cJSON *doc = read_study(o.out_dir);
+        HQ_REQUIRE(doc);
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(doc, "meta");
+        const cJSON *sv =
+            find_result(cJSON_GetObjectItemCaseSensitive(doc, "results"), "sv", "none", 0);
+        HQ_REQUIRE(sv);
+        HQ_CHECK_EQ_INT((int64_t)num(meta, "circuit_rows"), pass ? 16 : 32);
+        HQ_CHECK_EQ_INT((int64_t)num(meta, "images"), 16);
+        if (pass == 0) {
+            HQ_CHECK(!strcmp(cJSON_GetObjectItemCaseSensitive(meta, "tta")->valuestring, "hflip"));
+            HQ_CHECK_NEAR(num(sv, "acc"), num(test, "acc"), 1e-12);
+            HQ_CHECK_NEAR(num(sv, "auc"), num(test, "auc"), 1e-12);
+            HQ_CHECK_NEAR(num(sv, "f1"), num(test, "f1"), 1e-12);
+        }
+        cJSON_Delete(doc);
+    }
+    o.tta = "vflip";
+    HQ_CHECK_FAILS(hq_study_run(&o, report, sizeof report), HQ_ERR_INVALID_ARG,
+                   "unknown tta 'vflip'");
+    cJSON_Delete(metrics);
 }
