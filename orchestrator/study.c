@@ -450,8 +450,9 @@ static hq_status finish_config(study *s, const char *label, int64_t shots, const
         hq_sbuf_puts(b, ",\"sem\":");
         put_num_or_null(b, es.sem_abs);
         hq_sbuf_printf(b, ",\"n\":%" PRId64 ",\"per_circuit\":[", (int64_t)n * K);
-        int64_t shown = HQ_MIN((int64_t)n * K, 256);
-        for (int64_t i = 0; i < shown; i++) {
+        /* every expectation value: entry r * K + k = circuit row r (image, then mirror),
+         * observable k (Z_0 .. Z_{q-1}, X_0 .. X_{q-1}) */
+        for (int64_t i = 0; i < (int64_t)n * K; i++) {
             if (i) hq_sbuf_putc(b, ',');
             hq_sbuf_put_double(b, E[i] - s->ideal_exp[i]);
         }

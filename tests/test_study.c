@@ -152,6 +152,17 @@ HQ_TEST(study_report_invariants_and_cache) {
     HQ_CHECK_NEAR(num(cJSON_GetObjectItemCaseSensitive(sv, "expect_error"), "mean"), 0, 1e-12);
     HQ_CHECK_NEAR(num(sv, "tvd"), 0, 1e-12);
     HQ_CHECK_NEAR(num(sv, "hellinger_fidelity"), 1, 1e-12);
+    /* every row lists the error of every expectation value (24 images x 8 observables),
+     * and its mean |error| is the row's mean */
+    for (const cJSON *r = res->child; r; r = r->next) {
+        const cJSON *ee = cJSON_GetObjectItemCaseSensitive(r, "expect_error");
+        const cJSON *pc = cJSON_GetObjectItemCaseSensitive(ee, "per_circuit");
+        HQ_CHECK_EQ_INT(cJSON_GetArraySize(pc), 24 * 8);
+        HQ_CHECK_EQ_INT((int64_t)num(ee, "n"), 24 * 8);
+        double sum = 0;
+        for (const cJSON *x = pc ? pc->child : NULL; x; x = x->next) sum += fabs(x->valuedouble);
+        HQ_CHECK_NEAR(sum / (24 * 8), num(ee, "mean"), 1e-12);
+    }
     /* noise scale 0 of the noisy simulator = the ideal simulator, exactly */
     const cJSON *sw = cJSON_GetObjectItemCaseSensitive(doc, "noise_sweep");
     int seen0 = 0;
