@@ -146,13 +146,17 @@ static hq_status get_int(const cJSON *o, const char *key, const char *path, bool
     } while (0)
 
 static hq_status parse_row(const cJSON *o, const char *path, row *r) {
-    static const char *const keys[] = {
-        "backend", "mitigation",         "shots", "acc",  "auc",         "f1", "expect_error",
-        "tvd",     "hellinger_fidelity", "jobs",  "cost", "wall_seconds"};
+    static const char *const keys[] = {"backend",      "mitigation", "shots",
+                                       "acc",          "auc",        "f1",
+                                       "expect_error", "tvd",        "hellinger_fidelity",
+                                       "jobs",         "cost",       "wall_seconds",
+                                       "calibration"};
     if (!cJSON_IsObject(o)) return bad(path, "must be an object");
     TRY(check_keys(o, path, keys, HQ_ARRAY_LEN(keys)));
     memset(r, 0, sizeof *r);
     TRY(get_str(o, "backend", path, true, NULL, &r->backend));
+    const char *cal; /* calibration id of a dm backend's noise model: kept in study.json */
+    TRY(get_str(o, "calibration", path, false, "", &cal));
     TRY(get_str(o, "mitigation", path, false, "none", &r->mitigation));
     TRY(get_int(o, "shots", path, true, 0, INT64_C(1) << 53, 0, &r->shots));
     TRY(get_num(o, "acc", path, true, 0, 1, &r->acc));
@@ -296,7 +300,8 @@ static hq_status parse_study(const char *json, study *s) {
         s->sw = hq_calloc((size_t)HQ_MAX(n, 1), sizeof *s->sw);
         if (!s->sw) return hq_failf(NULL, HQ_ERR_NOMEM, "hq_report: out of memory");
         i = 0;
-        static const char *const sk[] = {"backend", "mitigation", "scale", "acc", "auc"};
+        static const char *const sk[] = {"backend", "mitigation", "scale",
+                                         "acc",     "auc",        "calibration"};
         for (const cJSON *x = sw->child; x; x = x->next, i++) {
             char p[64];
             snprintf(p, sizeof p, "noise_sweep[%d]", i);
@@ -305,6 +310,8 @@ static hq_status parse_study(const char *json, study *s) {
             sweep *w = &s->sw[i];
             TRY(get_str(x, "backend", p, false, "dm", &w->backend));
             TRY(get_str(x, "mitigation", p, false, "none", &w->mitigation));
+            const char *cal;
+            TRY(get_str(x, "calibration", p, false, "", &cal));
             TRY(get_num(x, "scale", p, true, 0, 1e6, &w->scale));
             if (isnan(w->scale)) return bad(p, "\"scale\" must be a number >= 0");
             TRY(get_num(x, "acc", p, false, 0, 1, &w->acc));

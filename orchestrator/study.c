@@ -348,6 +348,7 @@ typedef struct outcome_set {
     hq_readout_cal cal[NF][2]; /* readout confusion of the bits of each fold and basis (the
                                   physical qubits they are read from differ with the layout) */
     bool have_cal;
+    const char *calib; /* calibration id of the noise model (dm rows), or NULL */
     int64_t jobs;
     double cost, wall;
 } outcome_set;
@@ -439,6 +440,10 @@ static hq_status finish_config(study *s, const char *label, int64_t shots, const
         hq_sbuf_put_json_str(b, label);
         hq_sbuf_puts(b, ",\"mitigation\":");
         hq_sbuf_put_json_str(b, mit);
+        if (os->calib && *os->calib) {
+            hq_sbuf_puts(b, ",\"calibration\":");
+            hq_sbuf_put_json_str(b, os->calib);
+        }
         hq_sbuf_printf(b, ",\"shots\":%" PRId64 ",\"acc\":", shots);
         put_num_or_null(b, m.acc);
         hq_sbuf_puts(b, ",\"auc\":");
@@ -504,8 +509,10 @@ static void sample_into(const double *p, int D, int64_t shots, hq_rng *rng, doub
 
 typedef struct local_be {
     char label[96];
-    bool noisy; /* dm */
-    hq_device *dev;
+    bool noisy;                  /* dm */
+    char calib[HQ_CALIB_ID_MAX]; /* calibration id of the noise model ("" for sv) */
+    hq_backend *remote;          /* dm:@NAME: the backend that reported the calibration */
+    hq_device *dev;              /* owned (files) or borrowed from remote (dm:@NAME) */
     hq_noise_model *noise;
     hq_circuit *compact[NF][2];     /* transpiled, compacted circuits per fold and basis */
     int layout[NF][2][64];          /* compact qubit -> physical qubit */
@@ -520,7 +527,8 @@ static void local_be_free(local_be *lb) {
             hq_free(lb->symmap[f][b]);
         }
     hq_noise_free(lb->noise);
-    hq_device_free(lb->dev);
+    if (!lb->remote) hq_device_free(lb->dev);
+    hq_backend_free(lb->remote);
 }
 
 /* Compact a transpiled circuit to the physical qubits its gates and measurements use
@@ -591,7 +599,53 @@ static hq_status compact(const hq_circuit *c, int *layout, int *n_used, hq_circu
     return HQ_OK;
 }
 
-static hq_status local_prepare(study *s, local_be *lb, const char *spec, bool want_zne) {
+/* dm:@NAME: create backend NAME with its --options, ask it for its current calibration and
+ * take the device it built from it (configuration + properties as it fetched them). The
+ * device is borrowed from the backend, which lb keeps until it is freed. */
+static hq_status remote_device(local_be *lb, const char *spec, const char *options) {
+    const char *name = spec + 4;
+    if (!*name)
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                        "no backend after '@': write dm:@emulator-ibm or dm:@ibm (the backend "
+                        "whose reported calibration builds the noise model)");
+    hq_status st = hq_backend_create(name, options, &lb->remote);
+    if (st) {
+        lb->remote = NULL;
+        return hq_fail_prefix(
+            NULL, st, "creating backend '%s' (its options go in --options '%s=JSON')", name, spec);
+    }
+    hq_clear_error();
+    st = hq_backend_calibration(lb->remote, lb->calib, NULL);
+    hq_backend_caps caps;
+    memset(&caps, 0, sizeof caps);
+    if (st == HQ_OK) st = hq_backend_get_caps(lb->remote, &caps);
+    if (st) return hq_fail_prefix(NULL, st, "reading the calibration of %s", name);
+    if (!caps.device) {
+        /* the REST clients keep going without a calibration (logged), so the reason is the
+         * last error recorded, if any */
+        const char *why = hq_last_error();
+        bool emu = !strncmp(name, "emulator-", 9);
+        return hq_failf(NULL, HQ_ERR_BACKEND, "%s reported no device calibration%s%s%s; %s%s%s",
+                        name, why && *why ? " (" : "", why && *why ? why : "",
+                        why && *why ? ")" : "",
+                        emu ? "start the emulator (`hqcnn emulator`) and point --options '" : "",
+                        emu ? spec : "",
+                        emu ? "={\"port\":PORT,\"backend\":\"DEVICE\"}' at it"
+                            : "only IBM-like backends (ibm, emulator-ibm) report a device; use "
+                              "dm:DEVICE with calibration files for the others");
+    }
+    if (strcmp(caps.device->calibration_id, lb->calib))
+        return hq_failf(NULL, HQ_ERR_BACKEND,
+                        "%s reported calibration '%s' but its device is calibrated '%s'; run the "
+                        "study again",
+                        name, lb->calib, caps.device->calibration_id);
+    lb->dev = (hq_device *)caps.device;
+    hq_clear_error();
+    return HQ_OK;
+}
+
+static hq_status local_prepare(study *s, local_be *lb, const char *spec, const char *options,
+                               bool want_zne) {
     memset(lb, 0, sizeof *lb);
     snprintf(lb->label, sizeof lb->label, "%s", spec);
     if (!strcmp(spec, "sv")) return HQ_OK;
@@ -599,7 +653,13 @@ static hq_status local_prepare(study *s, local_be *lb, const char *spec, bool wa
     const char *dev = spec + 3;
     char conf[2048], props[2048];
     const char *plus = strchr(dev, '+');
-    if (plus) {
+    hq_status st = HQ_OK;
+    if (*dev == '@') {
+        st = remote_device(lb, spec, options);
+        if (st == HQ_OK && !s->o->quiet)
+            fprintf(stderr, "  %-16s noise model from %s's calibration %s (device %s, %d qubits)\n",
+                    spec, dev + 1, lb->calib, lb->dev->name, lb->dev->n_qubits);
+    } else if (plus) {
         snprintf(conf, sizeof conf, "%.*s", (int)(plus - dev), dev);
         snprintf(props, sizeof props, "%s", plus + 1);
     } else {
@@ -612,7 +672,10 @@ static hq_status local_prepare(study *s, local_be *lb, const char *spec, bool wa
                             "dm:CONF.json+PROPS.json",
                             dev, spec);
     }
-    hq_status st = hq_device_load_ibm(conf, props, &lb->dev);
+    if (*dev != '@') {
+        st = hq_device_load_ibm(conf, props, &lb->dev);
+        if (st == HQ_OK) snprintf(lb->calib, sizeof lb->calib, "%s", lb->dev->calibration_id);
+    }
     if (st == HQ_OK) st = hq_noise_from_device(lb->dev, &lb->noise);
     for (int f = 0; st == HQ_OK && f < (want_zne ? NF : 1); f++)
         for (int b = 0; st == HQ_OK && b < 2; b++) {
@@ -948,9 +1011,9 @@ static void outcome_set_free(outcome_set *os) {
     for (int f = 0; f < NF; f++) HQ_FREE(os->p[f]);
 }
 
-static hq_status run_local(study *s, const char *spec, bool any_zne) {
+static hq_status run_local(study *s, const char *spec, const char *options, bool any_zne) {
     local_be lb;
-    hq_status st = local_prepare(s, &lb, spec, any_zne);
+    hq_status st = local_prepare(s, &lb, spec, options, any_zne);
     /* the exact distributions of every fold, once: each shot count samples from them */
     int n_folds = any_zne ? NF : 1;
     size_t bytes = (size_t)(2 * s->n * s->D) * sizeof(double);
@@ -968,6 +1031,7 @@ static hq_status run_local(study *s, const char *spec, bool any_zne) {
         memset(&exact, 0, sizeof exact);
         double t0 = hq_time_now();
         exact.n_folds = n_folds;
+        exact.calib = lb.calib;
         for (int f = 0; st == HQ_OK && f < exact.n_folds; f++) {
             exact.p[f] = hq_malloc(bytes);
             if (exact.p[f])
@@ -1022,6 +1086,10 @@ static hq_status run_local(study *s, const char *spec, bool any_zne) {
             if (s->n_sweep++) hq_sbuf_putc(b, ',');
             hq_sbuf_puts(b, "{\"backend\":");
             hq_sbuf_put_json_str(b, lb.label);
+            if (lb.calib[0]) {
+                hq_sbuf_puts(b, ",\"calibration\":");
+                hq_sbuf_put_json_str(b, lb.calib);
+            }
             hq_sbuf_puts(b, ",\"mitigation\":\"none\",\"scale\":");
             hq_sbuf_put_double(b, s->o->scales[k]);
             hq_sbuf_puts(b, ",\"acc\":");
@@ -1119,7 +1187,7 @@ hq_status hq_study_run(const hq_study_opts *o, char *report_path, size_t cap) {
     for (int i = 0; st == HQ_OK && i < o->n_backends; i++) {
         const char *spec = o->backends[i];
         if (!strcmp(spec, "sv") || !strncmp(spec, "dm:", 3))
-            st = run_local(&s, spec, any_zne);
+            st = run_local(&s, spec, o->backend_options[i], any_zne);
         else
             st = run_remote(&s, spec, o->backend_options[i], any_zne);
         if (st) st = hq_fail_prefix(NULL, st, "backend %s", spec);

@@ -11,6 +11,9 @@
  *                   sherbrooke, fez (data/ibm_backends) or CONF.json+PROPS.json; the
  *                   circuit is transpiled for the device first (ISA, layout, routing) and
  *                   simulated on the physical qubits it uses, with their calibration
+ *   dm:@NAME        the same, with the calibration backend NAME reports now (dm:@ibm,
+ *                   dm:@emulator-ibm: configuration + properties as fetched over REST);
+ *                   NAME is created with the --options given for "dm:@NAME"
  *   NAME            any shot-based backend of the registry (sv-shots, dm-shots,
  *                   emulator-ibm, emulator-ionq, ibm, ionq, braket), through the quantum
  *                   executor and the job database: cached, resumable, never paid twice
@@ -31,7 +34,9 @@
  * Hellinger fidelity of every measured distribution against the ideal one, jobs, cost and
  * wall time; ROC curves for binary tasks (one per backend and mitigation, at the exact or
  * else the largest shot count); the transpiled circuit of the first device; and in "meta"
- * the whole study's jobs, circuits and shots submitted, cost and wall time. The exact
+ * the whole study's jobs, circuits and shots submitted, cost and wall time. Rows of dm
+ * backends carry the calibration id of their noise model ("calibration": the properties'
+ * last_update_date). The exact
  * distributions of a local backend are simulated once and sampled for every shot count.
  */
 #ifndef HQ_STUDY_H

@@ -275,6 +275,15 @@ HQ_TEST(report_errors) {
                                    "\"sv\", \"shots\": 1.5, \"acc\": 1}]}",
                                    dir),
                    HQ_ERR_INVALID_ARG, "results[0]: \"shots\" must be an integer");
+    HQ_CHECK_FAILS(hq_report_write("{\"format\": \"hqcnn-study\", \"results\": [{\"backend\": "
+                                   "\"dm:manila\", \"shots\": 0, \"acc\": 1, \"calibration\": 3}]}",
+                                   dir),
+                   HQ_ERR_INVALID_ARG, "results[0]: \"calibration\" must be a string");
+    HQ_CHECK_FAILS(hq_report_write("{\"format\": \"hqcnn-study\", \"results\": [{\"backend\": "
+                                   "\"sv\", \"shots\": 0, \"acc\": 1}], \"noise_sweep\": "
+                                   "[{\"scale\": 1, \"calibration\": false}]}",
+                                   dir),
+                   HQ_ERR_INVALID_ARG, "noise_sweep[0]: \"calibration\" must be a string");
     HQ_CHECK_FAILS(hq_report_write("{\"format\": \"hqcnn-study\", \"results\": [{\"shots\": 0, "
                                    "\"acc\": 1}]}",
                                    dir),

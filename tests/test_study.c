@@ -528,3 +528,211 @@ HQ_TEST(study_exact_reproduces_run_test_metrics) {
                    "unknown tta 'vflip'");
     cJSON_Delete(metrics);
 }
+
+/* manila's calibration of another day: every gate error tripled, last_update_date
+ * 2024-06-01; written to path. */
+static hq_status recalibrated_props(const char *path) {
+    char *text;
+    size_t len;
+    hq_status st = hq_file_read(MANILA_PROPS, 0, &text, &len);
+    if (st) return st;
+    cJSON *j = cJSON_Parse(text);
+    hq_free(text);
+    if (!j) return HQ_ERR_PARSE;
+    const cJSON *g, *p;
+    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(j, "gates")) {
+        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(g, "parameters")) {
+            cJSON *v = cJSON_GetObjectItemCaseSensitive(p, "value");
+            if (!strcmp(cJSON_GetObjectItemCaseSensitive(p, "name")->valuestring, "gate_error"))
+                cJSON_SetNumberValue(v, 3 * v->valuedouble);
+        }
+    }
+    cJSON_ReplaceItemInObjectCaseSensitive(j, "last_update_date",
+                                           cJSON_CreateString("2024-06-01T00:00:00Z"));
+    char *out = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!out) return HQ_ERR_NOMEM;
+    st = hq_file_write_atomic(path, out, strlen(out));
+    cJSON_free(out);
+    return st;
+}
+
+/* A study of the weights with backends ref (a dm:DEVICE spec from files) and
+ * dm:@emulator-ibm against an emulator serving manila's configuration with properties
+ * props; exact, with readout mitigation and a noise sweep. The document, or NULL. */
+static cJSON *study_remote_calibration(const char *weights, const char *ref, const char *props,
+                                       const char *tag) {
+    setenv("IBM_QUANTUM_API_KEY", "study-test-key-0123", 1);
+    unsetenv("IBM_QUANTUM_CRN");
+    unsetenv("HQCNN_EMULATOR_URL");
+    hq_emulator_options eo = hq_emulator_default_options(HQ_EMU_PROFILE_IBM);
+    eo.ibm_api_key = eo.ionq_api_key = "study-test-key-0123";
+    eo.queue_delay_ms = eo.run_delay_ms = 0;
+    eo.device_conf = MANILA;
+    eo.device_props = props;
+    hq_emulator *e = NULL;
+    if (hq_emulator_start(&eo, &e) != HQ_OK) return NULL;
+    char opts[256], db[4200], out[4200];
+    snprintf(opts, sizeof opts, "{\"port\":%d,\"backend\":\"ibmq_manila\"}", hq_emulator_port(e));
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile(tag));
+    snprintf(out, sizeof out, "%s.out", db);
+    hq_study_opts o;
+    memset(&o, 0, sizeof o);
+    o.what = weights;
+    o.dataset = "breastmnist";
+    o.data_dir = "data";
+    o.db_path = db;
+    o.out_dir = out;
+    o.backends[0] = ref;
+    o.backends[1] = "dm:@emulator-ibm";
+    o.backend_options[1] = opts;
+    o.n_backends = 2;
+    o.n_shots = 1; /* exact */
+    o.mitigation[0] = "none";
+    o.mitigation[1] = "readout";
+    o.n_mitigation = 2;
+    o.scales[0] = 2;
+    o.n_scales = 1;
+    o.subset = 8;
+    o.threads = 1;
+    o.quiet = true;
+    char report[4300];
+    hq_status st = hq_study_run(&o, report, sizeof report);
+    hq_emulator_stop(e);
+    if (st) {
+        fprintf(stderr, "study: %s\n", hq_last_error());
+        return NULL;
+    }
+    return read_study(out);
+}
+
+static const char *str_of(const cJSON *o, const char *k) {
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* Largest |difference| of the per-circuit expectation errors (= of the expectations) of two
+ * result rows; INFINITY if their shapes differ. */
+static double max_expect_diff(const cJSON *a, const cJSON *b) {
+    const cJSON *pa = cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(a, "expect_error"), "per_circuit"),
+                *pb = cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(b, "expect_error"), "per_circuit");
+    int n = cJSON_GetArraySize(pa);
+    if (n == 0 || n != cJSON_GetArraySize(pb)) return INFINITY;
+    double m = 0;
+    for (int i = 0; i < n; i++) {
+        double d =
+            fabs(cJSON_GetArrayItem(pa, i)->valuedouble - cJSON_GetArrayItem(pb, i)->valuedouble);
+        if (d > m) m = d;
+    }
+    return m;
+}
+
+/* dm:@emulator-ibm builds its noise model from the calibration the backend reports over
+ * REST. Against an emulator serving manila's calibration files it must reproduce dm:manila
+ * (built from the same files) exactly — every expectation value, metric and noise-sweep
+ * point, and the calibration id recorded per row; against an emulator serving another
+ * calibration of manila (gate errors tripled, another date) it must differ from dm:manila
+ * and reproduce dm:CONF+PROPS of that calibration's files instead. */
+HQ_TEST(study_dm_noise_from_reported_calibration_matches_files) {
+    char db[4096], dir[4096], weights[4200], props[4096], spec[8300];
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile("train.db"));
+    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run"));
+    snprintf(props, sizeof props, "%s", hq_test_tmpfile("props_day2.json"));
+    HQ_REQUIRE_OK(train_small(db, "m", dir));
+    HQ_REQUIRE_OK(recalibrated_props(props));
+    snprintf(weights, sizeof weights, "%s/best.hqw", dir);
+    snprintf(spec, sizeof spec, "dm:" MANILA "+%s", props);
+    cJSON *same = study_remote_calibration(weights, "dm:manila", MANILA_PROPS, "same.db");
+    cJSON *other = study_remote_calibration(weights, spec, props, "other.db");
+    HQ_REQUIRE(same && other);
+    const char *mits[2] = {"none", "readout"};
+    for (int mi = 0; mi < 2; mi++) {
+        const cJSON *rs = cJSON_GetObjectItemCaseSensitive(same, "results"),
+                    *ro = cJSON_GetObjectItemCaseSensitive(other, "results");
+        const cJSON *file = find_result(rs, "dm:manila", mits[mi], 0),
+                    *emu = find_result(rs, "dm:@emulator-ibm", mits[mi], 0),
+                    *file2 = find_result(ro, spec, mits[mi], 0),
+                    *emu2 = find_result(ro, "dm:@emulator-ibm", mits[mi], 0);
+        HQ_REQUIRE(file && emu && file2 && emu2);
+        /* same calibration -> same model -> identical numbers */
+        HQ_CHECK_STR(str_of(file, "calibration"), "2024-05-27T15:27:23-03:00");
+        HQ_CHECK_STR(str_of(emu, "calibration"), "2024-05-27T15:27:23-03:00");
+        HQ_CHECKF(max_expect_diff(file, emu) == 0, "%s: emulator calibration vs files: %g",
+                  mits[mi], max_expect_diff(file, emu));
+        HQ_CHECK(num(file, "acc") == num(emu, "acc") && num(file, "auc") == num(emu, "auc"));
+        HQ_CHECK(num(file, "tvd") == num(emu, "tvd"));
+        HQ_CHECKF(err_mean(emu) > 0.01, "%s: noise should be visible: %.4f", mits[mi],
+                  err_mean(emu));
+        /* another calibration: the other files' numbers, not manila's */
+        HQ_CHECK_STR(str_of(emu2, "calibration"), "2024-06-01T00:00:00Z");
+        HQ_CHECK_STR(str_of(file2, "calibration"), "2024-06-01T00:00:00Z");
+        HQ_CHECKF(max_expect_diff(file2, emu2) == 0, "%s: recalibrated emulator vs files: %g",
+                  mits[mi], max_expect_diff(file2, emu2));
+        HQ_CHECKF(max_expect_diff(emu, emu2) > 1e-3, "%s: tripled gate errors changed nothing",
+                  mits[mi]);
+        HQ_CHECK(num(emu2, "tvd") > num(emu, "tvd"));
+    }
+    /* the noise sweep point (scale 2) of both backends */
+    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(same, "noise_sweep");
+    HQ_REQUIRE(cJSON_GetArraySize(sw) == 2);
+    const cJSON *s0 = cJSON_GetArrayItem(sw, 0), *s1 = cJSON_GetArrayItem(sw, 1);
+    HQ_CHECK_STR(str_of(s1, "backend"), "dm:@emulator-ibm");
+    HQ_CHECK_STR(str_of(s1, "calibration"), "2024-05-27T15:27:23-03:00");
+    HQ_CHECK(num(s0, "acc") == num(s1, "acc") && num(s0, "auc") == num(s1, "auc"));
+    cJSON_Delete(same);
+    cJSON_Delete(other);
+}
+
+/* dm:@ without a backend, an unknown backend, a backend that reports no device, and an
+ * emulator that is not running: each fails with a message naming the fix. */
+HQ_TEST(study_dm_remote_calibration_errors) {
+    char db[4096], dir[4096], weights[4200];
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile("train.db"));
+    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run"));
+    HQ_REQUIRE_OK(train_small(db, "m", dir));
+    snprintf(weights, sizeof weights, "%s/best.hqw", dir);
+    setenv("IBM_QUANTUM_API_KEY", "study-test-key-0123", 1);
+    unsetenv("IBM_QUANTUM_CRN");
+    unsetenv("HQCNN_EMULATOR_URL");
+    /* a port nothing listens on: an emulator started and stopped */
+    hq_emulator_options eo = hq_emulator_default_options(HQ_EMU_PROFILE_IBM);
+    eo.ibm_api_key = eo.ionq_api_key = "study-test-key-0123";
+    hq_emulator *e = NULL;
+    HQ_REQUIRE_OK(hq_emulator_start(&eo, &e));
+    int port = hq_emulator_port(e);
+    hq_emulator_stop(e);
+    char opts[256];
+    snprintf(opts, sizeof opts, "{\"port\":%d,\"max_tries\":1,\"connect_timeout_s\":2}", port);
+    hq_study_opts o;
+    memset(&o, 0, sizeof o);
+    o.what = weights;
+    o.dataset = "breastmnist";
+    o.data_dir = "data";
+    o.db_path = hq_test_tmpfile("s.db");
+    o.out_dir = hq_test_tmpfile("out");
+    o.n_backends = 1;
+    o.n_shots = 1;
+    o.mitigation[0] = "none";
+    o.n_mitigation = 1;
+    o.subset = 4;
+    o.threads = 1;
+    o.quiet = true;
+    char report[4300];
+    o.backends[0] = "dm:@";
+    HQ_CHECK_FAILS(hq_study_run(&o, report, sizeof report), HQ_ERR_INVALID_ARG,
+                   "write dm:@emulator-ibm or dm:@ibm");
+    o.backends[0] = "dm:@no-such-backend";
+    HQ_CHECK_FAILS(hq_study_run(&o, report, sizeof report), HQ_ERR_NOT_FOUND,
+                   "backend dm:@no-such-backend: creating backend 'no-such-backend'");
+    o.backends[0] = "dm:@sv-shots";
+    HQ_CHECK_FAILS(hq_study_run(&o, report, sizeof report), HQ_ERR_BACKEND,
+                   "only IBM-like backends (ibm, emulator-ibm) report a device");
+    o.backends[0] = "dm:@emulator-ibm";
+    o.backend_options[0] = opts;
+    HQ_CHECK_FAILS(hq_study_run(&o, report, sizeof report), HQ_ERR_BACKEND,
+                   "backend dm:@emulator-ibm: emulator-ibm reported no device calibration");
+    HQ_CHECK(strstr(hq_last_error(), "start the emulator (`hqcnn emulator`)") != NULL);
+    HQ_CHECK(strstr(hq_last_error(), "--options 'dm:@emulator-ibm={\"port\"") != NULL);
+}
