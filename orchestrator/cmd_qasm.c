@@ -22,7 +22,7 @@ static const char qasm_usage[] =
     "  convert   read OpenQASM 2.0 or 3 (the version comes from the OPENQASM line) and write\n"
     "            OpenQASM --to 2 or 3 (default 3) to OUT (default: standard output)\n"
     "\n"
-    "  --to 2|3      output version\n"
+    "  --to 2|3      output version (also qasm2, qasm3)\n"
     "  --physical    OpenQASM 3 ISA output: physical qubits $k, no definitions of IBM native\n"
     "                gates (for transpiled circuits sent to IBM Runtime)\n"
     "  --lenient     drop `measure` statements that name undeclared registers (a defect of\n"
@@ -42,9 +42,11 @@ static int cmd_convert(int argc, char **argv) {
         const char *s = argv[i];
         if (!strcmp(s, "--to") && i + 1 < argc) {
             const char *v = argv[++i];
-            if (strcmp(v, "2") && strcmp(v, "3") && strcmp(v, "2.0") && strcmp(v, "3.0"))
-                return hq_cli_usage("--to must be 2 or 3 (got '%s')", v);
-            version = v[0] - '0';
+            /* 2, 2.0, qasm2 (and 3 likewise) */
+            const char *d = strncmp(v, "qasm", 4) ? v : v + 4;
+            if (strcmp(d, "2") && strcmp(d, "3") && strcmp(d, "2.0") && strcmp(d, "3.0"))
+                return hq_cli_usage("--to must be 2, 3, qasm2 or qasm3 (got '%s')", v);
+            version = d[0] - '0';
         } else if (!strcmp(s, "--physical")) {
             flags |= HQ_QASM_PHYSICAL;
         } else if (!strcmp(s, "--lenient")) {

@@ -242,3 +242,46 @@ HQ_TEST(cli_plan_runs_show) {
     cJSON_Delete(j);
     cli_free(&r);
 }
+
+/* `qasm convert --to 2|3|qasm2|qasm3`: each output runs to the original's distribution. */
+HQ_TEST(cli_qasm_convert_versions_round_trip) {
+    const char *src = DATA("openqasm2_examples/generic/qft.qasm");
+    cli_out ref;
+    HQ_REQUIRE(cli(&ref, "qasm", "run", src, "--json", NULL));
+    HQ_REQUIRE(ref.status == 0);
+    const char *to[] = {"2", "3", "qasm2", "qasm3", "3.0"};
+    for (size_t k = 0; k < sizeof to / sizeof *to; k++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s", hq_test_tmpfile("conv.qasm"));
+        cli_out r;
+        HQ_REQUIRE(cli(&r, "qasm", "convert", src, "--to", to[k], "-o", path, NULL));
+        HQ_CHECK_EQ_INT(r.status, 0);
+        cli_free(&r);
+        char *text = NULL;
+        size_t len;
+        HQ_REQUIRE_OK(hq_file_read(path, 0, &text, &len));
+        bool three = strchr(to[k], '3') != NULL;
+        HQ_CHECKF(!strncmp(text, three ? "OPENQASM 3" : "OPENQASM 2.0", three ? 10 : 12),
+                  "--to %s wrote: %.40s", to[k], text);
+        hq_free(text);
+        HQ_REQUIRE(cli(&r, "qasm", "run", path, "--json", NULL));
+        HQ_CHECK_EQ_INT(r.status, 0);
+        double total = 0;
+        for (int v = 0; v < 16; v++) {
+            char bits[5];
+            for (int b = 0; b < 4; b++) bits[b] = (char)('0' + (v >> (3 - b) & 1));
+            bits[4] = '\0';
+            HQ_CHECK_NEAR(prob_of(r.out, "probabilities", bits),
+                          prob_of(ref.out, "probabilities", bits), 1e-12);
+            total += prob_of(r.out, "probabilities", bits);
+        }
+        HQ_CHECK_NEAR(total, 1.0, 1e-12); /* every outcome printed, none missing */
+        cli_free(&r);
+    }
+    cli_free(&ref);
+    cli_out r;
+    HQ_REQUIRE(cli(&r, "qasm", "convert", src, "--to", "qasm4", NULL));
+    HQ_CHECK(r.status != 0);
+    HQ_CHECK(strstr(r.err, "--to must be 2, 3, qasm2 or qasm3") != NULL);
+    cli_free(&r);
+}

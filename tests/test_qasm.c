@@ -1735,7 +1735,7 @@ HQ_TEST(qasm_cli_convert) {
     HQ_CHECK_EQ_INT(run_cli(args, out, sizeof out), 0);
     snprintf(args, sizeof args, "qasm convert '%s' --to 4", adder);
     HQ_CHECK_EQ_INT(run_cli(args, out, sizeof out), 2);
-    HQ_CHECK(strstr(out, "--to must be 2 or 3") != NULL);
+    HQ_CHECK(strstr(out, "--to must be 2, 3, qasm2 or qasm3") != NULL);
     snprintf(args, sizeof args, "qasm convert '%s' --to 2 --physical", adder);
     HQ_CHECK_EQ_INT(run_cli(args, out, sizeof out), 2);
     HQ_CHECK_EQ_INT(run_cli("qasm convert", out, sizeof out), 2);
