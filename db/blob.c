@@ -10,6 +10,9 @@
  *     outcomes strictly ascending; gap = outcome[0] for the first, outcome[i] -
  *     outcome[i-1] - 1 after; every count >= 1; the counts sum to shots.
  *   expect v1:  u8 0x02 (kind) | u8 1 (version) | varint n | n x f64le | u32le crc32
+ *   circuit list v1 (a job's circuits, in order; jobs.circuits):
+ *               u8 0x03 (kind) | u8 1 (version) | varint n | n x 32-byte sha256 digest |
+ *               n x basis tag (1..200 bytes, NUL-terminated) | u32le crc32
  *
  * varint: unsigned LEB128, 7 bits per byte, least significant group first, shortest form.
  * A 4-qubit histogram of 1000 shots takes about 40 bytes.
@@ -19,7 +22,7 @@
 
 #include "db/jobdb_impl.h"
 
-enum { KIND_COUNTS = 0x01, KIND_EXPECT = 0x02, FORMAT_VERSION = 1 };
+enum { KIND_COUNTS = 0x01, KIND_EXPECT = 0x02, KIND_CIRCUITS = 0x03, FORMAT_VERSION = 1 };
 
 /* ==== primitives ======================================================================= */
 
@@ -278,5 +281,50 @@ hq_status hq_jobdb_expect_decode(const void *blob, size_t len, double **v, int64
     }
     *v = out;
     *n = (int64_t)m;
+    return HQ_OK;
+}
+
+/* ==== a job's circuit list ============================================================= */
+
+hq_status jobdb_circlist_encode(int64_t n, const uint8_t *hashes, const char *const *bases,
+                                hq_sbuf *out) {
+    hq_sbuf_reset(out);
+    char head[2] = {KIND_CIRCUITS, FORMAT_VERSION};
+    hq_sbuf_append(out, head, 2);
+    put_varint(out, (uint64_t)n);
+    hq_sbuf_append(out, hashes, (size_t)n * 32);
+    for (int64_t i = 0; i < n; i++) /* the terminating NUL is part of each tag */
+        hq_sbuf_append(out, bases ? bases[i] : "Z", bases ? strlen(bases[i]) + 1 : 2);
+    if (!out->oom) put_u32le(out, crc(out->p, out->len));
+    if (out->oom)
+        return hq_failf(NULL, HQ_ERR_NOMEM, "jobdb_circlist_encode: out of memory (%lld circuits)",
+                        (long long)n);
+    return HQ_OK;
+}
+
+hq_status jobdb_circlist_decode(const void *blob, size_t len, int64_t n, size_t *digests,
+                                int64_t *basis_at) {
+    const char *f = "circuit list";
+    size_t end, pos = 2;
+    hq_status s = check_envelope(blob, len, KIND_CIRCUITS, f, "circuit list", &end);
+    if (s) return s;
+    const uint8_t *p = blob;
+    uint64_t m;
+    if (!get_varint(p, end, &pos, &m) || m != (uint64_t)n || m > (end - pos) / 33)
+        return hq_failf(NULL, HQ_ERR_CORRUPT,
+                        "%s: does not hold the job's %lld circuits (%zu payload bytes)", f,
+                        (long long)n, end - pos);
+    *digests = pos;
+    pos += (size_t)m * 32;
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *z = memchr(p + pos, 0, end - pos);
+        size_t k = z ? (size_t)(z - (p + pos)) : 0;
+        if (!z || k < 1 || k > 200)
+            return hq_failf(NULL, HQ_ERR_CORRUPT, "%s: basis tag of circuit %lld is malformed", f,
+                            (long long)i);
+        basis_at[i] = (int64_t)pos;
+        pos += k + 1;
+    }
+    if (pos != end) return hq_failf(NULL, HQ_ERR_CORRUPT, "%s: %zu trailing bytes", f, end - pos);
     return HQ_OK;
 }

@@ -4,7 +4,9 @@
  * the job that produced it. Lookups and inserts are batched: one transaction and one
  * reused prepared statement per call, a few microseconds per circuit. Rows are immutable:
  * the first result stored for a key is the one every later lookup returns. A key names
- * its circuit by sha256 digest: a hit is one probe of the unique key index.
+ * its circuit by sha256 digest, and the key is the table's primary key (WITHOUT ROWID):
+ * a hit is one probe, an insert one B-tree insert. seq numbers the rows in insertion
+ * order (sequences('evaluations'), reserved once per batch).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -97,14 +99,14 @@ hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_j
 #define EVAL_KEY_PREFIX \
     "circuit = ?1 AND backend = ?2 AND shots = ?3 AND basis = ?4 AND mitigation = ?5"
 static const char SQL_EVAL_LOOKUP[] =
-    "SELECT id, counts, expect, job_id FROM evaluations WHERE " EVAL_KEY_PREFIX
+    "SELECT seq, counts, expect, job_id FROM evaluations WHERE " EVAL_KEY_PREFIX
     " AND calibration = ?6";
-/* The newest row of any calibration: max(id) over the key index's range (the index holds
- * the rowid), then the row by id. "ORDER BY id DESC LIMIT 1" would sort the range in a
- * temporary B-tree built for every lookup, several times the cost of the probe itself. */
+/* The newest row of any calibration: a scan of the primary key's range for the key prefix
+ * (one row per calibration), the other columns taken from the row of max(seq). No match
+ * gives one row of NULLs. "ORDER BY seq DESC LIMIT 1" would sort the range in a temporary
+ * B-tree built for every lookup, several times the cost of the probe itself. */
 static const char SQL_EVAL_LOOKUP_ANYCAL[] =
-    "SELECT id, counts, expect, job_id FROM evaluations WHERE id = "
-    "(SELECT max(id) FROM evaluations WHERE " EVAL_KEY_PREFIX ")";
+    "SELECT max(seq), counts, expect, job_id FROM evaluations WHERE " EVAL_KEY_PREFIX;
 static const char SQL_RUN_COUNT_CACHE[] =
     "UPDATE runs SET cache_hits = cache_hits + ?2, cache_misses = cache_misses + ?3 WHERE id = ?1";
 
@@ -169,6 +171,7 @@ hq_status hq_jobdb_eval_lookup(hq_jobdb *db, int64_t run_id, int64_t n,
         sqlite3_bind_text(st, 5, k->mitigation ? k->mitigation : "", -1, SQLITE_STATIC);
         if (k->calibration) sqlite3_bind_text(st, 6, k->calibration, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL) rc = SQLITE_DONE;
         if (rc == SQLITE_ROW) {
             if ((s = read_eval(db, st, &out[i], i, f)) == HQ_OK) {
                 hits++;
@@ -212,12 +215,34 @@ out:
 
 static const char SQL_EVAL_INSERT[] =
     "INSERT INTO evaluations(circuit, backend, shots, basis, mitigation, calibration, counts, "
-    "expect, job_id, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+    "expect, job_id, run_id, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
     "ON CONFLICT DO NOTHING";
+static const char SQL_EVAL_SEQ[] =
+    "UPDATE sequences SET value = value + ?1 WHERE name = 'evaluations' RETURNING value";
+
+hq_status jobdb_eval_reserve_seq(hq_jobdb *db, int64_t n, int64_t *first, const char *func) {
+    sqlite3_stmt *st;
+    hq_status s = jobdb_stmt(db, ST_EVAL_SEQ, SQL_EVAL_SEQ, &st);
+    if (s) return s;
+    sqlite3_bind_int64(st, 1, n);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *first = sqlite3_column_int64(st, 0) - n + 1;
+        rc = sqlite3_step(st); /* runs the statement to completion */
+    } else if (rc == SQLITE_DONE) {
+        s = hq_failf(&db->h.err, HQ_ERR_CORRUPT,
+                     "%s: %s has no 'evaluations' row in its sequences table (damaged schema)",
+                     func, db->path);
+    }
+    if (s == HQ_OK && rc != SQLITE_DONE) s = jobdb_fail(db, rc, func, "numbering evaluations");
+    jobdb_done(st);
+    return s;
+}
 
 hq_status jobdb_eval_insert(hq_jobdb *db, const uint8_t hash[32], const hq_jobdb_eval_key *key,
                             const hq_counts *counts, const double *expect, int64_t n_expect,
-                            int64_t job_id, int64_t run_id, bool *inserted, const char *func) {
+                            int64_t job_id, int64_t run_id, int64_t seq, bool *inserted,
+                            const char *func) {
     hq_status s;
     *inserted = false;
     hq_sbuf *b = &db->scratch;
@@ -237,6 +262,7 @@ hq_status jobdb_eval_insert(hq_jobdb *db, const uint8_t hash[32], const hq_jobdb
     if (expect) sqlite3_bind_blob(st, 8, b->p + n_counts, (int)(b->len - n_counts), SQLITE_STATIC);
     if (job_id > 0) sqlite3_bind_int64(st, 9, job_id);
     if (run_id > 0) sqlite3_bind_int64(st, 10, run_id);
+    sqlite3_bind_int64(st, 11, seq);
     int rc = sqlite3_step(st);
     jobdb_done(st);
     if (rc == SQLITE_DONE) {
@@ -281,7 +307,8 @@ hq_status hq_jobdb_eval_put(hq_jobdb *db, int64_t run_id, int64_t n,
     if ((s = jobdb_parse_keys(db, f, n, &items[0].key, sizeof *items))) return s;
     if ((s = jobdb_op_begin(db, JOBDB_WRITE, f))) return s;
     if (run_id > 0 && (s = jobdb_run_must_exist(db, run_id, f))) goto out;
-    int64_t added = 0;
+    int64_t added = 0, seq = 0;
+    if ((s = jobdb_eval_reserve_seq(db, n, &seq, f))) goto out;
     for (int64_t o = 0; o < n && !s; o++) {
         int64_t i = db->order[o];
         const hq_jobdb_eval_item *it = &items[i];
@@ -289,7 +316,7 @@ hq_status hq_jobdb_eval_put(hq_jobdb *db, int64_t run_id, int64_t n,
         bool ins;
         if (it->circuit_text && (s = jobdb_circuit_store(db, h, it->circuit_text, f))) break;
         s = jobdb_eval_insert(db, h, &it->key, it->counts, it->expect, it->n_expect, it->job_id,
-                              run_id, &ins, f);
+                              run_id, seq + i, &ins, f);
         if (s == HQ_ERR_INVALID_ARG || s == HQ_ERR_NOMEM)
             s = hq_fail_prefix(&db->h.err, s, "%s: items[%lld]", f, (long long)i);
         added += ins;

@@ -70,7 +70,7 @@ extern "C" {
 #endif
 
 /* Schema version this build creates and reads (PRAGMA user_version). */
-#define HQ_JOBDB_SCHEMA_VERSION 1
+#define HQ_JOBDB_SCHEMA_VERSION 2
 /* PRAGMA application_id of an hqcnn job database ("HQDB"). */
 #define HQ_JOBDB_APPLICATION_ID 0x48514442
 /* Generated client tokens are UUID v4 strings of 36 characters; a caller's own token may
@@ -295,7 +295,7 @@ typedef struct hq_jobdb_eval {
     double *expect;   /* (n_expect) expectation values, NULL if none */
     int64_t n_expect; /* entries of expect */
     int64_t job_id;   /* job that produced it; 0 if none (local simulator) */
-    int64_t eval_id;  /* row id */
+    int64_t eval_id;  /* unique number, increasing with the order rows were stored */
 } hq_jobdb_eval;
 
 /* Release what a lookup put into e (e itself is not freed); NULL-safe. */

@@ -52,9 +52,9 @@ typedef enum jobdb_stmt_id {
     ST_EVAL_LOOKUP,
     ST_EVAL_LOOKUP_ANYCAL,
     ST_EVAL_INSERT,
+    ST_EVAL_SEQ,
     /* jobs */
     ST_JOB_INSERT,
-    ST_JOB_CIRC_INSERT,
     ST_JOB_CIRC_KEYS,
     ST_JOB_EXISTS,
     ST_JOB_STATE,
@@ -69,7 +69,6 @@ typedef enum jobdb_stmt_id {
     ST_JOB_FIND_REMOTE,
     ST_JOB_LIST,
     ST_JOB_LIST_ALL,
-    ST_JOB_CIRCUITS,
     ST_JOB_CIRCUITS_TEXT,
     ST_JOB_TOKEN_OWNER,
     /* statistics */
@@ -164,10 +163,27 @@ hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_j
                            size_t stride);
 /* Check that run_id exists (HQ_ERR_NOT_FOUND naming func otherwise). */
 hq_status jobdb_run_must_exist(hq_jobdb *db, int64_t run_id, const char *func);
-/* Insert one evaluation (ON CONFLICT DO NOTHING); *inserted says whether it was new. */
+/* Reserve n evaluation sequence numbers first .. first + n - 1 (inside a write operation;
+ * numbers of rows not inserted are simply skipped). */
+hq_status jobdb_eval_reserve_seq(hq_jobdb *db, int64_t n, int64_t *first, const char *func);
+/* Insert one evaluation numbered seq (ON CONFLICT DO NOTHING); *inserted says whether it
+ * was new. */
 hq_status jobdb_eval_insert(hq_jobdb *db, const uint8_t hash[32], const hq_jobdb_eval_key *key,
                             const hq_counts *counts, const double *expect, int64_t n_expect,
-                            int64_t job_id, int64_t run_id, bool *inserted, const char *func);
+                            int64_t job_id, int64_t run_id, int64_t seq, bool *inserted,
+                            const char *func);
+
+/* A job's circuit list (jobs.circuits; format in db/blob.c and docs/db.md): n digests
+ * (n x 32 bytes) and n basis tags (bases NULL: all "Z"; each 1..200 bytes, checked by the
+ * caller) encoded into out, which is reset first. HQ_ERR_NOMEM. */
+hq_status jobdb_circlist_encode(int64_t n, const uint8_t *hashes, const char *const *bases,
+                                hq_sbuf *out);
+/* Decode a circuit list that must hold n circuits: *digests = offset of the n x 32 digest
+ * bytes in blob, basis_at[i] = offset of circuit i's NUL-terminated basis tag (basis_at has
+ * room for n). HQ_ERR_CORRUPT (message without a function prefix), HQ_ERR_UNSUPPORTED for
+ * a newer format. */
+hq_status jobdb_circlist_decode(const void *blob, size_t len, int64_t n, size_t *digests,
+                                int64_t *basis_at);
 
 /* Per-connection settings (foreign keys, cache, synchronous); run by schema_prepare once
  * the file is known to be ours and before anything is written. */
@@ -178,5 +194,8 @@ bool jobdb_state_from_text(const char *text, hq_job_state *out);
 
 /* Schema: create or migrate to HQ_JOBDB_SCHEMA_VERSION (db/schema.c). */
 hq_status jobdb_schema_prepare(hq_jobdb *db);
+/* The DDL that created schema `version` from an empty file when that version was current
+ * (version 1; NULL for the others). Tests build old databases from it. */
+const char *jobdb_schema_script(int version);
 
 #endif /* HQ_JOBDB_IMPL_H */

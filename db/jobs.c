@@ -94,9 +94,8 @@ static const char SQL_JOB_TOKEN_OWNER[] = "SELECT id FROM jobs WHERE client_toke
 static const char SQL_JOB_EXISTS[] = "SELECT run_id FROM jobs WHERE id = ?1";
 static const char SQL_JOB_INSERT[] =
     "INSERT INTO jobs(run_id, backend, client_token, retry_of, n_circuits, shots, request, "
-    "calib_submit, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)";
-static const char SQL_JOB_CIRC_INSERT[] =
-    "INSERT INTO job_circuits(job_id, position, circuit, basis) VALUES (?1, ?2, ?3, ?4)";
+    "calib_submit, created_at, updated_at, circuits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+    "?9, ?10)";
 
 static hq_status check_spec(hq_jobdb *db, const hq_jobdb_job_spec *sp, const char *f) {
     hq_status s;
@@ -188,6 +187,15 @@ hq_status hq_jobdb_job_create(hq_jobdb *db, const hq_jobdb_job_spec *spec, int64
         s = jobdb_fail(db, rc, f, "looking up the client token");
         goto out;
     }
+    /* the circuit list: one blob in the job's row (a row per circuit cost more than the
+     * rest of the job's bookkeeping) */
+    if ((s = jobdb_circlist_encode(spec->n_circuits, db->hashes, spec->bases, &db->scratch))) {
+        s = hq_fail_prefix(&db->h.err, s, "%s", f);
+        goto out;
+    }
+    for (int64_t i = 0; spec->texts && i < spec->n_circuits && !s; i++)
+        if (spec->texts[i]) s = jobdb_circuit_store(db, db->hashes + 32 * i, spec->texts[i], f);
+    if (s) goto out;
     double now = hq_time_wall();
     if ((s = jobdb_stmt(db, ST_JOB_INSERT, SQL_JOB_INSERT, &st))) goto out;
     sqlite3_bind_int64(st, 1, spec->run_id);
@@ -200,23 +208,10 @@ hq_status hq_jobdb_job_create(hq_jobdb *db, const hq_jobdb_job_spec *spec, int64
     if (spec->calibration && *spec->calibration)
         sqlite3_bind_text(st, 8, spec->calibration, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 9, now);
+    sqlite3_bind_blob64(st, 10, db->scratch.p, db->scratch.len, SQLITE_STATIC);
     s = jobdb_step_done(db, st, f, "inserting the job");
     jobdb_done(st);
-    if (s) goto out;
-    int64_t id = sqlite3_last_insert_rowid(db->conn);
-    for (int64_t i = 0; i < spec->n_circuits && !s; i++) {
-        const uint8_t *h = db->hashes + 32 * i; /* parsed by check_spec */
-        if (spec->texts && spec->texts[i] && (s = jobdb_circuit_store(db, h, spec->texts[i], f)))
-            break;
-        if ((s = jobdb_stmt(db, ST_JOB_CIRC_INSERT, SQL_JOB_CIRC_INSERT, &st))) break;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, i);
-        sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, spec->bases ? spec->bases[i] : "Z", -1, SQLITE_STATIC);
-        s = jobdb_step_done(db, st, f, "recording the job's circuits");
-        jobdb_done(st);
-    }
-    if (s == HQ_OK) *job_id = id;
+    if (s == HQ_OK) *job_id = sqlite3_last_insert_rowid(db->conn);
 out:
     s = jobdb_op_end(db, s, f);
     if (s) {
@@ -459,8 +454,46 @@ out:
 
 /* ==== completion ======================================================================= */
 
-static const char SQL_JOB_CIRC_KEYS[] =
-    "SELECT position, circuit, basis FROM job_circuits WHERE job_id = ?1 ORDER BY position";
+static const char SQL_JOB_CIRC_KEYS[] = "SELECT circuits FROM jobs WHERE id = ?1";
+
+/* Read job_id's circuit list (it has n circuits) into a copy *list (hq_free it): the
+ * digests start at *digests, circuit i's basis tag at basis_at[i] (room for n). Inside an
+ * operation. */
+static hq_status read_circlist(hq_jobdb *db, int64_t job_id, int64_t n, uint8_t **list,
+                               size_t *digests, int64_t *basis_at, const char *f) {
+    *list = NULL;
+    sqlite3_stmt *st;
+    hq_status s = jobdb_stmt(db, ST_JOB_CIRC_KEYS, SQL_JOB_CIRC_KEYS, &st);
+    if (s) return s;
+    sqlite3_bind_int64(st, 1, job_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        const void *b = sqlite3_column_blob(st, 0);
+        uint8_t *copy = len ? hq_malloc(len) : NULL;
+        if (len && !copy) {
+            s = hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory (%zu bytes)", f, len);
+        } else {
+            if (len) memcpy(copy, b, len);
+            s = jobdb_circlist_decode(copy, len, n, digests, basis_at);
+            if (s) {
+                s = hq_fail_prefix(&db->h.err, s, "%s: job %lld in %s", f, (long long)job_id,
+                                   db->path);
+                hq_free(copy);
+            } else {
+                *list = copy;
+            }
+        }
+    } else if (rc == SQLITE_DONE) {
+        s = hq_failf(&db->h.err, HQ_ERR_NOT_FOUND, "%s: job %lld does not exist in %s", f,
+                     (long long)job_id, db->path);
+    } else {
+        s = jobdb_fail(db, rc, f, "reading the job's circuits");
+    }
+    jobdb_done(st);
+    return s;
+}
+
 static const char SQL_JOB_COMPLETE[] =
     "UPDATE jobs SET state = 'COMPLETED', response = ?2, calib_complete = ?3, finished_at = ?4, "
     "updated_at = ?4 WHERE id = ?1";
@@ -512,51 +545,31 @@ hq_status hq_jobdb_job_complete(hq_jobdb *db, int64_t job_id, const void *respon
      * the key index is walked once front to back instead of at random, which keeps its
      * pages hot (the same reason jobdb_parse_keys sorts lookups) */
     if ((s = jobdb_reserve_hashes(db, n, f))) goto out;
-    sqlite3_stmt *keys;
-    if ((s = jobdb_stmt(db, ST_JOB_CIRC_KEYS, SQL_JOB_CIRC_KEYS, &keys))) goto out;
-    sqlite3_bind_int64(keys, 1, job_id);
-    hq_sbuf bases = HQ_SBUF_INIT; /* NUL-terminated basis texts; offsets in db->order */
-    int64_t i = 0;
-    int rc;
-    while (s == HQ_OK && (rc = sqlite3_step(keys)) == SQLITE_ROW) {
-        int64_t pos = sqlite3_column_int64(keys, 0);
-        if (pos != i || i >= n || sqlite3_column_bytes(keys, 1) != 32) {
-            s = hq_failf(&db->h.err, HQ_ERR_CORRUPT,
-                         "%s: job %lld has circuit position %lld where %lld was expected", f,
-                         (long long)job_id, (long long)pos, (long long)i);
-            break;
-        }
-        memcpy(db->hashes + 32 * i, sqlite3_column_blob(keys, 1), 32);
-        const char *b = (const char *)sqlite3_column_text(keys, 2);
-        db->order[i] = (int64_t)bases.len;
-        hq_sbuf_append(&bases, b ? b : "", (b ? strlen(b) : 0) + 1);
-        i++;
-    }
-    if (s == HQ_OK && rc != SQLITE_DONE) s = jobdb_fail(db, rc, f, "reading the job's circuits");
-    jobdb_done(keys);
-    if (s == HQ_OK && i != n)
-        s = hq_failf(&db->h.err, HQ_ERR_CORRUPT, "%s: job %lld lists %lld circuits, not %lld", f,
-                     (long long)job_id, (long long)i, (long long)n);
-    if (s == HQ_OK && bases.oom) s = hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory", f);
+    uint8_t *list;
+    size_t dig;
+    if ((s = read_circlist(db, job_id, n, &list, &dig, db->order, f))) goto out;
+    const uint8_t *hashes = list + dig;
     int64_t *perm = s ? NULL : hq_malloc((size_t)n * sizeof *perm);
     if (s == HQ_OK && !perm) s = hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory", f);
     for (int64_t k = 0; s == HQ_OK && k < n; k++) perm[k] = k;
-    if (s == HQ_OK) qsort_r(perm, (size_t)n, sizeof *perm, jobdb_by_digest, db->hashes);
+    if (s == HQ_OK) qsort_r(perm, (size_t)n, sizeof *perm, jobdb_by_digest, (void *)hashes);
+    int64_t seq = 0;
+    if (s == HQ_OK) s = jobdb_eval_reserve_seq(db, n, &seq, f);
     for (int64_t o = 0; s == HQ_OK && o < n; o++) {
         int64_t k = perm[o];
         hq_jobdb_eval_key key = {.backend = h.backend,
                                  .shots = h.shots,
-                                 .basis = bases.p + db->order[k],
+                                 .basis = (const char *)list + db->order[k],
                                  .mitigation = "",
                                  .calibration = cal};
         bool ins;
-        s = jobdb_eval_insert(db, db->hashes + 32 * k, &key, results[k].counts, results[k].expect,
-                              results[k].n_expect, job_id, h.run_id, &ins, f);
+        s = jobdb_eval_insert(db, hashes + 32 * k, &key, results[k].counts, results[k].expect,
+                              results[k].n_expect, job_id, h.run_id, seq + k, &ins, f);
         if (s == HQ_ERR_INVALID_ARG || s == HQ_ERR_NOMEM)
             s = hq_fail_prefix(&db->h.err, s, "%s: results[%lld]", f, (long long)k);
     }
     hq_free(perm);
-    hq_sbuf_free(&bases);
+    hq_free(list);
     if (s) goto out;
     sqlite3_stmt *st;
     if ((s = jobdb_stmt(db, ST_JOB_COMPLETE, SQL_JOB_COMPLETE, &st))) goto out;
@@ -729,11 +742,7 @@ hq_status hq_jobdb_job_list(hq_jobdb *db, int64_t run_id, unsigned state_mask, h
     return HQ_OK;
 }
 
-static const char SQL_JOB_CIRCUITS[] =
-    "SELECT circuit, basis, NULL FROM job_circuits WHERE job_id = ?1 ORDER BY position";
-static const char SQL_JOB_CIRCUITS_TEXT[] =
-    "SELECT jc.circuit, jc.basis, c.text FROM job_circuits jc LEFT JOIN circuits c ON c.hash = "
-    "jc.circuit WHERE jc.job_id = ?1 ORDER BY jc.position";
+static const char SQL_JOB_CIRCUITS_TEXT[] = "SELECT text FROM circuits WHERE hash = ?1";
 
 hq_status hq_jobdb_job_circuits(hq_jobdb *db, int64_t job_id, bool with_text,
                                 hq_jobdb_job_circuit **items, int64_t *n) {
@@ -748,38 +757,41 @@ hq_status hq_jobdb_job_circuits(hq_jobdb *db, int64_t job_id, bool with_text,
     job_head h;
     if ((s = read_head(db, job_id, &h, f))) goto out;
     hq_jobdb_job_circuit *arr = hq_calloc((size_t)h.n_circuits, sizeof *arr);
-    if (!arr) {
+    int64_t *at = hq_malloc((size_t)h.n_circuits * sizeof *at);
+    if (!arr || !at) {
+        hq_free(arr);
+        hq_free(at);
         s = hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory (%lld circuits)", f,
                      (long long)h.n_circuits);
         goto out;
     }
-    sqlite3_stmt *st;
-    if ((s = with_text ? jobdb_stmt(db, ST_JOB_CIRCUITS_TEXT, SQL_JOB_CIRCUITS_TEXT, &st)
-                       : jobdb_stmt(db, ST_JOB_CIRCUITS, SQL_JOB_CIRCUITS, &st))) {
+    uint8_t *list;
+    size_t dig;
+    if ((s = read_circlist(db, job_id, h.n_circuits, &list, &dig, at, f))) {
         hq_free(arr);
+        hq_free(at);
         goto out;
     }
-    sqlite3_bind_int64(st, 1, job_id);
     int64_t cnt = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt >= h.n_circuits || sqlite3_column_bytes(st, 0) != 32) {
-            s = hq_failf(&db->h.err, HQ_ERR_CORRUPT,
-                         "%s: job %lld's circuit list does not match its n_circuits %lld", f,
-                         (long long)job_id, (long long)h.n_circuits);
+    for (; cnt < h.n_circuits && !s; cnt++) {
+        jobdb_hash_hex(list + dig + 32 * cnt, arr[cnt].hash);
+        if (!(arr[cnt].basis = hq_strdup((const char *)list + at[cnt]))) {
+            s = hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory", f);
             break;
         }
-        jobdb_hash_hex(sqlite3_column_blob(st, 0), arr[cnt].hash);
-        if ((s = jobdb_col_text(db, st, 1, &arr[cnt].basis)) ||
-            (s = jobdb_col_text(db, st, 2, &arr[cnt].text)))
-            break;
-        cnt++;
+        if (!with_text) continue;
+        sqlite3_stmt *st;
+        if ((s = jobdb_stmt(db, ST_JOB_CIRCUITS_TEXT, SQL_JOB_CIRCUITS_TEXT, &st))) break;
+        sqlite3_bind_blob(st, 1, list + dig + 32 * cnt, 32, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            s = jobdb_col_text(db, st, 0, &arr[cnt].text);
+        else if (rc != SQLITE_DONE) /* no stored text: NULL */
+            s = jobdb_fail(db, rc, f, "reading a circuit's text");
+        jobdb_done(st);
     }
-    if (s == HQ_OK && rc != SQLITE_DONE) s = jobdb_fail(db, rc, f, "reading the job's circuits");
-    jobdb_done(st);
-    if (s == HQ_OK && cnt != h.n_circuits)
-        s = hq_failf(&db->h.err, HQ_ERR_CORRUPT, "%s: job %lld lists %lld circuits, not %lld", f,
-                     (long long)job_id, (long long)cnt, (long long)h.n_circuits);
+    hq_free(list);
+    hq_free(at);
     if (s) {
         hq_jobdb_job_circuits_free(arr, h.n_circuits);
         goto out;

@@ -4,7 +4,7 @@
  * version k is brought to HQ_JOBDB_SCHEMA_VERSION by running the scripts k+1..N in one
  * transaction. The checks run before anything is written, so a file that is not ours,
  * damaged, or from a newer hqcnn is reported and left untouched. Column meanings are
- * documented in docs/db.md. Evaluations and job_circuits name circuits by their sha256
+ * documented in docs/db.md. Evaluations and job circuit lists name circuits by their sha256
  * digest rather than by a circuits row: `circuits` only stores texts, so a circuit can be
  * cached without keeping its text, and a cache lookup is a single index probe. JSON columns are
  * validated by the API (cJSON) rather than by CHECK (json_valid(...)): SQLite 3.40's json_valid
@@ -119,12 +119,150 @@ static const char SCHEMA_V1[] =
     "CREATE UNIQUE INDEX evaluations_by_key ON evaluations (circuit, backend, shots, basis, "
     "mitigation, calibration);\n";
 
-/* Script k brings a database from version k-1 to k. */
-static const char *const migrations[] = {
-    [1] = SCHEMA_V1,
+/* ==== version 2: a job's circuit list is one blob in its row ============================= */
+
+/* Two changes that halve the database's per-circuit cost (docs/db.md, "The executor over
+ * the database"):
+ *  - A job_circuits row per circuit cost more than all the rest of a job's bookkeeping (an
+ *    insert per circuit at creation, a range scan at completion) and ~50 bytes per circuit.
+ *    The list is now one blob, jobs.circuits (format "circuit list v1", db/blob.c): the
+ *    script adds the column, migrate_v2_data converts every job's rows, then the table goes.
+ *  - evaluations stored its key twice (the rowid table and the unique key index) and every
+ *    insert updated both B-trees. It is now a WITHOUT ROWID table whose primary key is the
+ *    key: one B-tree, one insert. Insertion order, which "newest of any calibration" needs,
+ *    is the column seq drawn from sequences('evaluations') (old rows keep their ids). */
+static const char SCHEMA_V2[] =
+    "ALTER TABLE jobs ADD COLUMN circuits BLOB;\n"
+    "CREATE TABLE sequences (\n"
+    "    name  TEXT PRIMARY KEY,\n"
+    "    value INTEGER NOT NULL CHECK (value >= 0)\n"
+    ") STRICT, WITHOUT ROWID;\n"
+    "INSERT INTO sequences(name, value) VALUES ('evaluations', (SELECT coalesce(max(id), 0) "
+    "FROM evaluations));\n"
+    "ALTER TABLE evaluations RENAME TO evaluations_v1;\n"
+    "CREATE TABLE evaluations (\n"
+    "    circuit     BLOB NOT NULL CHECK (length(circuit) = 32),\n"
+    "    backend     TEXT NOT NULL,\n"
+    "    shots       INTEGER NOT NULL CHECK (shots >= 0),\n"
+    "    basis       TEXT NOT NULL,\n"
+    "    mitigation  TEXT NOT NULL DEFAULT '',\n"
+    "    calibration TEXT NOT NULL DEFAULT '',\n"
+    "    seq         INTEGER NOT NULL CHECK (seq >= 1),\n"
+    "    counts      BLOB,\n"
+    "    expect      BLOB,\n"
+    "    job_id      INTEGER REFERENCES jobs(id) ON DELETE SET NULL,\n"
+    "    run_id      INTEGER REFERENCES runs(id) ON DELETE SET NULL,\n"
+    "    CHECK (counts IS NOT NULL OR expect IS NOT NULL),\n"
+    "    PRIMARY KEY (circuit, backend, shots, basis, mitigation, calibration)\n"
+    ") STRICT, WITHOUT ROWID;\n"
+    "INSERT INTO evaluations(circuit, backend, shots, basis, mitigation, calibration, seq, "
+    "counts, expect, job_id, run_id) SELECT circuit, backend, shots, basis, mitigation, "
+    "calibration, id, counts, expect, job_id, run_id FROM evaluations_v1;\n"
+    "DROP TABLE evaluations_v1;\n";
+static const char SCHEMA_V2_POST[] = "DROP TABLE job_circuits;\n";
+
+static hq_status migrate_v2_data(hq_jobdb *db) {
+    const char *f = "hq_jobdb_open";
+    sqlite3_stmt *jobs = NULL, *rows = NULL, *upd = NULL;
+    hq_status s = HQ_OK;
+    hq_sbuf list = HQ_SBUF_INIT;
+    uint8_t *hashes = NULL;
+    char **bases = NULL;
+    int64_t cap = 0;
+    int rc = sqlite3_prepare_v2(db->conn, "SELECT id, n_circuits FROM jobs ORDER BY id", -1, &jobs,
+                                NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db->conn,
+                                "SELECT position, circuit, basis FROM job_circuits WHERE job_id = "
+                                "?1 ORDER BY position",
+                                -1, &rows, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db->conn, "UPDATE jobs SET circuits = ?2 WHERE id = ?1", -1, &upd,
+                                NULL);
+    while (rc == SQLITE_OK && s == HQ_OK && (rc = sqlite3_step(jobs)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(jobs, 0), n = sqlite3_column_int64(jobs, 1), i = 0;
+        if (n > cap) {
+            uint8_t *h = hq_realloc(hashes, (size_t)n * 32);
+            if (h) hashes = h;
+            char **b = h ? hq_realloc(bases, (size_t)n * sizeof *b) : NULL;
+            if (b) bases = b;
+            if (!h || !b) {
+                s = hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory migrating job %lld", f,
+                             (long long)id);
+                break;
+            }
+            for (int64_t k = cap; k < n; k++) bases[k] = NULL;
+            cap = n;
+        }
+        sqlite3_bind_int64(rows, 1, id);
+        while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
+            const char *b = (const char *)sqlite3_column_text(rows, 2);
+            size_t bl = b ? strlen(b) : 0;
+            if (i >= n || sqlite3_column_int64(rows, 0) != i ||
+                sqlite3_column_bytes(rows, 1) != 32 || bl < 1 || bl > 200) {
+                i = -1;
+                break;
+            }
+            memcpy(hashes + 32 * i, sqlite3_column_blob(rows, 1), 32);
+            hq_free(bases[i]);
+            if (!(bases[i] = hq_strdup(b))) {
+                s = hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory", f);
+                break;
+            }
+            i++;
+        }
+        sqlite3_reset(rows);
+        if (s) break;
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) break;
+        rc = SQLITE_OK;
+        if (i != n) {
+            s = hq_failf(&db->h.err, HQ_ERR_CORRUPT,
+                         "%s: %s: job %lld's circuit rows do not match its n_circuits %lld, so "
+                         "the schema cannot be migrated to version 2; the file was not modified"
+                         "\n---> HINT: sqlite3 FILE 'SELECT * FROM job_circuits WHERE job_id = "
+                         "%lld' shows them",
+                         f, db->path, (long long)id, (long long)n, (long long)id);
+            break;
+        }
+        if ((s = jobdb_circlist_encode(n, hashes, (const char *const *)bases, &list))) {
+            s = hq_fail_prefix(&db->h.err, s, "%s", f);
+            break;
+        }
+        sqlite3_bind_int64(upd, 1, id);
+        sqlite3_bind_blob64(upd, 2, list.p, list.len, SQLITE_STATIC);
+        rc = sqlite3_step(upd);
+        sqlite3_reset(upd);
+        if (rc != SQLITE_DONE) break;
+        rc = SQLITE_OK;
+    }
+    if (s == HQ_OK && rc != SQLITE_OK && rc != SQLITE_DONE)
+        s = jobdb_fail(db, rc, f, "migrating job circuit lists to schema version 2");
+    sqlite3_finalize(jobs);
+    sqlite3_finalize(rows);
+    sqlite3_finalize(upd);
+    for (int64_t k = 0; k < cap; k++) hq_free(bases[k]);
+    hq_free(bases);
+    hq_free(hashes);
+    hq_sbuf_free(&list);
+    return s;
+}
+
+/* Step k brings a database from version k-1 to k: the script, then (optionally) a data
+ * conversion in C, then a closing script. All of it inside the migration's transaction. */
+typedef struct migration {
+    const char *sql;                 /* DDL (and SQL data changes) */
+    hq_status (*data)(hq_jobdb *db); /* conversion SQL alone cannot do, or NULL */
+    const char *post;                /* run after data, or NULL */
+} migration;
+
+static const migration migrations[] = {
+    [1] = {SCHEMA_V1, NULL, NULL},
+    [2] = {SCHEMA_V2, migrate_v2_data, SCHEMA_V2_POST},
 };
 _Static_assert(sizeof migrations / sizeof *migrations == HQ_JOBDB_SCHEMA_VERSION + 1,
-               "one migration script per schema version");
+               "one migration step per schema version");
+
+const char *jobdb_schema_script(int version) { return version == 1 ? SCHEMA_V1 : NULL; }
 
 /* ==== checks =========================================================================== */
 
@@ -184,10 +322,16 @@ static hq_status migrate(hq_jobdb *db) {
         goto out;
     }
     for (int64_t v = ver + 1; v <= HQ_JOBDB_SCHEMA_VERSION; v++) {
-        int rc = sqlite3_exec(db->conn, migrations[v], NULL, NULL, NULL);
+        const migration *m = &migrations[v];
+        char what[96];
+        snprintf(what, sizeof what, "migrating the schema to version %lld", (long long)v);
+        int rc = sqlite3_exec(db->conn, m->sql, NULL, NULL, NULL);
         if (rc) {
-            char what[96];
-            snprintf(what, sizeof what, "migrating the schema to version %lld", (long long)v);
+            s = jobdb_fail(db, rc, f, what);
+            goto out;
+        }
+        if (m->data && (s = m->data(db))) goto out;
+        if (m->post && (rc = sqlite3_exec(db->conn, m->post, NULL, NULL, NULL))) {
             s = jobdb_fail(db, rc, f, what);
             goto out;
         }

@@ -17,6 +17,8 @@
 
 /* sha256 of schema version 1 as SQLite stores it (see db_schema_v1_frozen) */
 #define V1_SCHEMA_SHA256 "0cdae9c408d8e6fc2b45e211c44b305ffdd50321be8d18b383b5b9bff60ca7ce"
+/* ... and of version 2 (db_schema_v2_frozen) */
+#define V2_SCHEMA_SHA256 "f38a23d7c124396b9c785516201b65ca1f435dd252e45d613c63f5d0f89ebd5d"
 
 static hq_jobdb *open_mem(void) {
     hq_jobdb *db = NULL;
@@ -73,9 +75,9 @@ HQ_TEST(db_open_creates_schema) {
     HQ_CHECK_EQ_INT(sql_int(db, "PRAGMA page_size"), 16384);
     HQ_CHECK_EQ_INT(sql_int(db, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
     /* the tables docs/db.md documents, and no others */
-    static const char *const tables[] = {"calibrations", "checkpoints",  "circuits",
-                                         "evaluations",  "job_circuits", "jobs",
-                                         "meta",         "runs",         "schema_migrations"};
+    static const char *const tables[] = {
+        "calibrations", "checkpoints", "circuits",          "evaluations", "jobs",
+        "meta",         "runs",        "schema_migrations", "sequences"};
     sqlite3_stmt *st;
     HQ_REQUIRE(sqlite3_prepare_v2(db->conn,
                                   "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY "
@@ -90,6 +92,7 @@ HQ_TEST(db_open_creates_schema) {
     sqlite3_finalize(st);
     HQ_CHECK_EQ_INT(k, HQ_ARRAY_LEN(tables));
     HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM schema_migrations WHERE version = 1"), 1);
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM schema_migrations WHERE version = 2"), 1);
     bool ok = false;
     char *rep = NULL;
     HQ_CHECK_OK(hq_jobdb_check_integrity(db, &ok, &rep));
@@ -97,29 +100,55 @@ HQ_TEST(db_open_creates_schema) {
     hq_jobdb_close(db);
     /* reopening an up-to-date database changes nothing */
     HQ_REQUIRE_OK(hq_jobdb_open(path, NULL, &db));
-    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM schema_migrations"), 1);
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM schema_migrations"), 2);
     hq_jobdb_close(db);
     hq_jobdb_close(NULL); /* no-op */
 }
 
-/* Schema version 1 is frozen: a database created today must have exactly the schema
- * files created by the first release have, or migrations from v1 would be wrong. If this
- * fails, the v1 DDL in db/schema.c was edited: restore it and add a version 2 script. */
+/* Schema version 1 is frozen: the DDL kept for it must build exactly the schema files
+ * created by the first release have, or migrations from v1 would be wrong. If this fails,
+ * the v1 DDL in db/schema.c was edited: restore it and change the schema in a new version. */
+/* sqlite_schema of a connection as one text, hashed */
+static void schema_hash(sqlite3 *c, char hex[65], char **text) {
+    sqlite3_stmt *st;
+    hex[0] = 0;
+    *text = NULL;
+    if (sqlite3_prepare_v2(c,
+                           "SELECT group_concat(type || ' ' || name || ': ' || sql, char(10)) FROM "
+                           "(SELECT * FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY name)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *all = (const char *)sqlite3_column_text(st, 0);
+        hq_sha256_hex(all, strlen(all), hex);
+        *text = hq_strdup(all);
+    }
+    sqlite3_finalize(st);
+}
+
 HQ_TEST(db_schema_v1_frozen) {
+    sqlite3 *c;
+    HQ_REQUIRE(sqlite3_open(":memory:", &c) == SQLITE_OK);
+    HQ_REQUIRE(jobdb_schema_script(1) != NULL);
+    HQ_REQUIRE(sqlite3_exec(c, jobdb_schema_script(1), NULL, NULL, NULL) == SQLITE_OK);
+    char hex[65], *all;
+    schema_hash(c, hex, &all);
+    HQ_CHECKF(!strcmp(hex, V1_SCHEMA_SHA256), "schema v1 changed: sha256 %s\n%s", hex, all);
+    hq_free(all);
+    sqlite3_close(c);
+    HQ_CHECK(jobdb_schema_script(0) == NULL && jobdb_schema_script(2) == NULL);
+}
+
+/* The current schema (v1 + the v2 migration) is frozen the same way: a release that
+ * shipped it must migrate to any later version, so its text must not drift. */
+HQ_TEST(db_schema_v2_frozen) {
     hq_jobdb *db = open_mem();
     HQ_REQUIRE(db);
-    sqlite3_stmt *st;
-    HQ_REQUIRE(sqlite3_prepare_v2(db->conn,
-                                  "SELECT group_concat(type || ' ' || name || ': ' || sql, "
-                                  "char(10)) FROM (SELECT * FROM sqlite_schema WHERE sql IS NOT "
-                                  "NULL ORDER BY name)",
-                                  -1, &st, NULL) == SQLITE_OK);
-    HQ_REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-    const char *all = (const char *)sqlite3_column_text(st, 0);
-    char hex[65];
-    hq_sha256_hex(all, strlen(all), hex);
-    HQ_CHECKF(!strcmp(hex, V1_SCHEMA_SHA256), "schema v1 changed: sha256 %s\n%s", hex, all);
-    sqlite3_finalize(st);
+    char hex[65], *all;
+    schema_hash(db->conn, hex, &all);
+    HQ_CHECKF(!strcmp(hex, V2_SCHEMA_SHA256), "schema v2 changed: sha256 %s\n%s", hex, all);
+    HQ_CHECK(all && strstr(all, "circuits BLOB") && !strstr(all, "job_circuits"));
+    hq_free(all);
     hq_jobdb_close(db);
 }
 
@@ -633,6 +662,18 @@ HQ_TEST(db_evals_round_trip) {
     HQ_REQUIRE_OK(hq_jobdb_eval_lookup(db, run, 1, &any, out, NULL, &nf));
     HQ_CHECK(nf == 1 && out[0].counts.n == 1 && out[0].counts.outcome[0] == 9);
     hq_jobdb_eval_clear(&out[0]);
+    /* newest by storage order, not by the calibration's name ("cal-0" sorts first) */
+    hq_counts c3;
+    counts_of(&c3, 4, (uint64_t[]){5}, (int64_t[]){items[0].key.shots}, 1);
+    hq_jobdb_eval_item latest = later;
+    latest.key.calibration = "cal-0";
+    latest.counts = &c3;
+    HQ_REQUIRE_OK(hq_jobdb_eval_put(db, run, 1, &latest, &ins));
+    HQ_CHECK_EQ_INT(ins, 1);
+    HQ_REQUIRE_OK(hq_jobdb_eval_lookup(db, 0, 1, &any, out, NULL, &nf)); /* not counted */
+    HQ_CHECK(nf == 1 && out[0].counts.n == 1 && out[0].counts.outcome[0] == 5);
+    hq_jobdb_eval_clear(&out[0]);
+    hq_counts_free(&c3);
     /* "" is "no calibration", not "any" */
     any.calibration = "";
     HQ_REQUIRE_OK(hq_jobdb_eval_lookup(db, run, 1, &any, out, NULL, &nf));
@@ -643,7 +684,7 @@ HQ_TEST(db_evals_round_trip) {
     HQ_REQUIRE_OK(hq_jobdb_run_get_stats(db, run, &st));
     HQ_CHECK_EQ_INT(st.cache_hits, 41);
     HQ_CHECK_EQ_INT(st.cache_misses, 4);
-    HQ_CHECK_EQ_INT(st.evaluations, N + 1);
+    HQ_CHECK_EQ_INT(st.evaluations, N + 2);
     /* a lookup without a run leaves the counters alone */
     HQ_REQUIRE_OK(hq_jobdb_eval_lookup(db, 0, 1, &any, out, NULL, NULL));
     HQ_REQUIRE_OK(hq_jobdb_run_get_stats(db, run, &st));
@@ -987,7 +1028,12 @@ HQ_TEST(db_jobs_errors) {
                    "client token 'tok-A' is already used by job 1");
     HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM jobs"), 1);
     /* the same circuit twice in one job is fine (two positions) */
-    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM job_circuits WHERE job_id = 1"), 2);
+    hq_jobdb_job_circuit *twice;
+    int64_t n_twice = 0;
+    HQ_REQUIRE_OK(hq_jobdb_job_circuits(db, job, false, &twice, &n_twice));
+    HQ_CHECK_EQ_INT(n_twice, 2);
+    if (n_twice == 2) HQ_CHECK_STR(twice[0].hash, twice[1].hash);
+    hq_jobdb_job_circuits_free(twice, n_twice);
 
     HQ_CHECK_FAILS(hq_jobdb_job_set_state(db, job, HQ_JOB_RUNNING, NULL), HQ_ERR_INVALID_ARG,
                    "job 1 is PENDING: it cannot become RUNNING");
@@ -1043,6 +1089,71 @@ HQ_TEST(db_jobs_errors) {
     HQ_CHECK(sqlite3_exec(db->conn, "UPDATE jobs SET state = 'SUBMITTED', remote_id = NULL", NULL,
                           NULL, NULL) == SQLITE_CONSTRAINT_CHECK);
     hq_counts_free(&c);
+    hq_jobdb_close(db);
+}
+
+/* A damaged circuit list (jobs.circuits) is reported, never used to store results under
+ * the wrong keys. */
+HQ_TEST(db_jobs_circuit_list_damaged) {
+    hq_jobdb *db = open_mem();
+    HQ_REQUIRE(db);
+    int64_t run = make_run(db, "r");
+    char text[2][128], hex[2][65];
+    const char *hashes[2], *bases[2] = {"Z", "X0X1"};
+    for (int i = 0; i < 2; i++) {
+        circuit_text(i, text[i], sizeof text[i], hex[i]);
+        hashes[i] = hex[i];
+    }
+    hq_jobdb_job_spec spec = {.run_id = run,
+                              .backend = "sv",
+                              .shots = 10,
+                              .n_circuits = 2,
+                              .hashes = hashes,
+                              .bases = bases};
+    int64_t job;
+    HQ_REQUIRE_OK(hq_jobdb_job_create(db, &spec, &job, NULL));
+    hq_jobdb_job_circuit *items;
+    int64_t n;
+    HQ_REQUIRE_OK(hq_jobdb_job_circuits(db, job, false, &items, &n));
+    HQ_CHECK(n == 2 && !strcmp(items[0].hash, hex[0]) && !strcmp(items[1].hash, hex[1]));
+    HQ_CHECK(n == 2 && !strcmp(items[0].basis, "Z") && !strcmp(items[1].basis, "X0X1"));
+    hq_jobdb_job_circuits_free(items, n);
+    /* the layout docs/db.md gives: 03 01 | n | digests | "Z\0X0X1\0" | crc32 */
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT length(circuits) FROM jobs"), 2 + 1 + 64 + 7 + 4);
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT hex(substr(circuits, 1, 3)) = '030102' FROM jobs"), 1);
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT hex(substr(circuits, 68, 7)) = '5A005830583100' FROM jobs"),
+                    1);
+    /* one flipped bit (in the first digest): the CRC catches it */
+    sqlite3_stmt *st;
+    uint8_t blob[2 + 1 + 64 + 7 + 4];
+    HQ_REQUIRE(sqlite3_prepare_v2(db->conn, "SELECT circuits FROM jobs", -1, &st, NULL) ==
+               SQLITE_OK);
+    HQ_REQUIRE(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == (int)sizeof blob);
+    memcpy(blob, sqlite3_column_blob(st, 0), sizeof blob);
+    sqlite3_finalize(st);
+    blob[10] ^= 0x10;
+    HQ_REQUIRE(sqlite3_prepare_v2(db->conn, "UPDATE jobs SET circuits = ?1", -1, &st, NULL) ==
+               SQLITE_OK);
+    sqlite3_bind_blob(st, 1, blob, (int)sizeof blob, SQLITE_STATIC);
+    HQ_REQUIRE(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+    HQ_CHECK_FAILS(hq_jobdb_job_circuits(db, job, false, &items, &n), HQ_ERR_CORRUPT,
+                   "fails its CRC-32 check");
+    hq_counts c[2];
+    hq_jobdb_result res[2];
+    for (int i = 0; i < 2; i++) {
+        counts_of(&c[i], 4, (uint64_t[]){1}, (int64_t[]){10}, 1);
+        res[i] = (hq_jobdb_result){.counts = &c[i]};
+    }
+    HQ_CHECK_FAILS(hq_jobdb_job_complete(db, job, NULL, 0, NULL, 2, res), HQ_ERR_CORRUPT,
+                   "hq_jobdb_job_complete: job 1 in :memory:");
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM evaluations"), 0);
+    /* missing altogether */
+    HQ_REQUIRE(sqlite3_exec(db->conn, "UPDATE jobs SET circuits = NULL", NULL, NULL, NULL) ==
+               SQLITE_OK);
+    HQ_CHECK_FAILS(hq_jobdb_job_circuits(db, job, false, &items, &n), HQ_ERR_CORRUPT,
+                   "circuit list blob of 0 bytes is too short");
+    for (int i = 0; i < 2; i++) hq_counts_free(&c[i]);
     hq_jobdb_close(db);
 }
 
@@ -1138,7 +1249,7 @@ HQ_TEST(db_user_transactions) {
     HQ_CHECK_OK(hq_jobdb_commit(db));
     HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM checkpoints"), 1);
     HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM jobs"), 1);
-    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM job_circuits"), 1);
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM jobs WHERE circuits IS NOT NULL"), 1);
     HQ_REQUIRE_OK(hq_jobdb_run_get(db, run, &r));
     HQ_CHECK(r.status == HQ_RUN_RUNNING);
     hq_jobdb_run_clear(&r);

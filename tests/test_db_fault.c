@@ -112,6 +112,18 @@ static void counts_for(hq_counts *c, int64_t k) {
     hq_counts_add(c, 3 - (uint64_t)(k & 3), 900 - k % 50);
 }
 
+/* Same histogram, whatever the order of the entries. */
+static bool counts_same(const hq_counts *a, const hq_counts *b) {
+    if (a->n_bits != b->n_bits || a->shots != b->shots || a->n != b->n) return false;
+    for (int64_t i = 0; i < a->n; i++) {
+        bool hit = false;
+        for (int64_t j = 0; j < b->n && !hit; j++)
+            hit = a->outcome[i] == b->outcome[j] && a->count[i] == b->count[j];
+        if (!hit) return false;
+    }
+    return true;
+}
+
 static bool integrity_ok(hq_jobdb *db) {
     bool ok = false;
     char *rep = NULL;
@@ -202,15 +214,236 @@ HQ_TEST(db_fault_newer_schema) {
     char before[65], after[65];
     file_hash(path, before);
     HQ_CHECK_FAILS(hq_jobdb_open(path, NULL, &db), HQ_ERR_UNSUPPORTED,
-                   "new.db was created by a newer hqcnn (schema 7 > 1): upgrade hqcnn to open it; "
+                   "new.db was created by a newer hqcnn (schema 7 > 2): upgrade hqcnn to open it; "
                    "the file was not modified");
     hq_jobdb_options o;
     hq_jobdb_options_init(&o);
     o.read_only = true;
-    HQ_CHECK_FAILS(hq_jobdb_open(path, &o, &db), HQ_ERR_UNSUPPORTED, "schema 7 > 1");
+    HQ_CHECK_FAILS(hq_jobdb_open(path, &o, &db), HQ_ERR_UNSUPPORTED, "schema 7 > 2");
     file_hash(path, after);
     HQ_CHECK_STR(after, before);
     HQ_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), 7);
+}
+
+/* ==== migrations ====================================================================== */
+
+/* A version 1 file as the first release wrote it, built from the v1 DDL kept in
+ * db/schema.c: a run, a COMPLETED job of 3 circuits (bases Z, X, Z; the first with its
+ * text) whose evaluations are stored, and a PENDING job of 2 circuits with a request and
+ * one attempt. Circuit k is circuit("v1", k); job 1 holds 0, 1, 2, job 2 holds 3, 3. If
+ * drop_row, job 1 lacks its position-1 row (a damaged file). */
+static void make_v1_file(const char *path, bool drop_row) {
+    sqlite3 *c;
+    HQ_REQUIRE(sqlite3_open(path, &c) == SQLITE_OK);
+    HQ_REQUIRE(sqlite3_exec(c, "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL", NULL, NULL,
+                            NULL) == SQLITE_OK);
+    HQ_REQUIRE(sqlite3_exec(c, jobdb_schema_script(1), NULL, NULL, NULL) == SQLITE_OK);
+    HQ_REQUIRE(
+        sqlite3_exec(c,
+                     "INSERT INTO schema_migrations VALUES (1, 1.5);"
+                     "INSERT INTO meta VALUES ('created_at', '1.5');"
+                     "INSERT INTO runs(id, name, created_at, updated_at, status, seed, "
+                     "code_version, backend, config_json) VALUES (1, 'old', 1, 2, "
+                     "'RUNNING', 7, '0.1.0', 'emulator-ibm', '{}');"
+                     "INSERT INTO jobs(id, run_id, backend, client_token, remote_id, state, "
+                     "n_circuits, shots, attempts, request, response, calib_submit, "
+                     "calib_complete, created_at, attempted_at, submitted_at, finished_at, "
+                     "updated_at) VALUES (1, 1, 'emulator-ibm', 'tok-v1-a', 'rem-1', "
+                     "'COMPLETED', 3, 1000, 1, x'7b7d', x'5b5d', 'cal-1', 'cal-1', 1, 2, "
+                     "3, 4, 4);"
+                     "INSERT INTO jobs(id, run_id, backend, client_token, n_circuits, shots, "
+                     "attempts, request, created_at, attempted_at, updated_at) VALUES (2, "
+                     "1, 'emulator-ibm', 'tok-v1-b', 2, 1000, 1, x'7b2231227d', 5, 6, 6);"
+                     "PRAGMA user_version = 1; PRAGMA application_id = 1213285442;",
+                     NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_stmt *jc, *ev, *ct;
+    HQ_REQUIRE(sqlite3_prepare_v2(c, "INSERT INTO job_circuits VALUES (?1, ?2, ?3, ?4)", -1, &jc,
+                                  NULL) == SQLITE_OK);
+    HQ_REQUIRE(sqlite3_prepare_v2(c,
+                                  "INSERT INTO evaluations(circuit, backend, shots, basis, "
+                                  "calibration, counts, job_id, run_id) VALUES (?1, "
+                                  "'emulator-ibm', 1000, ?2, 'cal-1', ?3, 1, 1)",
+                                  -1, &ev, NULL) == SQLITE_OK);
+    HQ_REQUIRE(sqlite3_prepare_v2(c, "INSERT INTO circuits(hash, text) VALUES (?1, ?2)", -1, &ct,
+                                  NULL) == SQLITE_OK);
+    static const int job_of[5] = {1, 1, 1, 2, 2}, pos_of[5] = {0, 1, 2, 0, 1},
+                     circ_of[5] = {0, 1, 2, 3, 3};
+    static const char *const basis_of[5] = {"Z", "X", "Z", "Z", "X"};
+    for (int r = 0; r < 5; r++) {
+        char text[128], hex[65];
+        uint8_t h[32];
+        circuit("v1", circ_of[r], text, sizeof text, hex);
+        HQ_REQUIRE_OK(hq_sha256(text, strlen(text), h));
+        if (!(drop_row && r == 1)) {
+            sqlite3_bind_int(jc, 1, job_of[r]);
+            sqlite3_bind_int(jc, 2, pos_of[r]);
+            sqlite3_bind_blob(jc, 3, h, 32, SQLITE_TRANSIENT);
+            sqlite3_bind_text(jc, 4, basis_of[r], -1, SQLITE_STATIC);
+            HQ_REQUIRE(sqlite3_step(jc) == SQLITE_DONE);
+            sqlite3_reset(jc);
+        }
+        if (job_of[r] == 1) {
+            hq_counts cnt;
+            counts_for(&cnt, r);
+            hq_sbuf b = HQ_SBUF_INIT;
+            HQ_REQUIRE_OK(hq_jobdb_counts_encode(&cnt, &b));
+            sqlite3_bind_blob(ev, 1, h, 32, SQLITE_TRANSIENT);
+            sqlite3_bind_text(ev, 2, basis_of[r], -1, SQLITE_STATIC);
+            sqlite3_bind_blob(ev, 3, b.p, (int)b.len, SQLITE_TRANSIENT);
+            HQ_REQUIRE(sqlite3_step(ev) == SQLITE_DONE);
+            sqlite3_reset(ev);
+            hq_sbuf_free(&b);
+            hq_counts_free(&cnt);
+        }
+        if (r == 0) {
+            sqlite3_bind_blob(ct, 1, h, 32, SQLITE_TRANSIENT);
+            sqlite3_bind_text(ct, 2, text, -1, SQLITE_TRANSIENT);
+            HQ_REQUIRE(sqlite3_step(ct) == SQLITE_DONE);
+        }
+    }
+    sqlite3_finalize(jc);
+    sqlite3_finalize(ev);
+    sqlite3_finalize(ct);
+    HQ_REQUIRE(sqlite3_close(c) == SQLITE_OK);
+}
+
+HQ_TEST(db_fault_migrate_v1) {
+    const char *path = hq_test_tmpfile("v1.db");
+    make_v1_file(path, false);
+    HQ_REQUIRE(raw_int(path, "PRAGMA user_version") == 1);
+    hq_jobdb *db;
+    HQ_REQUIRE_OK(hq_jobdb_open(path, NULL, &db));
+    HQ_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), HQ_JOBDB_SCHEMA_VERSION);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM schema_migrations"), 2);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'job_circuits'"),
+                    0);
+    HQ_CHECK(integrity_ok(db));
+    /* the migrated schema is exactly the one a new file gets */
+    const char *sql = "SELECT group_concat(type || name || sql, ';') FROM (SELECT * FROM "
+                      "sqlite_schema WHERE sql IS NOT NULL ORDER BY name)";
+    sqlite3_stmt *st;
+    char *migrated = NULL;
+    if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        migrated = hq_strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    hq_jobdb *fresh;
+    HQ_REQUIRE_OK(hq_jobdb_open(":memory:", NULL, &fresh));
+    if (sqlite3_prepare_v2(fresh->conn, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        HQ_CHECK_STR(migrated ? migrated : "", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    hq_jobdb_close(fresh);
+    hq_free(migrated);
+
+    /* the jobs, their circuit lists (digests, bases, the stored text) */
+    hq_jobdb_job j;
+    HQ_REQUIRE_OK(hq_jobdb_job_find_token(db, "tok-v1-a", &j));
+    HQ_CHECK(j.id == 1 && j.state == HQ_JOB_COMPLETED && j.n_circuits == 3 && j.attempts == 1);
+    HQ_CHECK_STR(j.remote_id ? j.remote_id : "", "rem-1");
+    hq_jobdb_job_clear(&j);
+    HQ_REQUIRE_OK(hq_jobdb_job_find_token(db, "tok-v1-b", &j));
+    HQ_CHECK(j.id == 2 && j.state == HQ_JOB_PENDING && j.attempts == 1 && j.request_len == 5);
+    hq_jobdb_job_clear(&j);
+    static const char *const want_basis[2][3] = {{"Z", "X", "Z"}, {"Z", "X", NULL}};
+    static const int want_circ[2][3] = {{0, 1, 2}, {3, 3, -1}};
+    for (int job = 1; job <= 2; job++) {
+        hq_jobdb_job_circuit *items;
+        int64_t n = 0;
+        HQ_REQUIRE_OK(hq_jobdb_job_circuits(db, job, true, &items, &n));
+        HQ_CHECK_EQ_INT(n, job == 1 ? 3 : 2);
+        for (int64_t i = 0; i < n && i < 3; i++) {
+            char text[128], hex[65];
+            circuit("v1", want_circ[job - 1][i], text, sizeof text, hex);
+            HQ_CHECK_STR(items[i].hash, hex);
+            HQ_CHECK_STR(items[i].basis, want_basis[job - 1][i]);
+            if (job == 1 && i == 0)
+                HQ_CHECK_STR(items[i].text ? items[i].text : "(none)", text);
+            else
+                HQ_CHECK(items[i].text == NULL);
+        }
+        hq_jobdb_job_circuits_free(items, n);
+    }
+    /* the evaluations, served as before */
+    char hexes[3][65];
+    hq_jobdb_eval_key keys[3];
+    for (int k = 0; k < 3; k++) {
+        char text[128];
+        circuit("v1", k, text, sizeof text, hexes[k]);
+        keys[k] = (hq_jobdb_eval_key){.hash = hexes[k],
+                                      .backend = "emulator-ibm",
+                                      .shots = 1000,
+                                      .basis = want_basis[0][k],
+                                      .calibration = NULL};
+    }
+    hq_jobdb_eval ev[3];
+    bool found[3];
+    int64_t hits = 0;
+    HQ_REQUIRE_OK(hq_jobdb_eval_lookup(db, 1, 3, keys, ev, found, &hits));
+    HQ_CHECK_EQ_INT(hits, 3);
+    for (int k = 0; k < 3; k++) {
+        hq_counts want;
+        counts_for(&want, k);
+        HQ_CHECK(found[k] && ev[k].has_counts && ev[k].job_id == 1);
+        HQ_CHECK_EQ_INT(ev[k].eval_id, k + 1); /* the v1 row ids, kept */
+        HQ_CHECK(ev[k].has_counts && counts_same(&ev[k].counts, &want));
+        hq_counts_free(&want);
+        hq_jobdb_eval_clear(&ev[k]);
+    }
+    /* the pending job resumes: completing it stores its results under the migrated bases */
+    hq_counts c3[2];
+    hq_jobdb_result res[2];
+    for (int i = 0; i < 2; i++) {
+        counts_for(&c3[i], 10 + i);
+        res[i] = (hq_jobdb_result){.counts = &c3[i]};
+    }
+    HQ_CHECK_OK(hq_jobdb_job_complete(db, 2, NULL, 0, "cal-2", 2, res));
+    char text3[128], hex3[65];
+    circuit("v1", 3, text3, sizeof text3, hex3);
+    hq_jobdb_eval_key k3[2] = {{.hash = hex3,
+                                .backend = "emulator-ibm",
+                                .shots = 1000,
+                                .basis = "Z",
+                                .calibration = "cal-2"},
+                               {.hash = hex3,
+                                .backend = "emulator-ibm",
+                                .shots = 1000,
+                                .basis = "X",
+                                .calibration = "cal-2"}};
+    HQ_REQUIRE_OK(hq_jobdb_eval_lookup(db, 0, 2, k3, ev, found, &hits));
+    HQ_CHECK_EQ_INT(hits, 2);
+    for (int i = 0; i < 2; i++) {
+        HQ_CHECK(ev[i].has_counts && ev[i].job_id == 2 && counts_same(&ev[i].counts, &c3[i]));
+        HQ_CHECK(ev[i].eval_id > 3); /* numbered after the migrated rows */
+        hq_jobdb_eval_clear(&ev[i]);
+        hq_counts_free(&c3[i]);
+    }
+    HQ_CHECK(integrity_ok(db));
+    hq_jobdb_close(db);
+    /* reopening migrates nothing more */
+    HQ_REQUIRE_OK(hq_jobdb_open(path, NULL, &db));
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM schema_migrations"), 2);
+    hq_jobdb_close(db);
+}
+
+HQ_TEST(db_fault_migrate_v1_damaged) {
+    const char *path = hq_test_tmpfile("v1bad.db");
+    make_v1_file(path, true);
+    char before[65], after[65];
+    file_hash(path, before);
+    hq_jobdb *db;
+    HQ_CHECK_FAILS(hq_jobdb_open(path, NULL, &db), HQ_ERR_CORRUPT,
+                   "job 1's circuit rows do not match its n_circuits 3, so the schema cannot be "
+                   "migrated to version 2; the file was not modified");
+    file_hash(path, after);
+    HQ_CHECK_STR(after, before);
+    HQ_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), 1);
+    /* a read-only open does not migrate */
+    hq_jobdb_options o;
+    hq_jobdb_options_init(&o);
+    o.read_only = true;
+    HQ_CHECK_FAILS(hq_jobdb_open(path, &o, &db), HQ_ERR_UNSUPPORTED,
+                   "has schema version 1 and needs migrating to 2");
 }
 
 HQ_TEST(db_fault_foreign_database) {
@@ -795,6 +1028,7 @@ HQ_TEST(db_fault_concurrent_create) {
         HQ_REQUIRE(waitpid(pid[w], &st, 0) == pid[w]);
         HQ_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "process %d failed", w);
     }
-    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM schema_migrations"), 1);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM schema_migrations"),
+                    HQ_JOBDB_SCHEMA_VERSION);
     HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM runs"), 2);
 }
