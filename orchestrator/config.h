@@ -16,7 +16,11 @@
  *       "augment": {"hflip": 0.5, "shift": 2, "rotate": 10} | null,   (nn/augment.h)
  *       "select": "val_auc" | "val_acc" | "last",   which epoch's weights are kept
  *       "ema": 0.99,                       evaluate (and keep) an exponential moving average
- *                                          of the weights with this decay (0 = off)
+ *                                          of the weights with this decay (0 = off); the
+ *                                          decay at optimizer step s is min(ema, (1 + s) /
+ *                                          (10 + s)) (warm-up as in TensorFlow's
+ *                                          ExponentialMovingAverage), so a run shorter
+ *                                          than ~1000 steps never reaches 0.99
  *       "tta": "none" | "hflip",           test-time augmentation: average the scores of
  *                                          each image and its mirror image
  *       "checkpoint_every": 50,            optimizer steps between checkpoints (and at
