@@ -279,18 +279,31 @@ static hq_status pragma_int(hq_jobdb *db, const char *sql, int64_t *out, const c
     return s;
 }
 
+/* Read or set the journal mode. Switching to WAL needs the file to itself, and SQLite
+ * answers SQLITE_BUSY at once, without calling the busy handler, while another connection
+ * holds a lock or is itself switching (two processes creating the same new database): such
+ * answers are retried here with a growing sleep (1 .. 20 ms) until the busy timeout. */
 static hq_status journal_mode(hq_jobdb *db, const char *sql, char *mode, size_t cap) {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const char *m = (const char *)sqlite3_column_text(st, 0);
-        snprintf(mode, cap, "%s", m ? m : "");
-        rc = SQLITE_OK;
+    double t0 = hq_time_now();
+    long sleep_ms = 1;
+    for (;;) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const char *m = (const char *)sqlite3_column_text(st, 0);
+            snprintf(mode, cap, "%s", m ? m : "");
+            rc = SQLITE_OK;
+        }
+        sqlite3_finalize(st);
+        bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+        if (busy && (hq_time_now() - t0) * 1e3 < db->opt.busy_timeout_ms) {
+            hq_sleep_ms(sleep_ms);
+            sleep_ms = sleep_ms < 20 ? sleep_ms * 2 : 20;
+            continue;
+        }
+        return rc == SQLITE_OK ? HQ_OK : jobdb_fail(db, rc, "hq_jobdb_open", "setting WAL mode");
     }
-    hq_status s = rc == SQLITE_OK ? HQ_OK : jobdb_fail(db, rc, "hq_jobdb_open", "setting WAL mode");
-    sqlite3_finalize(st);
-    return s;
 }
 
 static hq_status ensure_wal(hq_jobdb *db) {
