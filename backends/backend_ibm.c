@@ -314,76 +314,10 @@ static hq_status ibm_calibration(void *ctx, char calib_id[HQ_CALIB_ID_MAX], char
 
 /* ==== compile ============================================================================= */
 
-/* When every measurement of c is terminal (nothing but barriers touches a measured qubit
- * afterwards, no qubit measured twice, no reset or classical condition): *unitary = a copy
- * without the measurements and (mq[i], mc[i]) the measured qubit and classical bit of each
- * measurement, in order. *unitary = NULL when c does not have that form. */
-static hq_status split_terminal(const hq_circuit *c, hq_circuit **unitary, int *mq, int *mc,
-                                int *n_meas) {
-    *unitary = NULL;
-    *n_meas = 0;
-    int nq = hq_circuit_n_qubits(c);
-    int64_t n_ops = hq_circuit_n_ops(c);
-    const hq_op *ops = hq_circuit_ops(c);
-    bool *done = hq_calloc((size_t)(nq ? nq : 1), sizeof *done);
-    if (!done) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
-    bool terminal = true;
-    int m = 0;
-    for (int64_t i = 0; i < n_ops && terminal; i++) {
-        const hq_op *op = &ops[i];
-        if (op->cond_creg >= 0 || op->gate == HQ_GATE_RESET) terminal = false;
-        if (op->gate == HQ_GATE_BARRIER) continue;
-        if (op->gate == HQ_GATE_MEASURE) {
-            if (done[op->q[0]] || m >= 64) terminal = false;
-            done[op->q[0]] = true;
-            m++;
-            continue;
-        }
-        for (int k = 0; k < op->nq; k++)
-            if (done[op->q[k]]) terminal = false;
-    }
-    hq_free(done);
-    if (!terminal) return HQ_OK;
-    hq_circuit *d = NULL;
-    hq_status st = hq_circuit_create(&d);
-    if (st == HQ_OK) st = hq_circuit_add_qreg(d, "q", nq, NULL);
-    for (int i = 0; st == HQ_OK && i < hq_circuit_n_cregs(c); i++) {
-        hq_reg r = hq_circuit_creg(c, i);
-        st = hq_circuit_add_creg(d, r.name, r.size, NULL);
-    }
-    for (int k = 0; st == HQ_OK && k < hq_circuit_n_symbols(c); k++)
-        st = hq_circuit_add_symbol(d, hq_circuit_symbol_name(c, k), hq_circuit_symbol_kind(c, k),
-                                   NULL);
-    for (int64_t i = 0; st == HQ_OK && i < n_ops; i++) {
-        const hq_op *op = &ops[i];
-        if (op->gate == HQ_GATE_MEASURE) {
-            mq[*n_meas] = op->q[0];
-            mc[*n_meas] = op->clbit;
-            (*n_meas)++;
-        } else if (op->gate == HQ_GATE_BARRIER) {
-            int qs[64], nb = 0;
-            for (int k = 0; k < op->nq && nb < 64; k++) qs[nb++] = hq_op_qubit(c, op, k);
-            st = hq_circuit_add_barrier(d, qs, nb);
-        } else {
-            hq_angle a[HQ_GATE_MAX_PARAMS];
-            for (int k = 0; k < op->np; k++) a[k] = hq_circuit_angle(c, op->p[k]);
-            int qs[HQ_GATE_MAX_QUBITS] = {op->q[0], op->q[1], op->q[2]};
-            st = hq_circuit_add_gate_sym(d, (hq_gate)op->gate, qs, op->np ? a : NULL);
-        }
-    }
-    if (st) {
-        hq_circuit_free(d);
-        return st;
-    }
-    *unitary = d;
-    return HQ_OK;
-}
-
 /* The compiled form of a logical circuit (from the cache or compiled now); borrowed until
- * the cache is next modified. Terminal measurements are taken off before routing and put
- * back at the end on the qubits that hold the logical ones (final layout), so the router
- * never moves states through a measured qubit: a circuit measured at the end stays one
- * (no mid-circuit measurement for the device to support). */
+ * the cache is next modified. The transpiler keeps final measurements out of routing and
+ * places them on the final layout, so a circuit measured at the end stays one (no
+ * mid-circuit measurement for the device to support; docs/transpile.md). */
 static hq_status compile(ibm_ctx *c, const hq_circuit *lc, const isa_entry **out) {
     const char *fn = c->rc.name;
     char key[65];
@@ -408,14 +342,7 @@ static hq_status compile(ibm_ctx *c, const hq_circuit *lc, const isa_entry **out
     to.seed = (uint64_t)c->seed_transpiler;
     hq_transpile_result tr;
     memset(&tr, 0, sizeof tr);
-    const hq_circuit *src = flat ? flat : lc;
-    hq_circuit *unit = NULL;
-    int mq[64], mc[64], n_meas = 0;
-    st = split_terminal(src, &unit, mq, mc, &n_meas);
-    if (st == HQ_OK) st = hq_transpile_ibm(unit ? unit : src, c->dev, &to, &tr);
-    for (int i = 0; st == HQ_OK && unit && i < n_meas; i++)
-        st = hq_circuit_add_measure(tr.circuit, tr.final_layout[mq[i]], mc[i]);
-    hq_circuit_free(unit);
+    st = hq_transpile_ibm(flat ? flat : lc, c->dev, &to, &tr);
     hq_circuit_free(flat);
     if (st == HQ_OK) st = hq_transpile_check_isa(tr.circuit, c->dev);
     hq_sbuf q = HQ_SBUF_INIT;
