@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "core/core.h"
 
@@ -37,6 +38,14 @@ const char *hq_test_tmpdir(void);            /* created on first call within a t
 const char *hq_test_tmpfile(const char *name);
 /* Write a whole file (for bad-input tests); returns the path. */
 const char *hq_test_write_file(const char *name, const void *data, size_t len);
+/* Run argv (argv[0] = the program, e.g. $HQCNN_BIN) in a child process with
+ * $HQCNN_FAULT_KILL_AFTER_SUBMIT set to kill_after (NULL: unset); its stdout goes to out_path
+ * and its stderr is appended to err_path (NULL: /dev/null for either). kill_ms >= 0: SIGKILL
+ * the child after that many ms if it is still running. *running (if not NULL) holds the
+ * child's pid while it runs and 0 afterwards. Returns the exit status, 128 + signal if it
+ * was killed, -1 if it could not be started. */
+int hq_test_run_child(char *const argv[], long kill_ms, const char *kill_after,
+                      const char *out_path, const char *err_path, volatile pid_t *running);
 
 #define HQ_CHECK(cond)                                                            \
     do {                                                                          \

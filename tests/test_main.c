@@ -94,6 +94,41 @@ const char *hq_test_write_file(const char *name, const void *data, size_t len) {
     return path;
 }
 
+int hq_test_run_child(char *const argv[], long kill_ms, const char *kill_after,
+                      const char *out_path, const char *err_path, volatile pid_t *running) {
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        if (kill_after)
+            setenv("HQCNN_FAULT_KILL_AFTER_SUBMIT", kill_after, 1);
+        else
+            unsetenv("HQCNN_FAULT_KILL_AFTER_SUBMIT");
+        if (out_path && !freopen(out_path, "w", stdout)) _exit(126);
+        if (!freopen(err_path ? err_path : "/dev/null", err_path ? "a" : "w", stderr)) _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    if (running) *running = pid;
+    int status = 0;
+    if (kill_ms >= 0) {
+        double t0 = hq_time_now();
+        while (waitpid(pid, &status, WNOHANG) == 0) {
+            if ((hq_time_now() - t0) * 1000 >= (double)kill_ms) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                break;
+            }
+            hq_sleep_ms(2);
+        }
+    } else if (waitpid(pid, &status, 0) < 0) {
+        status = -1;
+    }
+    if (running) *running = 0;
+    if (status == -1) return -1;
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
     (void)flag;

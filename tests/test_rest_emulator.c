@@ -348,42 +348,12 @@ HQ_TEST_SLOW(rest_emu_ionq_every_fault_completes_or_resumes_identically) {
 
 /* ==== crashes: kill -9 of the client, restart of the emulator ============================= */
 
-/* Run `hqcnn args...` in a child, stdout to out_path and stderr to err_path (may be NULL);
- * kill it with SIGKILL after kill_ms (< 0: never). Exit status, 137 if killed, -1 on error. */
 static volatile pid_t g_child; /* the running client, for the restarter */
 
+/* `hqcnn args...` in a child (hq_test_run_child), its pid in g_child while it runs. */
 static int run_cli(char *const argv[], long kill_ms, const char *env_kill, const char *out_path,
                    const char *err_path) {
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    g_child = pid;
-    if (pid == 0) {
-        if (env_kill)
-            setenv("HQCNN_FAULT_KILL_AFTER_SUBMIT", env_kill, 1);
-        else
-            unsetenv("HQCNN_FAULT_KILL_AFTER_SUBMIT");
-        if (out_path && !freopen(out_path, "w", stdout)) _exit(126);
-        if (!freopen(err_path ? err_path : "/dev/null", err_path ? "a" : "w", stderr)) _exit(126);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status = 0;
-    if (kill_ms >= 0) {
-        double t0 = hq_time_now();
-        while (waitpid(pid, &status, WNOHANG) == 0) {
-            if ((hq_time_now() - t0) * 1000 >= (double)kill_ms) {
-                kill(pid, SIGKILL);
-                waitpid(pid, &status, 0);
-                break;
-            }
-            hq_sleep_ms(2);
-        }
-    } else {
-        waitpid(pid, &status, 0);
-    }
-    g_child = 0;
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
+    return hq_test_run_child(argv, kill_ms, env_kill, out_path, err_path, &g_child);
 }
 
 static bool read_sha(const char *path, char sha[65]) {

@@ -205,21 +205,10 @@ HQ_TEST(study_report_invariants_and_cache) {
                    "unknown device 'nowhere'");
 }
 
-/* Run `hqcnn ARGS...` in a child with $HQCNN_FAULT_KILL_AFTER_SUBMIT = kill_after; returns
- * the exit code, 128 + signal if killed, -1 if it could not run. */
+/* `hqcnn ARGS...` in a child with $HQCNN_FAULT_KILL_AFTER_SUBMIT = kill_after, stderr
+ * discarded (hq_test_run_child). */
 static int run_cli(char *const argv[], const char *kill_after) {
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        setenv("HQCNN_FAULT_KILL_AFTER_SUBMIT", kill_after, 1);
-        if (!freopen("/dev/null", "w", stderr)) _exit(126);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status = 0;
-    if (waitpid(pid, &status, 0) < 0) return -1;
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
+    return hq_test_run_child(argv, -1, kill_after, NULL, NULL, NULL);
 }
 
 HQ_TEST(study_resume_after_kill_submits_nothing_twice) {

@@ -219,37 +219,9 @@ HQ_TEST(train_plan_predicts_submissions_and_resume_is_bit_identical) {
     hq_train_config_free(&cb);
 }
 
-/* Run `hqcnn args...` in a child; kill it with SIGKILL after kill_ms (< 0: never).
- * Returns the exit status, 137 if killed, -1 on error; stdout to out_path if given. */
+/* `hqcnn args...` in a child, stderr discarded (hq_test_run_child). */
 static int run_cli(char *const argv[], long kill_ms, const char *env_kill, const char *out_path) {
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        if (env_kill)
-            setenv("HQCNN_FAULT_KILL_AFTER_SUBMIT", env_kill, 1);
-        else
-            unsetenv("HQCNN_FAULT_KILL_AFTER_SUBMIT");
-        if (out_path && !freopen(out_path, "w", stdout)) _exit(126);
-        if (!freopen("/dev/null", "w", stderr)) _exit(126);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status = 0;
-    if (kill_ms >= 0) {
-        double t0 = hq_time_now();
-        while (waitpid(pid, &status, WNOHANG) == 0) {
-            if ((hq_time_now() - t0) * 1000 >= (double)kill_ms) {
-                kill(pid, SIGKILL);
-                waitpid(pid, &status, 0);
-                break;
-            }
-            hq_sleep_ms(2);
-        }
-    } else {
-        waitpid(pid, &status, 0);
-    }
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
+    return hq_test_run_child(argv, kill_ms, env_kill, out_path, NULL, NULL);
 }
 
 static bool read_sha(const char *path, char sha[65]) {
