@@ -8,8 +8,9 @@
  * loss, zero_grad, backward, Adam step; inference = evaluation-mode forward.
  *
  *   build/bench/bench_nn [--threads N] [--batch B] [--rounds R] [--layers]
- * --layers adds one line per layer with its forward and backward CPU time (all threads) at
- * batch B.
+ * --layers adds one line per layer with its forward (training mode), backward and
+ * evaluation forward CPU time (all threads) at batch B. $HQCNN_NN_NO_FOLD=1 times the
+ * evaluation forward without batch-norm folding (the reference path).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -108,7 +109,8 @@ static int bench_model(const char *name, const char *cfg_path, int threads, int 
             hq_tensor_view(data, hq_shape4(batch <= N_TRAIN ? batch : N_TRAIN, in.c, in.h, in.w));
         int n = x.shape.n, nl = hq_model_n_layers(m);
         double *tf = hq_calloc((size_t)nl, sizeof(double)),
-               *tb = hq_calloc((size_t)nl, sizeof(double));
+               *tb = hq_calloc((size_t)nl, sizeof(double)),
+               *te = hq_calloc((size_t)nl, sizeof(double));
         hq_pass p = {.train = true, .seed = 1};
         double loss;
         hq_model_forward(m, &x, &p, NULL);
@@ -142,6 +144,30 @@ static int bench_model(const char *name, const char *cfg_path, int threads, int 
                 l->ops->backward(l, i == 0 ? NULL : dx, dy, in_t.data, a.data, n);
                 tb[i] += layer_clock() - t0;
             }
+            /* evaluation forward, as the model runs it: a convolution with a folded batch
+             * norm writes the batch norm's output in one pass (the batch norm costs 0) */
+            hq_pass ev = {.train = false};
+            for (int i = 0; i < nl; i++) {
+                hq_layer *l = hq_model_layer(m, i);
+                if (l->alias) continue;
+                hq_tensor in_t;
+                if (i == 0)
+                    in_t = x;
+                else
+                    hq_model_activation(m, i - 1, &in_t);
+                if (l->fold) {
+                    hq_model_activation(m, i + 1, &a);
+                    double t0 = layer_clock();
+                    nn_conv2d_forward_folded(l, l->fold, a.data, in_t.data, n);
+                    te[i] += layer_clock() - t0;
+                    i++;
+                    continue;
+                }
+                hq_model_activation(m, i, &a);
+                double t0 = layer_clock();
+                l->ops->forward(l, a.data, in_t.data, n, &ev);
+                te[i] += layer_clock() - t0;
+            }
         }
         hq_free(dx);
         hq_free(dy);
@@ -150,12 +176,15 @@ static int bench_model(const char *name, const char *cfg_path, int threads, int 
             hq_layer *l = hq_model_layer(m, i);
             if (l->alias) continue;
             printf("{\"bench\":\"nn_%s_layer\",\"layer\":%d,\"type\":\"%s%s\",\"batch\":%d,"
-                   "\"forward_cpu_ms\":%.3f,\"backward_cpu_ms\":%.3f}\n",
+                   "\"forward_cpu_ms\":%.3f,\"backward_cpu_ms\":%.3f,"
+                   "\"eval_forward_cpu_ms\":%.3f%s}\n",
                    name, i, hq_layer_type(l), l->fuse_relu ? "+relu" : "", n, 1e3 * tf[i] / reps,
-                   1e3 * tb[i] / reps);
+                   1e3 * tb[i] / reps, 1e3 * te[i] / reps,
+                   l->fold ? ",\"eval\":\"batch norm folded in\"" : "");
         }
         hq_free(tf);
         hq_free(tb);
+        hq_free(te);
     }
     hq_free(data);
     hq_free(labels);

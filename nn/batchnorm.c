@@ -86,6 +86,20 @@ hq_status nn_batchnorm_fuse_maxpool(hq_layer *l) {
     return HQ_OK;
 }
 
+void nn_batchnorm_eval_affine(const hq_layer *l, float *scale, float *shift, bool *relu,
+                              bool *pool) {
+    const bn_ctx *b = l->ctx;
+    const float *gamma = l->params[0].data, *beta = l->params[1].data;
+    const float *rmean = l->params[2].data, *rvar = l->params[3].data;
+    for (int c = 0; c < b->c; c++) { /* the arithmetic of bn_forward's evaluation branch */
+        float invstd = (float)(1.0 / sqrt((double)rvar[c] + b->eps)), a = invstd * gamma[c];
+        scale[c] = a;
+        shift[c] = beta[c] - rmean[c] * a;
+    }
+    *relu = l->fuse_relu;
+    *pool = b->pool;
+}
+
 /* argmax bytes of the fused pooling, after the statistics in the cache */
 static uint8_t *bn_argmax(const hq_layer *l) {
     const bn_ctx *b = l->ctx;

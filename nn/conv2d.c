@@ -258,6 +258,135 @@ static hq_status conv_forward(hq_layer *l, float *y, const float *x, int n, cons
     return HQ_OK;
 }
 
+/* ==== evaluation forward with the batch norm folded in ================================ */
+
+/*
+ * In evaluation the batch norm after a convolution is the per-channel affine map
+ * v -> a v + d (a = gamma / sqrt(running_var + eps), d = beta - running_mean a), so
+ *     bn(conv(x)) = (a W) . col + (a b + d):
+ * one gemm with scaled weights and bias, then the ReLU (and the 2x2 max pooling) applied to
+ * each chunk while it is still in L2. Neither the convolution's output nor the batch
+ * norm's input pass is written. The folded weights are recomputed on every call (cout*K
+ * products, under 0.1 % of the chunk gemms even at batch 1), so they can never be stale
+ * after a weight or running-statistics change.
+ */
+typedef struct conv_fold_job {
+    hq_layer *l;
+    float *y;        /* (n, cout, ho, wo), or (n, cout, ho/2, wo/2) when pooled */
+    const float *x;  /* (n, cin, h, w) */
+    const float *wf; /* folded weights (cout, K) */
+    const float *bf; /* folded bias (cout) */
+    bool relu, pool;
+    int n, n_slots;
+} conv_fold_job;
+
+/* a if a >= b or a is NaN, else b */
+static inline float max_nan(float a, float b) { return a >= b || isnan(a) ? a : b; }
+
+/* y (h/2, w/2) = relu(2x2 max of v (h, w)); a NaN in a window gives NaN (as PyTorch's
+ * max pool); relu after max = max after relu. Odd last rows / columns are dropped. */
+static void relu_pool_plane(float *restrict y, const float *restrict v, int h, int w) {
+    int ph = h / 2, pw = w / 2;
+    for (int oh = 0; oh < ph; oh++) {
+        const float *r0 = v + (int64_t)(2 * oh) * w, *r1 = r0 + w;
+        float *yr = y + (int64_t)oh * pw;
+        int ow = 0;
+#if NN_HAVE_SHUFFLE
+        for (; ow + 4 <= pw; ow += 4) {
+            nn_f4 a0, a1, b0, b1;
+            memcpy(&a0, r0 + 2 * ow, 16);
+            memcpy(&a1, r0 + 2 * ow + 4, 16);
+            memcpy(&b0, r1 + 2 * ow, 16);
+            memcpy(&b1, r1 + 2 * ow + 4, 16);
+            nn_f4 v0 = __builtin_shufflevector(a0, a1, 0, 2, 4, 6);
+            nn_f4 v1 = __builtin_shufflevector(a0, a1, 1, 3, 5, 7);
+            nn_f4 v2 = __builtin_shufflevector(b0, b1, 0, 2, 4, 6);
+            nn_f4 v3 = __builtin_shufflevector(b0, b1, 1, 3, 5, 7);
+            /* keep a where a >= b or a is NaN, else b: the larger, a NaN wins, ties keep
+             * the first (as the reference's "v > m" scan) */
+            nn_i4 k1 = (v0 >= v1) | (v0 != v0), k2 = (v2 >= v3) | (v2 != v2);
+            nn_f4 m01 = (nn_f4)(((nn_i4)v0 & k1) | ((nn_i4)v1 & ~k1));
+            nn_f4 m23 = (nn_f4)(((nn_i4)v2 & k2) | ((nn_i4)v3 & ~k2));
+            nn_i4 k3 = (m01 >= m23) | (m01 != m01);
+            nn_f4 m = (nn_f4)(((nn_i4)m01 & k3) | ((nn_i4)m23 & ~k3));
+            m = (nn_f4)((nn_i4)m & ~(m < (nn_f4){0})); /* relu; NaN passes */
+            memcpy(yr + ow, &m, 16);
+        }
+#endif
+        for (; ow < pw; ow++) {
+            float m01 = max_nan(r0[2 * ow], r0[2 * ow + 1]);
+            float m = max_nan(m01, max_nan(r1[2 * ow], r1[2 * ow + 1]));
+            yr[ow] = m < 0.0f ? 0.0f : m; /* NaN passes */
+        }
+    }
+}
+
+static void conv_fold_task(void *arg, int s, int thread) {
+    conv_fold_job *j = arg;
+    hq_layer *l = j->l;
+    conv_ctx *c = l->ctx;
+    float *colx = nn_private(l, thread);
+    float *tmp = (float *)nn_scratch_thread(l, thread) + nn_align((size_t)c->dcol_floats * 4) / 4;
+    int64_t hwo = (int64_t)c->ho * c->wo, in_s = (int64_t)c->cin * c->h * c->w;
+    int64_t plane = j->pool ? (int64_t)(c->ho / 2) * (c->wo / 2) : hwo;
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int b = nn_slot_begin(j->n, j->n_slots, s); b < b1; b += c->g) {
+        int gn = b1 - b < c->g ? b1 - b : c->g;
+        int64_t nc = gn * hwo;
+        for (int i = 0; i < gn; i++)
+            im2col(colx + i * hwo, c->ldx, j->x + (b + i) * in_s, c->cin, c->h, c->w, c->k,
+                   c->stride, c->pad, c->ho, c->wo, true);
+        for (int o = 0; o < c->cout; o++) {
+            float *r = tmp + o * nc, bo = j->bf[o];
+            for (int64_t p = 0; p < nc; p++) r[p] = bo;
+        }
+        nn_sgemm(false, false, c->cout, (int)nc, c->kk, 1.0f, j->wf, c->kk, colx, (int)c->ldx, 1.0f,
+                 tmp, (int)nc);
+        for (int i = 0; i < gn; i++)
+            for (int o = 0; o < c->cout; o++) {
+                const float *v = tmp + o * nc + i * hwo;
+                float *yo = j->y + ((int64_t)(b + i) * c->cout + o) * plane;
+                if (j->pool) {
+                    relu_pool_plane(yo, v, c->ho, c->wo);
+                } else if (j->relu) {
+                    for (int64_t p = 0; p < hwo; p++)
+                        yo[p] = v[p] < 0.0f ? 0.0f : v[p]; /* NaN passes, as in torch.relu */
+                } else {
+                    memcpy(yo, v, (size_t)hwo * sizeof(float));
+                }
+            }
+    }
+}
+
+hq_status nn_conv2d_forward_folded(hq_layer *l, const hq_layer *bn, float *y, const float *x,
+                                   int n) {
+    conv_ctx *c = l->ctx;
+    /* the shared scratch of the backward pass: per-slot partials (>= cout floats) and the
+     * flipped kernel (cout*K floats) */
+    float *bf = l->scratch;
+    float *wf = bf + nn_align((size_t)NN_MAX_SLOTS * (size_t)c->part_floats * 4) / 4;
+    float *scale = bf + c->cout;
+    bool relu, pool;
+    nn_batchnorm_eval_affine(bn, scale, bf, &relu, &pool);
+    const float *w = l->params[0].data, *bias = c->bias ? l->params[1].data : NULL;
+    for (int o = 0; o < c->cout; o++) {
+        float a = scale[o];
+        for (int q = 0; q < c->kk; q++) wf[(int64_t)o * c->kk + q] = w[(int64_t)o * c->kk + q] * a;
+        bf[o] = (bias ? bias[o] : 0.0f) * a + bf[o];
+    }
+    conv_fold_job j = {.l = l,
+                       .y = y,
+                       .x = x,
+                       .wf = wf,
+                       .bf = bf,
+                       .relu = relu,
+                       .pool = pool,
+                       .n = n,
+                       .n_slots = nn_n_slots(n)};
+    nn_pool_run(l->pool, j.n_slots, conv_fold_task, &j);
+    return HQ_OK;
+}
+
 /* ==== backward ======================================================================== */
 
 static void conv_bwd_task(void *arg, int s, int thread) {

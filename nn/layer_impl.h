@@ -130,6 +130,10 @@ struct hq_layer {
     hq_nn_pool *pool;      /* borrowed; NULL = serial */
     bool alias;            /* the model runs this layer as y = x / dx = dy (flatten, fused relu) */
     bool fuse_relu;        /* batch norm only: apply ReLU to the output (relu after it fused) */
+    struct hq_layer *fold; /* conv2d only: the batch norm after it, folded into evaluation
+                            * forwards by the model (NULL: none) */
+    bool fwd_folded;       /* conv2d with fold: the latest forward ran folded, so neither its
+                            * output nor the batch norm's cache was written */
     void *ctx;             /* layer-private options and state */
     /* latest forward (for hq_layer_backward) */
     const float *fwd_x; /* (fwd_n, in) */
@@ -198,6 +202,16 @@ extern const nn_layer_ops nn_quantum_ops;
  * padding. */
 hq_status nn_batchnorm_fuse_maxpool(hq_layer *l);
 bool nn_maxpool_is_2x2(const hq_layer *l);
+/* Evaluation-mode batch norm as the affine map v -> scale v + shift per channel (c
+ * values each, computed as its evaluation forward does), and whether its pass also
+ * applies ReLU and 2x2 max pooling. */
+void nn_batchnorm_eval_affine(const hq_layer *l, float *scale, float *shift, bool *relu,
+                              bool *pool);
+/* Evaluation forward of conv2d l followed by batch norm bn (its input: l's output) with the
+ * batch norm folded into the convolution's weights and bias: y is bn's output (pooled when
+ * bn fuses the pooling). Writes neither l's output nor bn's cache. */
+hq_status nn_conv2d_forward_folded(hq_layer *l, const hq_layer *bn, float *y, const float *x,
+                                   int n);
 /* One output row of 2x2 max pooling from input rows r0, r1 (2*wo values each): y (wo) the
  * maxima, a (wo) the window position of the first maximum in row-major order (PyTorch's
  * tie rule). Returns nonzero if a NaN was seen (then y and a are not PyTorch's: the caller

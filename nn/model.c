@@ -14,6 +14,7 @@
  */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdlib.h>
 
 #include "core/sha256.h"
 #include "nn/layer_impl.h"
@@ -169,6 +170,14 @@ static hq_status build(hq_model *m, const cJSON *mo, const hq_model_opts *op) {
                 m->layers[i + 2]->alias = true;
             }
         }
+
+    /* evaluation forwards fold each batch norm into the convolution before it (the
+     * reference path stays selectable: opts->no_fold or $HQCNN_NN_NO_FOLD=1) */
+    const char *nf = getenv("HQCNN_NN_NO_FOLD");
+    bool fold = !op->no_fold && !(nf && *nf && strcmp(nf, "0"));
+    for (int i = 0; i + 1 < m->n_layers && fold; i++)
+        if (m->layers[i]->ops == &nn_conv2d_ops && m->layers[i + 1]->ops == &nn_batchnorm_ops)
+            m->layers[i]->fold = m->layers[i + 1];
 
     /* threads */
     if ((st = hq_nn_pool_create(threads, &m->pool)) != HQ_OK) return st;
@@ -403,7 +412,38 @@ static hq_status forward_range(hq_model *m, int first, int last, int n, const hq
     hq_status st = HQ_OK;
     for (int i = first; i < last && st == HQ_OK; i++) {
         hq_layer *l = m->layers[i];
-        if (!l->alias) st = l->ops->forward(l, m->act[i], layer_input(m, i), n, pass);
+        if (l->alias) continue;
+        if (l->fold && !pass->train && i + 1 < last) {
+            /* conv2d + batch norm in one pass; the batch norm's output is act[i + 1] */
+            st = nn_conv2d_forward_folded(l, l->fold, m->act[i + 1], layer_input(m, i), n);
+            l->fwd_folded = true;
+            i++;
+            continue;
+        }
+        l->fwd_folded = false;
+        st = l->ops->forward(l, m->act[i], layer_input(m, i), n, pass);
+    }
+    nn_blas_restore(prev);
+    return st;
+}
+
+/* Redo the conv2d + batch-norm pairs in [first, last) whose latest forward ran folded along
+ * the reference path (separate passes, evaluation mode), in layer order, so that their
+ * outputs and the batch norms' caches exist for backward. The batch norms' outputs are
+ * rewritten with the reference path's values (equal to rounding). conv_only: only the
+ * convolutions' outputs (for hq_model_activation), the pairs stay marked folded. */
+static hq_status unfold_range(hq_model *m, int first, int last, int n, bool conv_only) {
+    hq_pass ev = {.train = false};
+    hq_status st = HQ_OK;
+    int prev = nn_blas_single();
+    for (int i = first; i < last && st == HQ_OK; i++) {
+        hq_layer *l = m->layers[i];
+        if (!l->fold || !l->fwd_folded) continue;
+        st = l->ops->forward(l, m->act[i], layer_input(m, i), n, &ev);
+        if (st == HQ_OK && !conv_only && i + 1 < m->n_layers) {
+            st = l->fold->ops->forward(l->fold, m->act[i + 1], m->act[i], n, &ev);
+            l->fwd_folded = false;
+        }
     }
     nn_blas_restore(prev);
     return st;
@@ -412,9 +452,10 @@ static hq_status forward_range(hq_model *m, int first, int last, int n, const hq
 /* dbuf[0] holds dL/d(output of layer last-1); on return *cur indexes the buffer holding
  * dL/d(input of layer first) (not computed if !want_dx and first is a computing layer) */
 static hq_status backward_range(hq_model *m, int first, int last, int n, bool want_dx, int *cur) {
-    int prev = nn_blas_single();
-    hq_status st = HQ_OK;
     *cur = 0;
+    hq_status st = unfold_range(m, first, last, n, false);
+    if (st != HQ_OK) return st;
+    int prev = nn_blas_single();
     for (int i = last - 1; i >= first && st == HQ_OK; i--) {
         hq_layer *l = m->layers[i];
         if (l->alias) continue;
@@ -596,6 +637,8 @@ hq_status hq_model_activation(hq_model *m, int i, hq_tensor *out) {
                         "hq_model_activation: layer %d out of range [0, %d)", i, m->n_layers);
     if (!m->fwd_n)
         return hq_failf(&m->h.err, HQ_ERR_MISUSE, "hq_model_activation: no forward pass yet");
+    hq_status st = unfold_range(m, i, i + 1, m->fwd_n, true);
+    if (st != HQ_OK) return st;
     hq_shape s = m->layers[i]->out;
     s.n = m->fwd_n;
     *out = hq_tensor_view(m->act[i], s);
@@ -1085,6 +1128,7 @@ hq_status hq_model_create_from_weights(const char *path, const hq_model_opts *op
     if (opts) {
         o.threads = opts->threads;
         o.max_batch = opts->max_batch;
+        o.no_fold = opts->no_fold;
     }
     hq_model *m = NULL;
     if (st == HQ_OK) st = hq_model_create(cfg, &o, &m);

@@ -64,6 +64,10 @@ typedef struct hq_model_opts {
     int max_batch;   /* largest batch forward will get — "max_batch" (default 128) */
     int threads;     /* threads — "threads" (default 0 = all CPUs) */
     bool no_fuse;    /* keep batchnorm and relu as separate passes (for tests) */
+    bool no_fold;    /* evaluation forwards run conv2d and the batch norm after it as
+                      * separate passes instead of one convolution with the batch norm
+                      * folded into its weights (for tests and A/B; also
+                      * $HQCNN_NN_NO_FOLD=1) */
 } hq_model_opts;
 
 /*

@@ -305,6 +305,154 @@ HQ_TEST(nn_conv2d_reused_buffers_stay_valid) {
     }
 }
 
+/* ==== conv2d with the batch norm folded in (evaluation) =============================== */
+
+typedef struct fold_case {
+    int n, cin, h, w, cout, k, s, p;
+    int mode; /* 0: batch norm alone, 1: + relu, 2: + relu + 2x2 max pool */
+    bool nan; /* one input pixel is NaN */
+} fold_case;
+
+/*
+ * nn_conv2d_forward_folded against a double-precision direct computation of
+ * maxpool(relu(bn_eval(conv(x)))). Bound: each pre-activation is a sum of K = cin*k*k
+ * products plus the bias; any float32 summation order is within gamma_K * S of the exact
+ * value (Higham, Accuracy and Stability, 3.1), S = sum of |terms|, gamma_K ~ K u,
+ * u = 2^-24. The fold adds a few roundings (the scale a = gamma/sqrt(var + eps) and shift d,
+ * w*a, b*a + d): tolerance (K + 8) u S' with S' = |a| (sum |w x| + |b| + |mean|) + |beta|.
+ * ReLU and max are 1-Lipschitz, so the bound carries to the pooled output.
+ */
+static void fold_vs_ref(const fold_case *fc, int threads) {
+    char cj[160], bj[80];
+    snprintf(cj, sizeof cj,
+             "{\"type\":\"conv2d\",\"out\":%d,\"kernel\":%d,\"stride\":%d,\"padding\":%d}",
+             fc->cout, fc->k, fc->s, fc->p);
+    snprintf(bj, sizeof bj, "{\"type\":\"batchnorm\"%s}",
+             fc->mode == 2   ? ",\"maxpool\":true"
+             : fc->mode == 1 ? ",\"relu\":true"
+                             : "");
+    hq_layer *conv, *bn;
+    HQ_REQUIRE_OK(hq_layer_create(cj, hq_shape4(fc->n, fc->cin, fc->h, fc->w), &conv));
+    hq_shape cs = hq_layer_out_shape(conv);
+    HQ_REQUIRE_OK(hq_layer_create(bj, cs, &bn));
+    hq_nn_pool *pool = NULL;
+    if (threads > 1) {
+        HQ_REQUIRE_OK(hq_nn_pool_create(threads, &pool));
+        HQ_REQUIRE_OK(hq_layer_set_pool(conv, pool));
+        HQ_REQUIRE_OK(hq_layer_set_pool(bn, pool));
+    }
+    hq_rng r;
+    hq_rng_init(&r, 11, (uint64_t)fc->cin * 100 + fc->cout, (uint64_t)fc->mode);
+    hq_param_info w, b, pr[4];
+    HQ_REQUIRE_OK(hq_layer_param(conv, 0, &w));
+    HQ_REQUIRE_OK(hq_layer_param(conv, 1, &b));
+    fill_uniform(w.data, w.numel, &r, -0.5f, 0.5f);
+    fill_uniform(b.data, b.numel, &r, -0.5f, 0.5f);
+    for (int k = 0; k < 4; k++) { /* gamma, beta, running mean, running var */
+        HQ_REQUIRE_OK(hq_layer_param(bn, k, &pr[k]));
+        fill_uniform(pr[k].data, fc->cout, &r, k == 1 || k == 2 ? -1.0f : 0.2f, 2.0f);
+    }
+    int64_t nx = (int64_t)fc->n * fc->cin * fc->h * fc->w;
+    float *x = hq_malloc((size_t)nx * 4);
+    fill_uniform(x, nx, &r, -1, 1);
+    if (fc->nan) x[nx / 2 + 3] = NAN;
+    hq_shape os = hq_layer_out_shape(bn);
+    int64_t ny = hq_shape_numel(os), plane = (int64_t)os.h * os.w;
+    float *y = hq_malloc((size_t)ny * 4);
+    for (int64_t i = 0; i < ny; i++) y[i] = 12345.0f; /* every output must be written */
+    HQ_REQUIRE_OK(nn_conv2d_forward_folded(conv, bn, y, x, fc->n));
+
+    /* reference: pre-activation v and its bound per conv output, in double */
+    int ho = cs.h, wo = cs.w, kk = fc->cin * fc->k * fc->k;
+    int64_t nv = (int64_t)fc->n * fc->cout * ho * wo;
+    double *v = hq_malloc((size_t)nv * 8), *bound = hq_malloc((size_t)nv * 8);
+    const double u = ldexp(1.0, -24);
+    for (int bi = 0; bi < fc->n; bi++)
+        for (int o = 0; o < fc->cout; o++) {
+            double g = pr[0].data[o], beta = pr[1].data[o], mean = pr[2].data[o];
+            double a = g / sqrt((double)pr[3].data[o] + 1e-5);
+            for (int oh = 0; oh < ho; oh++)
+                for (int ow = 0; ow < wo; ow++) {
+                    double acc = b.data[o], mag = fabs(b.data[o]);
+                    for (int ci = 0; ci < fc->cin; ci++)
+                        for (int kh = 0; kh < fc->k; kh++)
+                            for (int kw = 0; kw < fc->k; kw++) {
+                                int ih = oh * fc->s - fc->p + kh, iw = ow * fc->s - fc->p + kw;
+                                if (ih < 0 || ih >= fc->h || iw < 0 || iw >= fc->w) continue;
+                                double t =
+                                    (double)x[(((int64_t)bi * fc->cin + ci) * fc->h + ih) * fc->w +
+                                              iw] *
+                                    w.data[((o * fc->cin + ci) * fc->k + kh) * fc->k + kw];
+                                acc += t;
+                                mag += fabs(t);
+                            }
+                    int64_t at = (((int64_t)bi * fc->cout + o) * ho + oh) * wo + ow;
+                    v[at] = (acc - mean) * a + beta;
+                    if (fc->mode >= 1 && v[at] < 0) v[at] = 0;
+                    bound[at] = (kk + 8) * u * (fabs(a) * (mag + fabs(mean)) + fabs(beta)) + 1e-30;
+                }
+        }
+    double worst = 0; /* largest error / bound */
+    int64_t bad_nan = 0;
+    for (int64_t i = 0; i < ny; i++) {
+        int64_t pl = i / plane, q = i % plane;
+        double ref, bd;
+        if (fc->mode == 2) { /* NaN-propagating max over the window */
+            int oh = (int)(q / os.w), ow = (int)(q % os.w);
+            ref = -INFINITY;
+            bd = 0;
+            for (int t = 0; t < 4; t++) {
+                int64_t at = pl * ho * wo + (int64_t)(2 * oh + t / 2) * wo + 2 * ow + t % 2;
+                if (isnan(v[at]) || v[at] > ref) ref = isnan(ref) ? ref : v[at];
+                bd = fmax(bd, bound[at]);
+            }
+        } else {
+            ref = v[i];
+            bd = bound[i];
+        }
+        if (isnan(ref) || isnan(y[i])) {
+            bad_nan += isnan(ref) != isnan(y[i]);
+            continue;
+        }
+        worst = fmax(worst, fabs(y[i] - ref) / bd);
+    }
+    HQ_CHECKF(worst <= 1.0 && bad_nan == 0,
+              "folded %s + %s on (%d,%d,%d,%d), %d threads: error %.3g of the bound, %lld NaN "
+              "mismatches",
+              cj, bj, fc->n, fc->cin, fc->h, fc->w, threads, worst, (long long)bad_nan);
+    if (fc->nan) { /* the NaN reached the output (or the test would not test it) */
+        int64_t nn = 0;
+        for (int64_t i = 0; i < ny; i++) nn += isnan(y[i]);
+        HQ_CHECK(nn > 0);
+    }
+    hq_free(v);
+    hq_free(bound);
+    hq_free(x);
+    hq_free(y);
+    hq_layer_free(conv);
+    hq_layer_free(bn);
+    hq_nn_pool_free(pool);
+}
+
+HQ_TEST(nn_conv2d_folded_batchnorm_matches_direct_reference) {
+    static const fold_case cases[] = {
+        /* n cin h  w cout k s p mode nan */
+        {1, 1, 28, 28, 16, 3, 1, 1, 2, false},  /* HQCNN first layer, batch 1, pooled */
+        {5, 3, 9, 11, 13, 3, 1, 1, 1, false},   /* odd plane, 13 channels, relu */
+        {3, 5, 7, 7, 7, 3, 1, 1, 2, false},     /* odd plane pooled: the last row/col drop */
+        {4, 16, 14, 14, 32, 3, 1, 1, 2, false}, /* chunks of several images */
+        {17, 2, 6, 5, 3, 3, 2, 1, 0, false},    /* stride 2, more samples than slots */
+        {2, 6, 9, 9, 10, 5, 1, 2, 1, false},    /* 5x5 */
+        {2, 32, 7, 7, 64, 3, 1, 1, 1, false},   /* the deep 7x7 layer */
+        {3, 2, 10, 10, 5, 3, 1, 1, 2, true},    /* NaN through relu + pool */
+        {2, 3, 6, 6, 4, 1, 1, 0, 0, true},      /* 1x1, NaN without relu */
+    };
+    for (size_t i = 0; i < HQ_ARRAY_LEN(cases); i++) {
+        fold_vs_ref(&cases[i], 1);
+        fold_vs_ref(&cases[i], 2);
+    }
+}
+
 /* ==== finite differences for every layer ============================================== */
 
 HQ_TEST(nn_fd_conv2d) {

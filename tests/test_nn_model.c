@@ -17,6 +17,7 @@
 #include "core/sha256.h"
 #include "nn/layer_impl.h"
 #include "nn/loss.h"
+#include "nn/medmnist.h"
 #include "nn/model.h"
 #include "tests/hq_test.h"
 
@@ -480,6 +481,154 @@ HQ_TEST(nn_model_bit_identical_threads_fusion_and_seed) {
         hq_free(qg[k]);
         hq_free(qp[k]);
     }
+}
+
+/* softmax scores of the test images, in batches of up to 128 */
+static void eval_scores(hq_model *m, const hq_dataset *d, float *scores) {
+    int64_t per = (int64_t)d->c * d->h * d->w;
+    for (int64_t b = 0; b < d->n; b += 128) {
+        int n = (int)(d->n - b < 128 ? d->n - b : 128);
+        hq_tensor xt = hq_tensor_view(d->images + b * per, hq_shape4(n, d->c, d->h, d->w)), lg;
+        hq_pass ev = {.train = false};
+        HQ_REQUIRE_OK(hq_model_forward(m, &xt, &ev, &lg));
+        for (int i = 0; i < n; i++) {
+            const float *z = lg.data + (int64_t)i * d->n_classes;
+            double mx = z[0], sum = 0;
+            for (int k = 1; k < d->n_classes; k++) mx = fmax(mx, z[k]);
+            for (int k = 0; k < d->n_classes; k++) sum += exp(z[k] - mx);
+            for (int k = 0; k < d->n_classes; k++)
+                scores[(b + i) * d->n_classes + k] = (float)(exp(z[k] - mx) / sum);
+        }
+    }
+}
+
+static int argmax_row(const float *r, int n) {
+    int k = 0;
+    for (int i = 1; i < n; i++)
+        if (r[i] > r[k]) k = i;
+    return k;
+}
+
+HQ_TEST(nn_model_folded_eval_matches_reference_path) {
+    /* The evaluation forward folds every batch norm into the convolution before it; the
+     * reference path (no_fold) runs them as separate passes. On the BreastMNIST test split,
+     * after a few training steps (running statistics and affine parameters away from
+     * their initial values), the scores agree to 1e-4 with identical predictions; the
+     * folded path is bit-identical for 1 and 2 threads; a backward after a folded
+     * evaluation forward gives the reference path's gradients. */
+    hq_medmnist_opts mo = {.path = hq_test_shared("data/medmnist/breastmnist.npz")};
+    hq_dataset *tr, *te;
+    HQ_REQUIRE_OK(hq_medmnist_load("breastmnist", HQ_SPLIT_TRAIN, &mo, &tr));
+    HQ_REQUIRE_OK(hq_medmnist_load("breastmnist", HQ_SPLIT_TEST, &mo, &te));
+    hq_model *a = make_model("hqcnn-default.json", 28, 128, 2);
+    HQ_REQUIRE(a);
+    hq_optim *opt;
+    HQ_REQUIRE_OK(hq_optim_create("{\"type\":\"adam\",\"lr\":0.01}", hq_model_n_params(a), &opt));
+    for (int s = 0; s < 4; s++) {
+        hq_tensor xt = hq_tensor_view(tr->images + (int64_t)s * 64 * 784, hq_shape4(64, 1, 28, 28));
+        double loss;
+        HQ_REQUIRE_OK(train_step(a, opt, &xt, tr->labels + s * 64, 3, (uint64_t)s, &loss));
+    }
+    uint8_t *blob;
+    size_t len;
+    HQ_REQUIRE_OK(hq_model_save_mem(a, NULL, &blob, &len));
+    char *cfg = read_config("hqcnn-default.json");
+    HQ_REQUIRE(cfg);
+    hq_model_opts ob = {.max_batch = 128, .threads = 2, .no_fold = true},
+                  oc = {.max_batch = 128, .threads = 1};
+    hq_model *b, *c;
+    HQ_REQUIRE_OK(hq_model_create(cfg, &ob, &b));
+    HQ_REQUIRE_OK(hq_model_create(cfg, &oc, &c));
+    hq_free(cfg);
+    HQ_REQUIRE_OK(hq_model_load_mem(b, NULL, blob, len));
+    HQ_REQUIRE_OK(hq_model_load_mem(c, NULL, blob, len));
+    hq_free(blob);
+
+    int64_t ns = te->n * te->n_classes;
+    float *sa = hq_malloc((size_t)ns * 4), *sb = hq_malloc((size_t)ns * 4),
+          *sc = hq_malloc((size_t)ns * 4);
+    eval_scores(a, te, sa);
+    HQ_CHECK(hq_model_layer(a, 0)->fwd_folded && hq_model_layer(a, 14)->fwd_folded);
+    eval_scores(b, te, sb);
+    HQ_CHECK(!hq_model_layer(b, 0)->fold && !hq_model_layer(b, 0)->fwd_folded);
+    eval_scores(c, te, sc);
+    /* the backbone's 4 features of the last batch (before tanh, which squashes the
+     * difference: the scores can come out identical) */
+    hq_tensor fa, fb;
+    HQ_REQUIRE_OK(hq_model_activation(a, 19, &fa));
+    HQ_REQUIRE_OK(hq_model_activation(b, 19, &fb));
+    double ef = 0, fmx = 0;
+    for (int64_t i = 0; i < hq_shape_numel(fb.shape); i++) {
+        ef = fmax(ef, fabs(fa.data[i] - fb.data[i]));
+        fmx = fmax(fmx, fabs(fb.data[i]));
+    }
+    HQ_CHECKF(fmx > 0 && ef <= 1e-5 * fmx, "features: %.3g apart (max %.3g)", ef, fmx);
+    double e = 0;
+    int differ = 0, ties = 0;
+    for (int64_t i = 0; i < ns; i++) e = fmax(e, fabs(sa[i] - sb[i]));
+    for (int64_t i = 0; i < te->n; i++) {
+        differ += argmax_row(sa + i * te->n_classes, te->n_classes) !=
+                  argmax_row(sb + i * te->n_classes, te->n_classes);
+        ties += fabs(sb[i * te->n_classes] - 0.5) < 1e-3; /* binary: a near-tie would be luck */
+    }
+    HQ_CHECKF(e <= 1e-4 && differ == 0 && ties == 0,
+              "folded vs reference on %lld test images: scores %.3g apart, %d predictions "
+              "differ, %d near-ties",
+              (long long)te->n, e, differ, ties);
+    HQ_CHECK(memcmp(sa, sc, (size_t)ns * 4) == 0);
+
+    /* backward after an evaluation forward: the folded pairs are recomputed first */
+    hq_tensor xt = hq_tensor_view(te->images, hq_shape4(32, 1, 28, 28)), act_a, act_b;
+    hq_model *mm[2] = {a, b};
+    float *g[2];
+    int64_t np = hq_model_n_params(a);
+    for (int k = 0; k < 2; k++) {
+        hq_pass ev = {.train = false};
+        double loss;
+        HQ_REQUIRE_OK(hq_model_forward(mm[k], &xt, &ev, NULL));
+        HQ_REQUIRE_OK(hq_model_loss(mm[k], te->labels, NULL, &loss));
+        HQ_REQUIRE_OK(hq_model_zero_grad(mm[k]));
+        HQ_REQUIRE_OK(hq_model_backward(mm[k]));
+        g[k] = hq_malloc((size_t)np * 4);
+        memcpy(g[k], hq_model_grads(mm[k]), (size_t)np * 4);
+    }
+    double eg = 0, gmax = 0;
+    for (int64_t i = 0; i < np; i++) {
+        eg = fmax(eg, fabs(g[0][i] - g[1][i]));
+        gmax = fmax(gmax, fabs(g[1][i]));
+    }
+    HQ_CHECKF(gmax > 0 && eg <= 1e-4 * gmax,
+              "gradients after a folded eval forward: %.3g apart "
+              "(max %.3g)",
+              eg, gmax);
+    /* a convolution's activation after a folded forward is computed on request */
+    HQ_REQUIRE_OK(hq_model_forward(a, &xt, &(hq_pass){.train = false}, NULL));
+    HQ_REQUIRE_OK(hq_model_activation(a, 3, &act_a));
+    HQ_REQUIRE_OK(hq_model_activation(b, 3, &act_b));
+    double ea = 0, amax = 0;
+    for (int64_t i = 0; i < hq_shape_numel(act_b.shape); i++) {
+        ea = fmax(ea, fabs(act_a.data[i] - act_b.data[i]));
+        amax = fmax(amax, fabs(act_b.data[i]));
+    }
+    HQ_CHECKF(amax > 0 && ea <= 1e-5 * amax, "conv activation: %.3g apart (max %.3g)", ea, amax);
+
+    /* $HQCNN_NN_NO_FOLD=1 selects the reference path too */
+    setenv("HQCNN_NN_NO_FOLD", "1", 1);
+    hq_model *d = make_model("hqcnn-classical.json", 8, 2, 1);
+    unsetenv("HQCNN_NN_NO_FOLD");
+    HQ_REQUIRE(d);
+    HQ_CHECK(hq_model_layer(d, 0)->fold == NULL && hq_model_layer(a, 0)->fold != NULL);
+    hq_model_free(d);
+    for (int k = 0; k < 2; k++) hq_free(g[k]);
+    hq_free(sa);
+    hq_free(sb);
+    hq_free(sc);
+    hq_optim_free(opt);
+    hq_model_free(a);
+    hq_model_free(b);
+    hq_model_free(c);
+    hq_dataset_free(tr);
+    hq_dataset_free(te);
 }
 
 HQ_TEST(nn_model_layer_ranges_compose) {
