@@ -446,6 +446,13 @@ HQ_TEST(nn_conv2d_folded_batchnorm_matches_direct_reference) {
         {2, 32, 7, 7, 64, 3, 1, 1, 1, false},   /* the deep 7x7 layer */
         {3, 2, 10, 10, 5, 3, 1, 1, 2, true},    /* NaN through relu + pool */
         {2, 3, 6, 6, 4, 1, 1, 0, 0, true},      /* 1x1, NaN without relu */
+        /* deep inputs (K = 9 cin up to 576) with odd planes and channel counts */
+        {1, 24, 9, 11, 13, 3, 1, 1, 2, false},  /* batch 1, odd plane pooled */
+        {5, 25, 7, 5, 7, 3, 1, 1, 1, true},     /* odd channels, NaN */
+        {19, 32, 6, 6, 10, 3, 1, 1, 2, false},  /* more samples than slots, chunks */
+        {3, 64, 14, 14, 64, 3, 1, 1, 2, false}, /* 64 input channels, chunks */
+        {2, 40, 1, 1, 3, 3, 1, 1, 0, false},    /* 1x1 plane: all but the centre is padding */
+        {2, 30, 3, 2, 9, 3, 1, 1, 0, true},     /* tiny plane, NaN without relu */
     };
     for (size_t i = 0; i < HQ_ARRAY_LEN(cases); i++) {
         fold_vs_ref(&cases[i], 1);
