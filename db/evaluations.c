@@ -25,12 +25,18 @@ void hq_jobdb_eval_clear(hq_jobdb_eval *e) {
 /* Validate one key; idx names it in messages. */
 static hq_status check_key(hq_jobdb *db, const char *func, int64_t idx, const hq_jobdb_eval_key *k,
                            uint8_t hash[32]) {
-    hq_status s = jobdb_parse_hash(db, func, "hash", k->hash, hash);
-    if (s)
-        return hq_failf(&db->h.err, s,
+    if (k->digest) {
+        memcpy(hash, k->digest, 32);
+    } else if (!k->hash) {
+        return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
+                        "%s: keys[%lld] has neither a digest (32 bytes) nor a hash (64 hex digits)",
+                        func, (long long)idx);
+    } else if (jobdb_parse_hash(db, func, "hash", k->hash, hash)) {
+        return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
                         "%s: keys[%lld].hash \"%.70s\" is not a sha256 digest "
                         "(64 lowercase hex digits)",
-                        func, (long long)idx, k->hash ? k->hash : "(null)");
+                        func, (long long)idx, k->hash);
+    }
     char arg[48]; /* argument names are formatted only for a message: this runs per key */
     if (!jobdb_text_ok(k->backend, MAX_TAG)) {
         snprintf(arg, sizeof arg, "keys[%lld].backend", (long long)idx);
@@ -64,19 +70,76 @@ hq_status jobdb_reserve_hashes(hq_jobdb *db, int64_t n, const char *func) {
     if (n > db->hashes_cap) {
         uint8_t *h = hq_malloc((size_t)n * 32);
         int64_t *o = hq_malloc((size_t)n * sizeof *o);
-        if (!h || !o) {
+        jobdb_sort_item *t = hq_malloc((size_t)n * 2 * sizeof *t);
+        if (!h || !o || !t) {
             hq_free(h);
             hq_free(o);
+            hq_free(t);
             return hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory (%lld keys)", func,
                             (long long)n);
         }
         hq_free(db->hashes);
         hq_free(db->order);
+        hq_free(db->sort_tmp);
         db->hashes = h;
         db->order = o;
+        db->sort_tmp = t;
         db->hashes_cap = n;
     }
     return HQ_OK;
+}
+
+/* Big-endian load: comparing these compares the first 8 bytes as memcmp does. */
+static uint64_t prefix64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++) v = v << 8 | p[k];
+    return v;
+}
+
+/* Runs shorter than this are put in order by insertion sort, longer ones by qsort_r. */
+#define TIE_RUN_INSERTION 16
+
+void jobdb_sort_by_digest(hq_jobdb *db, int64_t n, const uint8_t *hashes, int64_t *order) {
+    if (n <= 0) return;
+    jobdb_sort_item *a = db->sort_tmp, *b = db->sort_tmp + n;
+    for (int64_t i = 0; i < n; i++) a[i] = (jobdb_sort_item){prefix64(hashes + 32 * i), i};
+    /* LSD radix sort on the 64-bit prefix, a byte per pass; stable, so equal prefixes stay
+     * in position order. A pass whose byte is the same for every item is skipped. */
+    for (int shift = 0; shift < 64; shift += 8) {
+        int64_t cnt[256] = {0};
+        for (int64_t i = 0; i < n; i++) cnt[(a[i].key >> shift) & 0xff]++;
+        if (cnt[(a[0].key >> shift) & 0xff] == n) continue;
+        int64_t sum = 0;
+        for (int d = 0; d < 256; d++) {
+            int64_t c = cnt[d];
+            cnt[d] = sum;
+            sum += c;
+        }
+        for (int64_t i = 0; i < n; i++) b[cnt[(a[i].key >> shift) & 0xff]++] = a[i];
+        jobdb_sort_item *t = a;
+        a = b;
+        b = t;
+    }
+    for (int64_t i = 0; i < n; i++) order[i] = a[i].idx;
+    /* digests that share their first 8 bytes (rare for sha256, common in hand-made keys):
+     * order each such run by the full digest, ties by position */
+    for (int64_t lo = 0; lo < n;) {
+        int64_t hi = lo + 1;
+        while (hi < n && a[hi].key == a[lo].key) hi++;
+        if (hi - lo > TIE_RUN_INSERTION) {
+            qsort_r(order + lo, (size_t)(hi - lo), sizeof *order, jobdb_by_digest, (void *)hashes);
+        } else {
+            for (int64_t i = lo + 1; i < hi; i++) { /* stable: positions ascend already */
+                int64_t x = order[i], j = i;
+                while (j > lo && memcmp(hashes + 32 * order[j - 1], hashes + 32 * x, 32) > 0) {
+                    order[j] = order[j - 1];
+                    j--;
+                }
+                order[j] = x;
+            }
+        }
+        lo = hi;
+    }
 }
 
 hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_jobdb_eval_key *keys,
@@ -88,9 +151,8 @@ hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_j
             (const hq_jobdb_eval_key *)(const void *)((const char *)keys + (size_t)i * stride);
         s = check_key(db, func, i, k, db->hashes + 32 * i);
         if (s) return s;
-        db->order[i] = i;
     }
-    qsort_r(db->order, (size_t)n, sizeof *db->order, jobdb_by_digest, db->hashes);
+    jobdb_sort_by_digest(db, n, db->hashes, db->order);
     return HQ_OK;
 }
 
@@ -269,10 +331,6 @@ hq_status jobdb_eval_insert(hq_jobdb *db, const uint8_t hash[32], const hq_jobdb
         *inserted = sqlite3_changes(db->conn) == 1;
         return HQ_OK;
     }
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) /* the run is known to exist */
-        return hq_failf(&db->h.err, HQ_ERR_NOT_FOUND,
-                        "%s: job %lld does not exist in %s (FOREIGN KEY constraint failed)", func,
-                        (long long)job_id, db->path);
     return jobdb_fail(db, rc, func, "storing an evaluation");
 }
 
@@ -308,6 +366,14 @@ hq_status hq_jobdb_eval_put(hq_jobdb *db, int64_t run_id, int64_t n,
     if ((s = jobdb_op_begin(db, JOBDB_WRITE, f))) return s;
     if (run_id > 0 && (s = jobdb_run_must_exist(db, run_id, f))) goto out;
     int64_t added = 0, seq = 0;
+    /* job_id is provenance without a foreign key (schema 3): checked here, once per run of
+     * items naming the same job */
+    for (int64_t i = 0, last = 0; i < n && !s; i++)
+        if (items[i].job_id > 0 && items[i].job_id != last) {
+            s = jobdb_job_must_exist(db, items[i].job_id, f);
+            last = items[i].job_id;
+        }
+    if (s) goto out;
     if ((s = jobdb_eval_reserve_seq(db, n, &seq, f))) goto out;
     for (int64_t o = 0; o < n && !s; o++) {
         int64_t i = db->order[o];

@@ -396,6 +396,7 @@ void hq_jobdb_close(hq_jobdb *db) {
     hq_sbuf_free(&db->scratch);
     hq_free(db->hashes);
     hq_free(db->order);
+    hq_free(db->sort_tmp);
     hq_free(db->path);
     db->h.magic = HQ_MAGIC_DEAD;
     hq_free(db);

@@ -70,7 +70,7 @@ extern "C" {
 #endif
 
 /* Schema version this build creates and reads (PRAGMA user_version). */
-#define HQ_JOBDB_SCHEMA_VERSION 2
+#define HQ_JOBDB_SCHEMA_VERSION 3
 /* PRAGMA application_id of an hqcnn job database ("HQDB"). */
 #define HQ_JOBDB_APPLICATION_ID 0x48514442
 /* Generated client tokens are UUID v4 strings of 36 characters; a caller's own token may
@@ -286,6 +286,9 @@ typedef struct hq_jobdb_eval_key {
                                 (newest first): what a resumed run uses so a result paid
                                 for under an older calibration is not bought again. In a
                                 put, NULL is the same as "". */
+    const uint8_t *digest;   /* the circuit's sha256 as 32 raw bytes, or NULL. When given
+                                it is used and hash is ignored (may be NULL): callers that
+                                hold digests as bytes skip formatting and parsing hex. */
 } hq_jobdb_eval_key;
 
 /* One stored result: a histogram, an expectation vector, or both. */
@@ -322,7 +325,7 @@ typedef struct hq_jobdb_eval_item {
     hq_jobdb_eval_key key;    /* where to store it */
     const char *circuit_text; /* canonical text to store too, or NULL (the evaluation is
                                  keyed by digest either way); if given, its sha256 must
-                                 equal key.hash */
+                                 equal the key's digest */
     const hq_counts *counts;  /* histogram or NULL */
     const double *expect;     /* (n_expect) expectation values or NULL */
     int64_t n_expect;
@@ -355,7 +358,9 @@ typedef struct hq_jobdb_job_spec {
     const char *backend;       /* backend name */
     int64_t shots;             /* shots per circuit (0 = exact) */
     int64_t n_circuits;        /* circuits in the job, >= 1 */
-    const char *const *hashes; /* (n_circuits) circuit hashes, in job order */
+    const char *const *hashes; /* (n_circuits) circuit hashes, in job order (64 hex digits
+                                  each); ignored, and may be NULL, when digests is given */
+    const uint8_t *digests;    /* (n_circuits x 32) the same as raw sha256 bytes, or NULL */
     const char *const *texts;  /* (n_circuits) canonical texts to store, or NULL */
     const char *const *bases;  /* (n_circuits) basis tag per circuit; NULL = all "Z" */
     const char *calibration;   /* calibration id at submit time, NULL if unknown */

@@ -84,23 +84,24 @@ typedef enum jobdb_stmt_id {
 } jobdb_stmt_id;
 
 struct hq_jobdb {
-    hq_handle h;                    /* magic HQ_MAGIC_JOBDB + error detail */
-    sqlite3 *conn;                  /* the connection (SQLITE_OPEN_NOMUTEX: one thread) */
-    char *path;                     /* file name as given to hq_jobdb_open */
-    hq_jobdb_options opt;           /* effective options */
-    sqlite3_stmt *stmt[ST_COUNT];   /* prepared statement cache, NULL until first use */
-    const char *stmt_sql[ST_COUNT]; /* SQL each slot was prepared from (misuse check) */
-    int depth;                      /* 0: no transaction; 1: BEGIN; > 1: savepoints inside */
-    bool user_txn;                  /* the outer transaction belongs to hq_jobdb_begin */
-    bool txn_lost;                  /* SQLite rolled the user transaction back (I/O error) */
-    int sync_level;                 /* PRAGMA synchronous in force: 0 OFF, 1 NORMAL, 2 FULL */
-    int sync_saved;                 /* level to restore after a durable commit, -1 = none */
-    double busy_start;              /* hq_time_now() when the current wait began */
-    uint64_t busy_rng;              /* xorshift state for backoff jitter */
-    hq_sbuf scratch;                /* reusable blob-encoding buffer */
-    uint8_t *hashes;                /* (hashes_cap x 32) digests parsed from a batch of keys */
-    int64_t hashes_cap;             /* entries allocated in hashes and order */
-    int64_t *order;                 /* (hashes_cap) batch positions sorted by digest */
+    hq_handle h;                      /* magic HQ_MAGIC_JOBDB + error detail */
+    sqlite3 *conn;                    /* the connection (SQLITE_OPEN_NOMUTEX: one thread) */
+    char *path;                       /* file name as given to hq_jobdb_open */
+    hq_jobdb_options opt;             /* effective options */
+    sqlite3_stmt *stmt[ST_COUNT];     /* prepared statement cache, NULL until first use */
+    const char *stmt_sql[ST_COUNT];   /* SQL each slot was prepared from (misuse check) */
+    int depth;                        /* 0: no transaction; 1: BEGIN; > 1: savepoints inside */
+    bool user_txn;                    /* the outer transaction belongs to hq_jobdb_begin */
+    bool txn_lost;                    /* SQLite rolled the user transaction back (I/O error) */
+    int sync_level;                   /* PRAGMA synchronous in force: 0 OFF, 1 NORMAL, 2 FULL */
+    int sync_saved;                   /* level to restore after a durable commit, -1 = none */
+    double busy_start;                /* hq_time_now() when the current wait began */
+    uint64_t busy_rng;                /* xorshift state for backoff jitter */
+    hq_sbuf scratch;                  /* reusable blob-encoding buffer */
+    uint8_t *hashes;                  /* (hashes_cap x 32) digests parsed from a batch of keys */
+    int64_t hashes_cap;               /* entries allocated in hashes and order */
+    int64_t *order;                   /* (hashes_cap) batch positions sorted by digest */
+    struct jobdb_sort_item *sort_tmp; /* (2 x hashes_cap) scratch of jobdb_sort_by_digest */
 };
 
 /* Flags of jobdb_op_begin. */
@@ -154,6 +155,17 @@ hq_status jobdb_circuit_store(hq_jobdb *db, const uint8_t hash[32], const char *
 /* qsort_r comparator over int64 positions into a (x 32) digest array passed as arg: by
  * digest, ties by position. */
 int jobdb_by_digest(const void *a, const void *b, void *arg);
+/* An item of the digest sort: the digest's first 8 bytes, big-endian, and its position. */
+typedef struct jobdb_sort_item {
+    uint64_t key;
+    int64_t idx;
+} jobdb_sort_item;
+/* order[0 .. n) = the positions 0 .. n-1 sorted by the digests hashes[32 i .. 32 i + 32)
+ * (memcmp order), equal digests by position: the order of qsort_r with jobdb_by_digest,
+ * by a radix sort of the 8-byte prefixes (no comparator calls) and a fix-up of the runs
+ * of equal prefixes. Needs jobdb_reserve_hashes(db, n) (it uses db->sort_tmp); order may
+ * be db->order or a caller's array of n. */
+void jobdb_sort_by_digest(hq_jobdb *db, int64_t n, const uint8_t *hashes, int64_t *order);
 /* Room for n digests in db->hashes and n positions in db->order (HQ_ERR_NOMEM). */
 hq_status jobdb_reserve_hashes(hq_jobdb *db, int64_t n, const char *func);
 /* Parse the digests of n keys into db->hashes (32 bytes each), validating every key, and
@@ -161,6 +173,8 @@ hq_status jobdb_reserve_hashes(hq_jobdb *db, int64_t n, const char *func);
  * B-tree in key order keeps its pages hot, which halves the cost of a large batch. */
 hq_status jobdb_parse_keys(hq_jobdb *db, const char *func, int64_t n, const hq_jobdb_eval_key *keys,
                            size_t stride);
+/* Check that job_id exists (HQ_ERR_NOT_FOUND naming func otherwise). */
+hq_status jobdb_job_must_exist(hq_jobdb *db, int64_t job_id, const char *func);
 /* Check that run_id exists (HQ_ERR_NOT_FOUND naming func otherwise). */
 hq_status jobdb_run_must_exist(hq_jobdb *db, int64_t run_id, const char *func);
 /* Reserve n evaluation sequence numbers first .. first + n - 1 (inside a write operation;
@@ -197,5 +211,9 @@ hq_status jobdb_schema_prepare(hq_jobdb *db);
 /* The DDL that created schema `version` from an empty file when that version was current
  * (version 1; NULL for the others). Tests build old databases from it. */
 const char *jobdb_schema_script(int version);
+/* Build the tables of schema `version` (1 .. HQ_JOBDB_SCHEMA_VERSION) in an empty database
+ * by running the migration scripts 1..version (their data conversions are skipped: there
+ * are no rows). Tests make files of older versions with it. Returns an SQLite code. */
+int jobdb_schema_build(sqlite3 *conn, int version);
 
 #endif /* HQ_JOBDB_IMPL_H */

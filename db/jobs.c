@@ -97,6 +97,20 @@ static const char SQL_JOB_INSERT[] =
     "calib_submit, created_at, updated_at, circuits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
     "?9, ?10)";
 
+hq_status jobdb_job_must_exist(hq_jobdb *db, int64_t job_id, const char *func) {
+    sqlite3_stmt *st;
+    hq_status s = jobdb_stmt(db, ST_JOB_EXISTS, SQL_JOB_EXISTS, &st);
+    if (s) return s;
+    sqlite3_bind_int64(st, 1, job_id);
+    int rc = sqlite3_step(st);
+    jobdb_done(st);
+    if (rc == SQLITE_ROW) return HQ_OK;
+    if (rc == SQLITE_DONE)
+        return hq_failf(&db->h.err, HQ_ERR_NOT_FOUND, "%s: job %lld does not exist in %s", func,
+                        (long long)job_id, db->path);
+    return jobdb_fail(db, rc, func, "looking up the job");
+}
+
 static hq_status check_spec(hq_jobdb *db, const hq_jobdb_job_spec *sp, const char *f) {
     hq_status s;
     if ((s = jobdb_check_id(db, f, "run_id", sp->run_id)) ||
@@ -105,10 +119,14 @@ static hq_status check_spec(hq_jobdb *db, const hq_jobdb_job_spec *sp, const cha
     if (sp->shots < 0)
         return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG, "%s: shots %lld must be >= 0 (0 = exact)",
                         f, (long long)sp->shots);
-    if (sp->n_circuits < 1 || sp->n_circuits > (INT64_C(1) << 31) || !sp->hashes)
+    if (sp->n_circuits < 1 || sp->n_circuits > (INT64_C(1) << 31))
         return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
-                        "%s: n_circuits %lld out of range [1, 2^31] (hashes %s)", f,
-                        (long long)sp->n_circuits, sp->hashes ? "given" : "NULL");
+                        "%s: n_circuits %lld out of range [1, 2^31]", f, (long long)sp->n_circuits);
+    if (!sp->hashes && !sp->digests)
+        return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
+                        "%s: the circuits are given neither as digests (32 bytes each) nor as "
+                        "hashes (64 hex digits each): both are NULL",
+                        f);
     if (sp->request_len && !sp->request)
         return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG,
                         "%s: request is NULL but request_len is %zu", f, sp->request_len);
@@ -120,9 +138,10 @@ static hq_status check_spec(hq_jobdb *db, const hq_jobdb_job_spec *sp, const cha
         return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG, "%s: retry_of %lld must be >= 0 (0 = none)",
                         f, (long long)sp->retry_of);
     if ((s = jobdb_reserve_hashes(db, sp->n_circuits, f))) return s;
+    if (sp->digests) memcpy(db->hashes, sp->digests, (size_t)sp->n_circuits * 32);
     for (int64_t i = 0; i < sp->n_circuits; i++) { /* parsed into db->hashes for the insert */
         char arg[40]; /* formatted only for a message: this runs per circuit */
-        if (jobdb_parse_hash(db, f, "hash", sp->hashes[i], db->hashes + 32 * i)) {
+        if (!sp->digests && jobdb_parse_hash(db, f, "hash", sp->hashes[i], db->hashes + 32 * i)) {
             snprintf(arg, sizeof arg, "hashes[%lld]", (long long)i);
             return jobdb_parse_hash(db, f, arg, sp->hashes[i], db->hashes + 32 * i);
         }
@@ -552,7 +571,7 @@ hq_status hq_jobdb_job_complete(hq_jobdb *db, int64_t job_id, const void *respon
     int64_t *perm = s ? NULL : hq_malloc((size_t)n * sizeof *perm);
     if (s == HQ_OK && !perm) s = hq_failf(&db->h.err, HQ_ERR_NOMEM, "%s: out of memory", f);
     for (int64_t k = 0; s == HQ_OK && k < n; k++) perm[k] = k;
-    if (s == HQ_OK) qsort_r(perm, (size_t)n, sizeof *perm, jobdb_by_digest, (void *)hashes);
+    if (s == HQ_OK) jobdb_sort_by_digest(db, n, hashes, perm);
     int64_t seq = 0;
     if (s == HQ_OK) s = jobdb_eval_reserve_seq(db, n, &seq, f);
     for (int64_t o = 0; s == HQ_OK && o < n; o++) {

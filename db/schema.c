@@ -255,14 +255,63 @@ typedef struct migration {
     const char *post;                /* run after data, or NULL */
 } migration;
 
+/* ==== version 3: evaluations without foreign keys ======================================= */
+
+/* evaluations.job_id and run_id are provenance: which job produced a result and which run
+ * paid for it. Their REFERENCES clauses made every insert probe jobs and runs (two B-tree
+ * lookups beside the insert itself) for ids the writers have just checked or read from the
+ * job row. The table is rebuilt without them (SQLite cannot drop a constraint in place);
+ * the rows, their seq numbers and the key order are copied unchanged. ON DELETE SET NULL,
+ * which no hqcnn code relies on (nothing deletes runs or jobs) but a user may with the
+ * sqlite3 shell, is kept by two triggers. */
+static const char SCHEMA_V3[] =
+    "ALTER TABLE evaluations RENAME TO evaluations_v2;\n"
+    "CREATE TABLE evaluations (\n"
+    "    circuit     BLOB NOT NULL CHECK (length(circuit) = 32),\n"
+    "    backend     TEXT NOT NULL,\n"
+    "    shots       INTEGER NOT NULL CHECK (shots >= 0),\n"
+    "    basis       TEXT NOT NULL,\n"
+    "    mitigation  TEXT NOT NULL DEFAULT '',\n"
+    "    calibration TEXT NOT NULL DEFAULT '',\n"
+    "    seq         INTEGER NOT NULL CHECK (seq >= 1),\n"
+    "    counts      BLOB,\n"
+    "    expect      BLOB,\n"
+    "    job_id      INTEGER,\n"
+    "    run_id      INTEGER,\n"
+    "    CHECK (counts IS NOT NULL OR expect IS NOT NULL),\n"
+    "    PRIMARY KEY (circuit, backend, shots, basis, mitigation, calibration)\n"
+    ") STRICT, WITHOUT ROWID;\n"
+    "INSERT INTO evaluations(circuit, backend, shots, basis, mitigation, calibration, seq, "
+    "counts, expect, job_id, run_id) SELECT circuit, backend, shots, basis, mitigation, "
+    "calibration, seq, counts, expect, job_id, run_id FROM evaluations_v2;\n"
+    "DROP TABLE evaluations_v2;\n"
+    "CREATE TRIGGER evaluations_job_deleted AFTER DELETE ON jobs BEGIN\n"
+    "    UPDATE evaluations SET job_id = NULL WHERE job_id = OLD.id;\n"
+    "END;\n"
+    "CREATE TRIGGER evaluations_run_deleted AFTER DELETE ON runs BEGIN\n"
+    "    UPDATE evaluations SET run_id = NULL WHERE run_id = OLD.id;\n"
+    "END;\n";
+
 static const migration migrations[] = {
     [1] = {SCHEMA_V1, NULL, NULL},
     [2] = {SCHEMA_V2, migrate_v2_data, SCHEMA_V2_POST},
+    [3] = {SCHEMA_V3, NULL, NULL},
 };
 _Static_assert(sizeof migrations / sizeof *migrations == HQ_JOBDB_SCHEMA_VERSION + 1,
                "one migration step per schema version");
 
 const char *jobdb_schema_script(int version) { return version == 1 ? SCHEMA_V1 : NULL; }
+
+int jobdb_schema_build(sqlite3 *conn, int version) {
+    if (version < 1 || version > HQ_JOBDB_SCHEMA_VERSION) return SQLITE_MISUSE;
+    for (int v = 1; v <= version; v++) {
+        int rc = sqlite3_exec(conn, migrations[v].sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK && migrations[v].post)
+            rc = sqlite3_exec(conn, migrations[v].post, NULL, NULL, NULL);
+        if (rc != SQLITE_OK) return rc;
+    }
+    return SQLITE_OK;
+}
 
 /* ==== checks =========================================================================== */
 

@@ -43,8 +43,7 @@ struct hq_qexec {
 
 /* One distinct circuit of a batch. */
 typedef struct uniq {
-    uint8_t hash[32]; /* binding hash */
-    char hex[65];     /* same, hex */
+    uint8_t hash[32]; /* binding hash (handed to the database as bytes, never as hex) */
     int64_t row;      /* first row that asked for it */
     int mt;           /* measured template index */
     bool have;        /* result filled */
@@ -319,9 +318,9 @@ static hq_status submit_job(dispatch *d, jplan *jp) {
     double *rows = nsym ? hq_malloc((size_t)n * (size_t)nsym * sizeof *rows) : NULL;
     uint64_t *streams = hq_malloc((size_t)n * sizeof *streams);
     hq_circuit **bound = bind_remote ? NULL : hq_calloc((size_t)n, sizeof *bound);
-    const char **hashes = hq_malloc((size_t)n * sizeof *hashes);
+    uint8_t *digests = hq_malloc((size_t)n * 32);
     const char **bases = hq_malloc((size_t)n * sizeof *bases);
-    if (!entries || (nsym && !rows) || !streams || (!bind_remote && !bound) || !hashes || !bases)
+    if (!entries || (nsym && !rows) || !streams || (!bind_remote && !bound) || !digests || !bases)
         st =
             hq_failf(NULL, HQ_ERR_NOMEM, "out of memory building a job of %" PRId64 " circuits", n);
     int n_entries = 0;
@@ -330,7 +329,7 @@ static hq_status submit_job(dispatch *d, jplan *jp) {
         const double *row = nsym ? d->batch->rows + u->row * nsym : NULL;
         if (nsym) memcpy(rows + k * nsym, row, (size_t)nsym * sizeof *rows);
         streams[k] = stream_of(u->hash);
-        hashes[k] = u->hex;
+        memcpy(digests + 32 * k, u->hash, 32);
         bases[k] = hq_basis_str(q->mt[u->mt].basis);
         const hq_circuit *mc = q->mt[u->mt].circ;
         if (!bind_remote) {
@@ -350,7 +349,7 @@ static hq_status submit_job(dispatch *d, jplan *jp) {
                                 .backend = q->backend_id,
                                 .shots = q->o.shots,
                                 .n_circuits = n,
-                                .hashes = hashes,
+                                .digests = digests,
                                 .bases = bases,
                                 .calibration = calib};
         st = hq_jobdb_job_create(q->db, &js, &jp->db_job, jp->token);
@@ -414,7 +413,7 @@ static hq_status submit_job(dispatch *d, jplan *jp) {
     hq_free(entries);
     hq_free(rows);
     hq_free(streams);
-    hq_free(hashes);
+    hq_free(digests);
     hq_free(bases);
     return st;
 }
@@ -597,7 +596,6 @@ hq_status hq_qexec_run(hq_qexec *q, const hq_qbatch *batch, hq_counts *out) {
         if (k == n_u) {
             u[n_u].row = r;
             u[n_u].mt = mt;
-            hq_hex_encode(h, 32, u[n_u].hex);
             n_u++;
         }
         row_u[r] = k;
@@ -615,8 +613,12 @@ hq_status hq_qexec_run(hq_qexec *q, const hq_qbatch *batch, hq_counts *out) {
         bool *found = hq_calloc((size_t)n_u, sizeof *found);
         if (!keys || !ev || !found) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
         for (int64_t i = 0; st == HQ_OK && i < n_u; i++)
-            keys[i] = (hq_jobdb_eval_key){
-                u[i].hex, q->backend_id, q->o.shots, hq_basis_str(q->mt[u[i].mt].basis), "", NULL};
+            keys[i] = (hq_jobdb_eval_key){.digest = u[i].hash,
+                                          .backend = q->backend_id,
+                                          .shots = q->o.shots,
+                                          .basis = hq_basis_str(q->mt[u[i].mt].basis),
+                                          .mitigation = "",
+                                          .calibration = NULL};
         if (st == HQ_OK) st = hq_jobdb_eval_lookup(q->db, q->run_id, n_u, keys, ev, found, NULL);
         for (int64_t i = 0; st == HQ_OK && i < n_u; i++) {
             if (found[i] && ev[i].has_counts) {
@@ -670,9 +672,14 @@ hq_status hq_qexec_run(hq_qexec *q, const hq_qbatch *batch, hq_counts *out) {
         }
         if (!counts_sorted(&u[i].counts)) hq_counts_sort(&u[i].counts);
     }
+    /* the first row that asked for a circuit takes its histogram, the others get copies */
     for (int64_t r = 0; st == HQ_OK && r < batch->n_rows; r++) {
-        hq_counts_free(&out[r]);
-        st = hq_counts_copy(&out[r], &u[row_u[r]].counts);
+        uniq *ur = &u[row_u[r]];
+        if (ur->row != r) st = hq_counts_copy(&out[r], &ur->counts);
+    }
+    for (int64_t i = 0; st == HQ_OK && i < n_u; i++) {
+        out[u[i].row] = u[i].counts; /* move */
+        memset(&u[i].counts, 0, sizeof u[i].counts);
     }
     if (st)
         for (int64_t r = 0; r < batch->n_rows; r++) hq_counts_free(&out[r]);

@@ -19,6 +19,8 @@
 #define V1_SCHEMA_SHA256 "0cdae9c408d8e6fc2b45e211c44b305ffdd50321be8d18b383b5b9bff60ca7ce"
 /* ... and of version 2 (db_schema_v2_frozen) */
 #define V2_SCHEMA_SHA256 "f38a23d7c124396b9c785516201b65ca1f435dd252e45d613c63f5d0f89ebd5d"
+/* sha256 of the current schema (3): the v3 script drops evaluations' foreign keys */
+#define V3_SCHEMA_SHA256 "66961f69f68eb62765b9bd5b7e409790128400757e483e7ba809cd745ff76888"
 
 static hq_jobdb *open_mem(void) {
     hq_jobdb *db = NULL;
@@ -93,6 +95,7 @@ HQ_TEST(db_open_creates_schema) {
     HQ_CHECK_EQ_INT(k, HQ_ARRAY_LEN(tables));
     HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM schema_migrations WHERE version = 1"), 1);
     HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM schema_migrations WHERE version = 2"), 1);
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM schema_migrations WHERE version = 3"), 1);
     bool ok = false;
     char *rep = NULL;
     HQ_CHECK_OK(hq_jobdb_check_integrity(db, &ok, &rep));
@@ -100,7 +103,7 @@ HQ_TEST(db_open_creates_schema) {
     hq_jobdb_close(db);
     /* reopening an up-to-date database changes nothing */
     HQ_REQUIRE_OK(hq_jobdb_open(path, NULL, &db));
-    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM schema_migrations"), 2);
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM schema_migrations"), 3);
     hq_jobdb_close(db);
     hq_jobdb_close(NULL); /* no-op */
 }
@@ -139,16 +142,42 @@ HQ_TEST(db_schema_v1_frozen) {
     HQ_CHECK(jobdb_schema_script(0) == NULL && jobdb_schema_script(2) == NULL);
 }
 
-/* The current schema (v1 + the v2 migration) is frozen the same way: a release that
- * shipped it must migrate to any later version, so its text must not drift. */
+/* Schema 2 (v1 + the v2 migration) is frozen the same way: a release shipped it, so files
+ * of it must migrate to any later version and its text must not drift. */
 HQ_TEST(db_schema_v2_frozen) {
+    sqlite3 *c;
+    HQ_REQUIRE(sqlite3_open(":memory:", &c) == SQLITE_OK);
+    HQ_REQUIRE(jobdb_schema_build(c, 2) == SQLITE_OK);
+    char hex[65], *all;
+    schema_hash(c, hex, &all);
+    HQ_CHECKF(!strcmp(hex, V2_SCHEMA_SHA256), "schema v2 changed: sha256 %s\n%s", hex, all);
+    HQ_CHECK(all && strstr(all, "circuits BLOB") && !strstr(all, "job_circuits"));
+    hq_free(all);
+    sqlite3_close(c);
+    HQ_CHECK(jobdb_schema_build(c, 0) == SQLITE_MISUSE);
+    HQ_CHECK(jobdb_schema_build(c, HQ_JOBDB_SCHEMA_VERSION + 1) == SQLITE_MISUSE);
+}
+
+/* The current schema (v2 + the v3 migration) is what a new file gets, frozen too. */
+HQ_TEST(db_schema_v3_frozen) {
     hq_jobdb *db = open_mem();
     HQ_REQUIRE(db);
     char hex[65], *all;
     schema_hash(db->conn, hex, &all);
-    HQ_CHECKF(!strcmp(hex, V2_SCHEMA_SHA256), "schema v2 changed: sha256 %s\n%s", hex, all);
-    HQ_CHECK(all && strstr(all, "circuits BLOB") && !strstr(all, "job_circuits"));
+    HQ_CHECKF(!strcmp(hex, V3_SCHEMA_SHA256), "schema v3 changed: sha256 %s\n%s", hex, all);
+    /* evaluations keeps its provenance columns without foreign keys */
+    HQ_CHECK(all && strstr(all, "job_id      INTEGER,") && strstr(all, "evaluations_job_deleted"));
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM pragma_foreign_key_list('evaluations')"), 0);
     hq_free(all);
+    /* a v2 file built from the scripts and migrated is the same schema */
+    sqlite3 *c;
+    HQ_REQUIRE(sqlite3_open(":memory:", &c) == SQLITE_OK);
+    HQ_REQUIRE(jobdb_schema_build(c, 3) == SQLITE_OK);
+    char hex3[65], *all3;
+    schema_hash(c, hex3, &all3);
+    HQ_CHECK_STR(hex3, V3_SCHEMA_SHA256);
+    hq_free(all3);
+    sqlite3_close(c);
     hq_jobdb_close(db);
 }
 

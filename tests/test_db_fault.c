@@ -214,12 +214,12 @@ HQ_TEST(db_fault_newer_schema) {
     char before[65], after[65];
     file_hash(path, before);
     HQ_CHECK_FAILS(hq_jobdb_open(path, NULL, &db), HQ_ERR_UNSUPPORTED,
-                   "new.db was created by a newer hqcnn (schema 7 > 2): upgrade hqcnn to open it; "
+                   "new.db was created by a newer hqcnn (schema 7 > 3): upgrade hqcnn to open it; "
                    "the file was not modified");
     hq_jobdb_options o;
     hq_jobdb_options_init(&o);
     o.read_only = true;
-    HQ_CHECK_FAILS(hq_jobdb_open(path, &o, &db), HQ_ERR_UNSUPPORTED, "schema 7 > 2");
+    HQ_CHECK_FAILS(hq_jobdb_open(path, &o, &db), HQ_ERR_UNSUPPORTED, "schema 7 > 3");
     file_hash(path, after);
     HQ_CHECK_STR(after, before);
     HQ_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), 7);
@@ -314,7 +314,7 @@ HQ_TEST(db_fault_migrate_v1) {
     hq_jobdb *db;
     HQ_REQUIRE_OK(hq_jobdb_open(path, NULL, &db));
     HQ_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), HQ_JOBDB_SCHEMA_VERSION);
-    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM schema_migrations"), 2);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM schema_migrations"), 3);
     HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'job_circuits'"),
                     0);
     HQ_CHECK(integrity_ok(db));
@@ -422,7 +422,7 @@ HQ_TEST(db_fault_migrate_v1) {
     hq_jobdb_close(db);
     /* reopening migrates nothing more */
     HQ_REQUIRE_OK(hq_jobdb_open(path, NULL, &db));
-    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM schema_migrations"), 2);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM schema_migrations"), 3);
     hq_jobdb_close(db);
 }
 
@@ -443,7 +443,211 @@ HQ_TEST(db_fault_migrate_v1_damaged) {
     hq_jobdb_options_init(&o);
     o.read_only = true;
     HQ_CHECK_FAILS(hq_jobdb_open(path, &o, &db), HQ_ERR_UNSUPPORTED,
-                   "has schema version 1 and needs migrating to 2");
+                   "has schema version 1 and needs migrating to 3");
+}
+
+/* A version 2 file as releases with schema 2 wrote it, built from the kept scripts: runs 1
+ * and 2; job 1 (run 1, COMPLETED, circuits 0, 1, 2 in bases Z, X, Z) whose results are
+ * stored (seq 1..3), an evaluation of circuit 3 stored by run 2 without a job (seq 4, with
+ * expectation values too, mitigation "zne"), the sequence at 4. */
+static void make_v2_file(const char *path) {
+    sqlite3 *c;
+    HQ_REQUIRE(sqlite3_open(path, &c) == SQLITE_OK);
+    HQ_REQUIRE(sqlite3_exec(c, "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL", NULL, NULL,
+                            NULL) == SQLITE_OK);
+    HQ_REQUIRE(jobdb_schema_build(c, 2) == SQLITE_OK);
+    HQ_REQUIRE(
+        sqlite3_exec(c,
+                     "INSERT INTO schema_migrations VALUES (1, 1.5), (2, 1.5);"
+                     "INSERT INTO meta VALUES ('created_at', '1.5');"
+                     "INSERT INTO runs(id, name, created_at, updated_at, status, seed, "
+                     "code_version, backend, config_json) VALUES (1, 'old', 1, 2, 'RUNNING', 7, "
+                     "'0.2.0', 'emulator-ibm', '{}'), (2, 'other', 1, 2, 'COMPLETED', 8, "
+                     "'0.2.0', 'emulator-ibm', '{}');"
+                     "UPDATE sequences SET value = 4 WHERE name = 'evaluations';"
+                     "PRAGMA user_version = 2; PRAGMA application_id = 1213285442;",
+                     NULL, NULL, NULL) == SQLITE_OK);
+    uint8_t h[4][32];
+    for (int k = 0; k < 4; k++) {
+        char text[128], hex[65];
+        circuit("v2", k, text, sizeof text, hex);
+        HQ_REQUIRE_OK(hq_sha256(text, strlen(text), h[k]));
+    }
+    static const char *const basis_of[4] = {"Z", "X", "Z", "Y"};
+    hq_sbuf list = HQ_SBUF_INIT;
+    HQ_REQUIRE_OK(jobdb_circlist_encode(3, &h[0][0], basis_of, &list));
+    sqlite3_stmt *job, *ev;
+    HQ_REQUIRE(sqlite3_prepare_v2(c,
+                                  "INSERT INTO jobs(id, run_id, backend, client_token, remote_id, "
+                                  "state, n_circuits, shots, attempts, calib_submit, "
+                                  "calib_complete, created_at, attempted_at, submitted_at, "
+                                  "finished_at, updated_at, circuits) VALUES (1, 1, "
+                                  "'emulator-ibm', 'tok-v2', 'rem-1', 'COMPLETED', 3, 1000, 1, "
+                                  "'cal-1', 'cal-1', 1, 2, 3, 4, 4, ?1)",
+                                  -1, &job, NULL) == SQLITE_OK);
+    sqlite3_bind_blob(job, 1, list.p, (int)list.len, SQLITE_TRANSIENT);
+    HQ_REQUIRE(sqlite3_step(job) == SQLITE_DONE);
+    sqlite3_finalize(job);
+    hq_sbuf_free(&list);
+    HQ_REQUIRE(sqlite3_prepare_v2(c,
+                                  "INSERT INTO evaluations(circuit, backend, shots, basis, "
+                                  "mitigation, calibration, seq, counts, expect, job_id, run_id) "
+                                  "VALUES (?1, 'emulator-ibm', 1000, ?2, ?3, 'cal-1', ?4, ?5, ?6, "
+                                  "?7, ?8)",
+                                  -1, &ev, NULL) == SQLITE_OK);
+    for (int k = 0; k < 4; k++) {
+        hq_counts cnt;
+        counts_for(&cnt, k);
+        hq_sbuf b = HQ_SBUF_INIT;
+        HQ_REQUIRE_OK(hq_jobdb_counts_encode(&cnt, &b));
+        size_t nc = b.len;
+        const double ex[2] = {0.25, -0.5};
+        if (k == 3) HQ_REQUIRE_OK(hq_jobdb_expect_encode(ex, 2, &b));
+        sqlite3_bind_blob(ev, 1, h[k], 32, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ev, 2, basis_of[k], -1, SQLITE_STATIC);
+        sqlite3_bind_text(ev, 3, k == 3 ? "zne" : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int(ev, 4, k + 1);
+        sqlite3_bind_blob(ev, 5, b.p, (int)nc, SQLITE_TRANSIENT);
+        if (k == 3) sqlite3_bind_blob(ev, 6, b.p + nc, (int)(b.len - nc), SQLITE_TRANSIENT);
+        if (k < 3) sqlite3_bind_int(ev, 7, 1);
+        sqlite3_bind_int(ev, 8, k < 3 ? 1 : 2);
+        HQ_REQUIRE(sqlite3_step(ev) == SQLITE_DONE);
+        sqlite3_reset(ev);
+        sqlite3_clear_bindings(ev);
+        hq_sbuf_free(&b);
+        hq_counts_free(&cnt);
+    }
+    sqlite3_finalize(ev);
+    HQ_REQUIRE(sqlite3_close(c) == SQLITE_OK);
+}
+
+/* Every column of every evaluation, in key order, as one text. */
+static char *eval_dump(const char *path) {
+    sqlite3 *c;
+    sqlite3_stmt *st;
+    char *out = NULL;
+    if (sqlite3_open(path, &c) == SQLITE_OK &&
+        sqlite3_prepare_v2(c,
+                           "SELECT group_concat(hex(circuit) || '|' || backend || '|' || shots || "
+                           "'|' || basis || '|' || mitigation || '|' || calibration || '|' || seq "
+                           "|| '|' || quote(counts) || '|' || quote(expect) || '|' || "
+                           "quote(job_id) || '|' || quote(run_id), ';') FROM (SELECT * FROM "
+                           "evaluations ORDER BY circuit, backend, shots, basis, mitigation, "
+                           "calibration)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            out = hq_strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(c);
+    return out;
+}
+
+HQ_TEST(db_fault_migrate_v2) {
+    const char *path = hq_test_tmpfile("v2.db");
+    make_v2_file(path);
+    HQ_REQUIRE(raw_int(path, "PRAGMA user_version") == 2);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM pragma_foreign_key_list('evaluations')"),
+                    2);
+    char *before = eval_dump(path);
+    HQ_REQUIRE(before != NULL);
+    hq_jobdb *db;
+    HQ_REQUIRE_OK(hq_jobdb_open(path, NULL, &db));
+    HQ_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), 3);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM schema_migrations"), 3);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM pragma_foreign_key_list('evaluations')"),
+                    0);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name LIKE '%_v2'"), 0);
+    HQ_CHECK(integrity_ok(db));
+    /* every row, column for column, as it was */
+    char *after = eval_dump(path);
+    HQ_CHECK_STR(after ? after : "(none)", before);
+    hq_free(after);
+    /* served through the API: counts, expectation values, job, insertion order */
+    static const char *const basis_of[4] = {"Z", "X", "Z", "Y"};
+    char hexes[4][65];
+    hq_jobdb_eval_key keys[4];
+    for (int k = 0; k < 4; k++) {
+        char text[128];
+        circuit("v2", k, text, sizeof text, hexes[k]);
+        keys[k] = (hq_jobdb_eval_key){.hash = hexes[k],
+                                      .backend = "emulator-ibm",
+                                      .shots = 1000,
+                                      .basis = basis_of[k],
+                                      .mitigation = k == 3 ? "zne" : NULL,
+                                      .calibration = "cal-1"};
+    }
+    hq_jobdb_eval ev[4];
+    bool found[4];
+    int64_t hits = 0;
+    HQ_REQUIRE_OK(hq_jobdb_eval_lookup(db, 1, 4, keys, ev, found, &hits));
+    HQ_CHECK_EQ_INT(hits, 4);
+    for (int k = 0; k < 4; k++) {
+        hq_counts want;
+        counts_for(&want, k);
+        HQ_CHECK(found[k] && ev[k].has_counts && counts_same(&ev[k].counts, &want));
+        HQ_CHECK_EQ_INT(ev[k].eval_id, k + 1);
+        HQ_CHECK_EQ_INT(ev[k].job_id, k < 3 ? 1 : 0);
+        HQ_CHECK_EQ_INT(ev[k].n_expect, k == 3 ? 2 : 0);
+        if (k == 3 && ev[k].expect) HQ_CHECK(ev[k].expect[0] == 0.25 && ev[k].expect[1] == -0.5);
+        hq_counts_free(&want);
+        hq_jobdb_eval_clear(&ev[k]);
+    }
+    /* new rows are numbered after the migrated ones */
+    char text4[128], hex4[65];
+    circuit("v2", 4, text4, sizeof text4, hex4);
+    hq_counts c4;
+    counts_for(&c4, 4);
+    hq_jobdb_eval_item it = {
+        .key = {.hash = hex4, .backend = "emulator-ibm", .shots = 1000, .basis = "Z"},
+        .counts = &c4,
+        .job_id = 1};
+    int64_t ins = 0;
+    HQ_REQUIRE_OK(hq_jobdb_eval_put(db, 1, 1, &it, &ins));
+    HQ_CHECK_EQ_INT(ins, 1);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT seq FROM evaluations WHERE job_id = 1 ORDER BY seq DESC "
+                                  "LIMIT 1"),
+                    5);
+    hq_counts_free(&c4);
+    hq_jobdb_close(db);
+    /* ON DELETE SET NULL, kept by triggers: deleting a run (its jobs cascade) clears both
+     * provenance columns of its rows and keeps the results */
+    HQ_REQUIRE(raw_exec(path, "PRAGMA foreign_keys = ON; DELETE FROM runs WHERE id = 1") ==
+               SQLITE_OK);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM jobs"), 0);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM evaluations"), 5);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM evaluations WHERE job_id IS NOT NULL OR "
+                                  "run_id IS NOT NULL"),
+                    1);
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT run_id FROM evaluations WHERE run_id IS NOT NULL"), 2);
+    /* reopening migrates nothing more */
+    HQ_REQUIRE_OK(hq_jobdb_open(path, NULL, &db));
+    HQ_CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM schema_migrations"), 3);
+    hq_jobdb_close(db);
+    hq_free(before);
+}
+
+/* A version 2 file whose evaluations B-tree is damaged: the migration's copy reads it and
+ * fails; the file is left as it was (still version 2). */
+HQ_TEST(db_fault_migrate_v2_damaged) {
+    const char *path = hq_test_tmpfile("v2bad.db");
+    make_v2_file(path);
+    int64_t root = raw_int(path, "SELECT rootpage FROM sqlite_schema WHERE name = 'evaluations'");
+    HQ_REQUIRE(root > 1);
+    HQ_REQUIRE(!hq_file_exists(hq_test_tmpfile("v2bad.db-wal"))); /* all in the main file */
+    int fd = open(path, O_WRONLY);
+    HQ_REQUIRE(fd >= 0);
+    const uint8_t bad = 0x00; /* not a B-tree page type */
+    HQ_REQUIRE(pwrite(fd, &bad, 1, (off_t)(root - 1) * 16384) == 1);
+    close(fd);
+    char before[65], after[65];
+    file_hash(path, before);
+    hq_jobdb *db;
+    HQ_CHECK_FAILS(hq_jobdb_open(path, NULL, &db), HQ_ERR_CORRUPT,
+                   "migrating the schema to version 3");
+    file_hash(path, after);
+    HQ_CHECK_STR(after, before);
+    HQ_CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), 2);
 }
 
 HQ_TEST(db_fault_foreign_database) {
