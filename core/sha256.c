@@ -87,6 +87,15 @@ void hq_sha256_abort(hq_sha256_ctx *ctx) {
     hq_free(ctx);
 }
 
+hq_status hq_sha256_again(hq_sha256_ctx *ctx, const void *data, size_t n,
+                          uint8_t out[HQ_SHA256_LEN]) {
+    unsigned int len = 0;
+    if (!EVP_DigestInit_ex(ctx->md, sha256_md(), NULL) || !EVP_DigestUpdate(ctx->md, data, n) ||
+        !EVP_DigestFinal_ex(ctx->md, out, &len))
+        return ossl_fail("SHA-256");
+    return HQ_OK;
+}
+
 hq_status hq_md5_file_hex(const char *path, char out[33]) {
     FILE *f = fopen(path, "rb");
     if (!f) return hq_failf(NULL, HQ_ERR_IO, "cannot open '%s' for md5", path);

@@ -29,6 +29,12 @@ hq_status hq_sha256_update(hq_sha256_ctx *ctx, const void *data, size_t n);
 hq_status hq_sha256_end(hq_sha256_ctx *ctx, uint8_t out[HQ_SHA256_LEN]);
 /* Frees ctx without a digest (on error paths); NULL is a no-op. */
 void hq_sha256_abort(hq_sha256_ctx *ctx);
+/* One-shot digest of data that reuses ctx (from hq_sha256_begin; anything fed to it so far
+ * is discarded) instead of allocating an OpenSSL context per call: for loops hashing many
+ * short messages. ctx stays valid; free it with hq_sha256_abort (or finish a digest with
+ * hq_sha256_update + hq_sha256_end). HQ_ERR_IO on an OpenSSL failure. */
+hq_status hq_sha256_again(hq_sha256_ctx *ctx, const void *data, size_t n,
+                          uint8_t out[HQ_SHA256_LEN]);
 
 /* MD5 (for MedMNIST's published checksums only; not for security). */
 hq_status hq_md5_file_hex(const char *path, char out[33]);

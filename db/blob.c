@@ -54,6 +54,28 @@ static bool get_varint(const uint8_t *p, size_t end, size_t *pos, uint64_t *out)
     return false;
 }
 
+/* Varints gathered on the stack and appended to an hq_sbuf in chunks: a histogram is a few
+ * dozen varints, and an append per varint cost more than the encoding itself. */
+typedef struct vbuf {
+    uint8_t b[256];
+    size_t n;
+    hq_sbuf *out;
+} vbuf;
+
+static void vbuf_flush(vbuf *v) {
+    hq_sbuf_append(v->out, v->b, v->n);
+    v->n = 0;
+}
+
+static void vbuf_varint(vbuf *v, uint64_t x) {
+    if (v->n > sizeof v->b - 10) vbuf_flush(v);
+    do {
+        uint8_t byte = x & 0x7f;
+        x >>= 7;
+        v->b[v->n++] = (uint8_t)(byte | (x ? 0x80 : 0));
+    } while (x);
+}
+
 static void put_u32le(hq_sbuf *b, uint32_t v) {
     char t[4] = {(char)(v & 0xff), (char)(v >> 8 & 0xff), (char)(v >> 16 & 0xff),
                  (char)(v >> 24 & 0xff)};
@@ -142,19 +164,19 @@ hq_status hq_jobdb_counts_encode(const hq_counts *c, hq_sbuf *out) {
     int64_t n_nonzero = 0;
     for (int64_t i = 0; i < src->n; i++) n_nonzero += src->count[i] > 0;
     size_t start = out->len;
-    char head[3] = {KIND_COUNTS, FORMAT_VERSION, (char)c->n_bits};
-    hq_sbuf_append(out, head, 3);
-    put_varint(out, (uint64_t)n_nonzero);
-    put_varint(out, sum);
+    vbuf v = {.b = {KIND_COUNTS, FORMAT_VERSION, (uint8_t)c->n_bits}, .n = 3, .out = out};
+    vbuf_varint(&v, (uint64_t)n_nonzero);
+    vbuf_varint(&v, sum);
     bool first = true;
     uint64_t prev = 0;
     for (int64_t i = 0; i < src->n; i++) {
         if (src->count[i] == 0) continue;
-        put_varint(out, first ? src->outcome[i] : src->outcome[i] - prev - 1);
-        put_varint(out, (uint64_t)src->count[i]);
+        vbuf_varint(&v, first ? src->outcome[i] : src->outcome[i] - prev - 1);
+        vbuf_varint(&v, (uint64_t)src->count[i]);
         prev = src->outcome[i];
         first = false;
     }
+    vbuf_flush(&v);
     hq_counts_free(&tmp);
     if (out->oom) return hq_failf(NULL, HQ_ERR_NOMEM, "%s: out of memory", f);
     put_u32le(out, crc(out->p + start, out->len - start));

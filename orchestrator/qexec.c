@@ -36,8 +36,9 @@ struct hq_qexec {
     const char *backend_id; /* cache identity of the backend (borrowed from b) */
     mtemplate *mt;          /* measured templates seen so far */
     int n_mt, cap_mt;
-    int64_t run_shots; /* shots the run has (maybe) been charged for, all processes */
-    double run_cost;   /* estimated cost of those, USD */
+    hq_sha256_ctx *sha; /* reused for the binding hashes (one per circuit) */
+    int64_t run_shots;  /* shots the run has (maybe) been charged for, all processes */
+    double run_cost;    /* estimated cost of those, USD */
     hq_qexec_stats st;
 };
 
@@ -151,6 +152,7 @@ hq_status hq_qexec_create(hq_backend *b, hq_jobdb *db, int64_t run_id, const hq_
     if (o->price_circuit > 0) q->caps.price_per_circuit = o->price_circuit;
     if (o->price_shot > 0) q->caps.price_per_shot = o->price_shot;
     if (st == HQ_OK) st = load_run_totals(q);
+    if (st == HQ_OK) st = hq_sha256_begin(&q->sha);
     if (st) {
         hq_qexec_free(q);
         return st;
@@ -163,6 +165,7 @@ void hq_qexec_free(hq_qexec *q) {
     if (!q || q->h.magic != HQ_MAGIC_QEXEC) return;
     for (int i = 0; i < q->n_mt; i++) hq_circuit_free(q->mt[i].circ);
     hq_free(q->mt);
+    hq_sha256_abort(q->sha);
     q->h.magic = HQ_MAGIC_DEAD;
     hq_free(q);
 }
@@ -235,8 +238,8 @@ static hq_status get_mtemplate(hq_qexec *q, const hq_circuit *t, const char *tmp
 }
 
 /* sha256("hqcnn-bound 1\0" | template hash | n | n little-endian IEEE doubles, -0 as 0). */
-static hq_status binding_hash(const uint8_t tmpl_hash[32], const double *v, int n,
-                              uint8_t out[32]) {
+static hq_status binding_hash(hq_sha256_ctx *sha, const uint8_t tmpl_hash[32], const double *v,
+                              int n, uint8_t out[32]) {
     uint8_t buf[14 + 32 + 4 + 8 * 64];
     uint8_t *heap = NULL, *p = buf;
     size_t need = 14 + 32 + 4 + 8 * (size_t)n;
@@ -255,7 +258,7 @@ static hq_status binding_hash(const uint8_t tmpl_hash[32], const double *v, int 
         memcpy(&bits, &d, 8);
         for (int k = 0; k < 8; k++) p[50 + 8 * i + k] = (uint8_t)(bits >> (8 * k));
     }
-    hq_status st = hq_sha256(p, need, out);
+    hq_status st = hq_sha256_again(sha, p, need, out);
     hq_free(heap);
     return st;
 }
@@ -589,7 +592,7 @@ hq_status hq_qexec_run(hq_qexec *q, const hq_qbatch *batch, hq_counts *out) {
         int mt = 0;
         if (st == HQ_OK) st = get_mtemplate(q, batch->tmpl, tmpl_hex, b, &mt);
         uint8_t h[32];
-        if (st == HQ_OK) st = binding_hash(q->mt[mt].hash, row, nsym, h);
+        if (st == HQ_OK) st = binding_hash(q->sha, q->mt[mt].hash, row, nsym, h);
         if (st) break;
         memcpy(u[n_u].hash, h, 32);
         int64_t k = hset_get(&set, u, h, n_u);

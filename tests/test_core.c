@@ -177,6 +177,21 @@ HQ_TEST(core_sha256_known_answers) {
     char hex2[65];
     hq_hex_encode(d, 32, hex2);
     HQ_CHECK_STR(hex2, hex);
+    /* a reused context: the same digests as one-shot calls, whatever was fed before */
+    HQ_REQUIRE_OK(hq_sha256_begin(&ctx));
+    HQ_CHECK_OK(hq_sha256_update(ctx, "left over", 9));
+    HQ_CHECK_OK(hq_sha256_again(ctx, "abc", 3, d));
+    hq_hex_encode(d, 32, hex2);
+    HQ_CHECK_STR(hex2, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    HQ_CHECK_OK(hq_sha256_again(ctx, "", 0, d));
+    hq_hex_encode(d, 32, hex2);
+    HQ_CHECK_STR(hex2, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    uint8_t long_msg[1000], d1[32];
+    for (int i = 0; i < 1000; i++) long_msg[i] = (uint8_t)(i * 7);
+    HQ_CHECK_OK(hq_sha256_again(ctx, long_msg, sizeof long_msg, d));
+    HQ_CHECK_OK(hq_sha256(long_msg, sizeof long_msg, d1));
+    HQ_CHECK(memcmp(d, d1, 32) == 0);
+    hq_sha256_abort(ctx);
     char md5[33];
     const char *p = hq_test_write_file("abc.txt", "abc", 3);
     HQ_CHECK_OK(hq_md5_file_hex(p, md5));

@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "core/rng.h"
 #include "core/sha256.h"
 #include "db/jobdb_impl.h"
 #include "tests/hq_test.h"
@@ -1375,4 +1376,234 @@ HQ_TEST(db_oom) {
     }
     HQ_CHECK(fired > 400);
     HQ_CHECK_OK(oom_workload());
+}
+
+/* ==== digests as bytes ================================================================= */
+
+/* Keys given as 32 raw bytes store and find exactly what the same keys given as hex do; a
+ * digest wins over a hash (which may then be NULL or anything); jobs take digests too. */
+HQ_TEST(db_digest_bytes_api) {
+    hq_jobdb *a = open_mem(), *b = open_mem();
+    HQ_REQUIRE(a && b);
+    int64_t ra = make_run(a, "r"), rb = make_run(b, "r");
+    enum { N = 6 };
+    char texts[N][200], hex[N][65];
+    uint8_t dig[N][32];
+    hq_counts c[N];
+    hq_jobdb_eval_item ia[N], ib[N];
+    for (int i = 0; i < N; i++) {
+        circuit_text(300 + i, texts[i], sizeof texts[i], hex[i]);
+        HQ_REQUIRE_OK(hq_sha256(texts[i], strlen(texts[i]), dig[i])); /* independent of hex */
+        counts_of(&c[i], 2, (uint64_t[]){0, 1 + (uint64_t)(i % 3)}, (int64_t[]){3, 7 + i},
+                  i ? 2 : 1);
+        ia[i] = (hq_jobdb_eval_item){
+            .key = {.hash = hex[i], .backend = "sv", .shots = 10, .basis = i & 1 ? "X" : "Z"},
+            .counts = &c[i],
+            .circuit_text = i == 2 ? texts[i] : NULL};
+        ib[i] = ia[i];
+        ib[i].key.hash = i & 1 ? NULL : "not hex at all"; /* ignored: the digest is used */
+        ib[i].key.digest = dig[i];
+    }
+    int64_t ins_a = 0, ins_b = 0;
+    HQ_REQUIRE_OK(hq_jobdb_eval_put(a, ra, N, ia, &ins_a));
+    HQ_REQUIRE_OK(hq_jobdb_eval_put(b, rb, N, ib, &ins_b));
+    HQ_CHECK_EQ_INT(ins_a, N);
+    HQ_CHECK_EQ_INT(ins_b, N);
+    const char *dump = "SELECT group_concat(hex(circuit) || basis || seq || hex(counts), ',') FROM "
+                       "(SELECT * FROM evaluations ORDER BY circuit)";
+    sqlite3_stmt *sa, *sb;
+    HQ_REQUIRE(sqlite3_prepare_v2(a->conn, dump, -1, &sa, NULL) == SQLITE_OK);
+    HQ_REQUIRE(sqlite3_prepare_v2(b->conn, dump, -1, &sb, NULL) == SQLITE_OK);
+    HQ_REQUIRE(sqlite3_step(sa) == SQLITE_ROW && sqlite3_step(sb) == SQLITE_ROW);
+    HQ_CHECK_STR((const char *)sqlite3_column_text(sb, 0),
+                 (const char *)sqlite3_column_text(sa, 0));
+    sqlite3_finalize(sa);
+    sqlite3_finalize(sb);
+    HQ_CHECK_EQ_INT(sql_int(b, "SELECT count(*) FROM circuits"), 1);
+    /* lookups by bytes find what hex stored, and the other way round */
+    hq_jobdb_eval_key kb[N], ka[N];
+    for (int i = 0; i < N; i++) {
+        ka[i] = ia[i].key;
+        kb[i] = ib[i].key;
+    }
+    hq_jobdb_eval ev[N];
+    bool found[N];
+    int64_t hits = 0;
+    HQ_REQUIRE_OK(hq_jobdb_eval_lookup(a, ra, N, kb, ev, found, &hits));
+    HQ_CHECK_EQ_INT(hits, N);
+    for (int i = 0; i < N; i++) {
+        HQ_CHECK(found[i] && ev[i].has_counts && ev[i].counts.n == c[i].n &&
+                 ev[i].counts.shots == c[i].shots);
+        hq_jobdb_eval_clear(&ev[i]);
+    }
+    HQ_REQUIRE_OK(hq_jobdb_eval_lookup(b, rb, N, ka, ev, found, &hits));
+    HQ_CHECK_EQ_INT(hits, N);
+    for (int i = 0; i < N; i++) hq_jobdb_eval_clear(&ev[i]);
+    /* errors: neither form; a text that does not hash to the digest */
+    ib[3].key.digest = kb[3].digest = NULL;
+    HQ_CHECK_FAILS(hq_jobdb_eval_put(b, rb, N, ib, &ins_b), HQ_ERR_INVALID_ARG,
+                   "keys[3] has neither a digest (32 bytes) nor a hash (64 hex digits)");
+    HQ_CHECK_FAILS(hq_jobdb_eval_lookup(b, rb, N, kb, ev, found, &hits), HQ_ERR_INVALID_ARG,
+                   "keys[3] has neither a digest");
+    kb[3].digest = dig[3];
+    ib[3].key.digest = dig[3];
+    ib[3].circuit_text = texts[4];
+    HQ_CHECK_FAILS(hq_jobdb_eval_put(b, rb, N, ib, &ins_b), HQ_ERR_INVALID_ARG, "hashes to");
+
+    /* jobs: a circuit list given as digests reads back as the hex of the same digests */
+    const char *hp[N], *bases[N];
+    for (int i = 0; i < N; i++) {
+        hp[i] = hex[N - 1 - i];
+        bases[i] = i & 1 ? "X" : "Z";
+    }
+    uint8_t rev[N][32];
+    for (int i = 0; i < N; i++) memcpy(rev[i], dig[N - 1 - i], 32);
+    hq_jobdb_job_spec sa_spec = {.run_id = ra,
+                                 .backend = "sv-shots",
+                                 .shots = 10,
+                                 .n_circuits = N,
+                                 .hashes = hp,
+                                 .bases = bases};
+    hq_jobdb_job_spec sb_spec = sa_spec;
+    sb_spec.run_id = rb;
+    sb_spec.hashes = NULL;
+    sb_spec.digests = &rev[0][0];
+    int64_t ja = 0, jb = 0;
+    HQ_REQUIRE_OK(hq_jobdb_job_create(a, &sa_spec, &ja, NULL));
+    HQ_REQUIRE_OK(hq_jobdb_job_create(b, &sb_spec, &jb, NULL));
+    hq_jobdb_job_circuit *ca, *cb;
+    int64_t na = 0, nb = 0;
+    HQ_REQUIRE_OK(hq_jobdb_job_circuits(a, ja, false, &ca, &na));
+    HQ_REQUIRE_OK(hq_jobdb_job_circuits(b, jb, false, &cb, &nb));
+    HQ_CHECK_EQ_INT(na, N);
+    HQ_CHECK_EQ_INT(nb, N);
+    for (int64_t i = 0; i < N && i < na && i < nb; i++) {
+        HQ_CHECK_STR(cb[i].hash, hex[N - 1 - i]);
+        HQ_CHECK_STR(cb[i].hash, ca[i].hash);
+        HQ_CHECK_STR(cb[i].basis, ca[i].basis);
+    }
+    hq_jobdb_job_circuits_free(ca, na);
+    hq_jobdb_job_circuits_free(cb, nb);
+    /* a digest list wins over a hash list; neither is an error */
+    const char *junk[N] = {"x", "x", "x", "x", "x", "x"};
+    sb_spec.hashes = junk;
+    HQ_CHECK_OK(hq_jobdb_job_create(b, &sb_spec, &jb, NULL));
+    sb_spec.hashes = NULL;
+    sb_spec.digests = NULL;
+    HQ_CHECK_FAILS(hq_jobdb_job_create(b, &sb_spec, &jb, NULL), HQ_ERR_INVALID_ARG,
+                   "the circuits are given neither as digests (32 bytes each) nor as hashes");
+    sb_spec.hashes = junk;
+    HQ_CHECK_FAILS(hq_jobdb_job_create(b, &sb_spec, &jb, NULL), HQ_ERR_INVALID_ARG,
+                   "hashes[0] \"x\" is not a sha256 digest");
+    for (int i = 0; i < N; i++) hq_counts_free(&c[i]);
+    hq_jobdb_close(a);
+    hq_jobdb_close(b);
+}
+
+/* eval_put checks job ids itself (schema 3 has no foreign key on them): a missing job
+ * after an existing one, and after a run of items naming the same job, is found. */
+HQ_TEST(db_evals_job_ids_checked) {
+    hq_jobdb *db = open_mem();
+    HQ_REQUIRE(db);
+    int64_t run = make_run(db, "r"), job = 0;
+    char t[4][200], h[4][65];
+    const char *hp[1];
+    hq_counts c;
+    counts_of(&c, 2, (uint64_t[]){1}, (int64_t[]){4}, 1);
+    hq_jobdb_eval_item it[4];
+    for (int i = 0; i < 4; i++) {
+        circuit_text(400 + i, t[i], sizeof t[i], h[i]);
+        it[i] = (hq_jobdb_eval_item){
+            .key = {.hash = h[i], .backend = "sv", .shots = 4, .basis = "Z"}, .counts = &c};
+    }
+    hp[0] = h[0];
+    hq_jobdb_job_spec spec = {
+        .run_id = run, .backend = "sv", .shots = 4, .n_circuits = 1, .hashes = hp};
+    HQ_REQUIRE_OK(hq_jobdb_job_create(db, &spec, &job, NULL));
+    it[0].job_id = it[1].job_id = it[2].job_id = job;
+    it[3].job_id = job + 5;
+    int64_t ins = 9;
+    HQ_CHECK_FAILS(hq_jobdb_eval_put(db, run, 4, it, &ins), HQ_ERR_NOT_FOUND,
+                   "hq_jobdb_eval_put: job 6 does not exist");
+    HQ_CHECK_EQ_INT(ins, 0);
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM evaluations"), 0);
+    it[3].job_id = 0;
+    HQ_REQUIRE_OK(hq_jobdb_eval_put(db, run, 4, it, &ins));
+    HQ_CHECK_EQ_INT(ins, 4);
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM evaluations WHERE job_id = 1"), 3);
+    HQ_CHECK_EQ_INT(sql_int(db, "SELECT count(*) FROM evaluations WHERE job_id IS NULL"), 1);
+    hq_counts_free(&c);
+    hq_jobdb_close(db);
+}
+
+/* ==== the digest sort ================================================================== */
+
+/* Reference: insertion sort by (memcmp of the full digest, position). */
+static void sort_reference(int64_t n, const uint8_t *h, int64_t *order) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t j = i;
+        while (j > 0 && memcmp(h + 32 * order[j - 1], h + 32 * i, 32) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+}
+
+/* jobdb_sort_by_digest against the reference on digests built to hit every branch: random
+ * ones, equal 8-byte prefixes in short and long runs (insertion / qsort_r fix-up), exact
+ * duplicates (ties by position), a byte every digest shares (skipped radix passes), and
+ * sizes 1, 2 and a few thousand. */
+HQ_TEST(db_sort_by_digest_order) {
+    hq_jobdb *db = open_mem();
+    HQ_REQUIRE(db);
+    hq_rng rng;
+    hq_rng_init(&rng, 11, 0, 0);
+    static const int64_t sizes[] = {1, 2, 3, 17, 100, 3000};
+    for (size_t si = 0; si < HQ_ARRAY_LEN(sizes); si++) {
+        for (int mode = 0; mode < 5; mode++) {
+            int64_t n = sizes[si];
+            uint8_t *h = hq_malloc((size_t)n * 32);
+            int64_t *got = hq_malloc((size_t)n * sizeof *got);
+            int64_t *want = hq_malloc((size_t)n * sizeof *want);
+            HQ_REQUIRE(h && got && want);
+            for (int64_t i = 0; i < n; i++) {
+                for (int k = 0; k < 32; k++) h[32 * i + k] = (uint8_t)(hq_rng_u64(&rng) >> 56);
+                switch (mode) {
+                case 1: /* prefixes from 3 values: long runs of equal prefixes */
+                    memset(h + 32 * i, 0, 8);
+                    h[32 * i + 7] = (uint8_t)(hq_rng_u64(&rng) % 3);
+                    break;
+                case 2: /* short runs: 1..4 digests per prefix */
+                    memset(h + 32 * i, (int)(i / 4) & 0xff, 8);
+                    h[32 * i] = (uint8_t)(i / 1024);
+                    break;
+                case 3: /* exact duplicates of a few digests, some later bytes differ */
+                    memset(h + 32 * i, 0x5a, 32);
+                    h[32 * i + 31] = (uint8_t)(hq_rng_u64(&rng) % 4);
+                    h[32 * i + 3] = (uint8_t)(hq_rng_u64(&rng) % 2);
+                    break;
+                case 4: /* every digest shares bytes 0 and 5: those passes are skipped */
+                    h[32 * i] = 0xee;
+                    h[32 * i + 5] = 0x01;
+                    break;
+                default: break;
+                }
+            }
+            HQ_REQUIRE_OK(jobdb_reserve_hashes(db, n, "test"));
+            jobdb_sort_by_digest(db, n, h, got);
+            sort_reference(n, h, want);
+            int64_t bad = -1;
+            for (int64_t i = 0; i < n && bad < 0; i++)
+                if (got[i] != want[i]) bad = i;
+            HQ_CHECKF(bad < 0, "n %lld mode %d: position %lld holds %lld, want %lld", (long long)n,
+                      mode, (long long)bad, (long long)(bad >= 0 ? got[bad] : 0),
+                      (long long)(bad >= 0 ? want[bad] : 0));
+            hq_free(h);
+            hq_free(got);
+            hq_free(want);
+        }
+    }
+    jobdb_sort_by_digest(db, 0, NULL, NULL); /* nothing to do */
+    hq_jobdb_close(db);
 }
