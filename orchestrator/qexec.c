@@ -366,18 +366,23 @@ static hq_status submit_job(dispatch *d, jplan *jp) {
                         .seed = q->o.seed,
                         .streams = streams,
                         .tag = NULL};
-    double t0 = hq_time_now();
+    /* seconds_backend counts the provider's calls and the back-off waits only: the
+     * database writes between them are the executor's own time */
     for (int attempt = 0; st == HQ_OK; attempt++) {
         if (q->db) st = hq_jobdb_job_begin_attempt(q->db, jp->db_job);
         if (st) break;
+        double t0 = hq_time_now();
         st = hq_backend_submit(q->b, &spec, jp->remote);
+        q->st.seconds_backend += hq_time_now() - t0;
         if (st == HQ_OK || !transient(st)) break;
         /* maybe accepted: ask the provider before sending it again */
         char msg[HQ_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", hq_last_error());
         if (q->db) hq_jobdb_job_note_error(q->db, jp->db_job, msg);
         bool found = false;
+        t0 = hq_time_now();
         hq_status fs = hq_backend_find_by_token(q->b, jp->token, jp->remote, &found);
+        q->st.seconds_backend += hq_time_now() - t0;
         if (fs == HQ_OK && found) {
             st = HQ_OK;
             break;
@@ -388,10 +393,11 @@ static hq_status submit_job(dispatch *d, jplan *jp) {
             break;
         }
         HQ_LOGW("submitting job %s failed (%s); retrying", jp->token, msg);
+        t0 = hq_time_now();
         hq_sleep_ms((long)(1000.0 * q->o.retry_base_s * (double)(1L << HQ_MIN(attempt, 10))));
+        q->st.seconds_backend += hq_time_now() - t0;
         st = HQ_OK;
     }
-    q->st.seconds_backend += hq_time_now() - t0;
     if (st == HQ_OK) {
         if (q->db) st = hq_jobdb_job_submitted(q->db, jp->db_job, jp->remote, calib);
         q->st.jobs_submitted++;
@@ -530,7 +536,11 @@ static hq_status dispatch_all(dispatch *d) {
         }
         if (st == HQ_OK && !polled && isfinite(wake)) {
             double wait = wake - hq_time_now();
-            if (wait > 0) hq_sleep_ms((long)(wait * 1000.0) + 1);
+            if (wait > 0) {
+                double t0 = hq_time_now();
+                hq_sleep_ms((long)(wait * 1000.0) + 1);
+                q->st.seconds_backend += hq_time_now() - t0;
+            }
         }
     }
     hq_free(jp);

@@ -90,7 +90,9 @@ typedef struct hq_qexec_stats {
     int64_t jobs_recovered;  /* open jobs settled by hq_qexec_recover */
     int64_t shots_submitted; /* shots of accepted jobs (this process) */
     double cost;             /* estimated cost of accepted jobs, USD (this process) */
-    double seconds_backend;  /* wall time spent in submit/poll/fetch and waiting */
+    double seconds_backend;  /* wall time in the backend's calls (submit, find by token,
+                              * poll, fetch) and in waits for it (poll intervals, retry
+                              * back-off); the executor's own time is the difference */
     double seconds_total;    /* wall time in hq_qexec_run */
 } hq_qexec_stats;
 
