@@ -34,6 +34,13 @@ static double cpu_now(void) {
 /* per-layer times: process CPU time (all threads), robust to other load on the machine */
 static double layer_clock(void) { return cpu_now(); }
 
+/* the input of layer i: the model's input for layer 0, else the activation before it */
+static hq_tensor layer_input(hq_model *m, hq_tensor x, int i) {
+    hq_tensor t = x;
+    if (i > 0) hq_model_activation(m, i - 1, &t);
+    return t;
+}
+
 static int bench_model(const char *name, const char *cfg_path, int threads, int batch, int rounds,
                        bool layers) {
     hq_model_opts o = {.threads = threads, .max_batch = batch};
@@ -129,11 +136,7 @@ static int bench_model(const char *name, const char *cfg_path, int threads, int 
             for (int i = 0; i < nl; i++) {
                 hq_layer *l = hq_model_layer(m, i);
                 if (l->alias) continue;
-                hq_tensor in_t;
-                if (i == 0)
-                    in_t = x;
-                else
-                    hq_model_activation(m, i - 1, &in_t);
+                hq_tensor in_t = layer_input(m, x, i);
                 hq_model_activation(m, i, &a);
                 double t0 = layer_clock();
                 l->ops->forward(l, a.data, in_t.data, n, &p);
@@ -150,11 +153,7 @@ static int bench_model(const char *name, const char *cfg_path, int threads, int 
             for (int i = 0; i < nl; i++) {
                 hq_layer *l = hq_model_layer(m, i);
                 if (l->alias) continue;
-                hq_tensor in_t;
-                if (i == 0)
-                    in_t = x;
-                else
-                    hq_model_activation(m, i - 1, &in_t);
+                hq_tensor in_t = layer_input(m, x, i);
                 if (l->fold) {
                     hq_model_activation(m, i + 1, &a);
                     double t0 = layer_clock();

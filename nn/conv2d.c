@@ -293,15 +293,9 @@ static void relu_pool_plane(float *restrict y, const float *restrict v, int h, i
         int ow = 0;
 #if NN_HAVE_SHUFFLE
         for (; ow + 4 <= pw; ow += 4) {
-            nn_f4 a0, a1, b0, b1;
-            memcpy(&a0, r0 + 2 * ow, 16);
-            memcpy(&a1, r0 + 2 * ow + 4, 16);
-            memcpy(&b0, r1 + 2 * ow, 16);
-            memcpy(&b1, r1 + 2 * ow + 4, 16);
-            nn_f4 v0 = __builtin_shufflevector(a0, a1, 0, 2, 4, 6);
-            nn_f4 v1 = __builtin_shufflevector(a0, a1, 1, 3, 5, 7);
-            nn_f4 v2 = __builtin_shufflevector(b0, b1, 0, 2, 4, 6);
-            nn_f4 v3 = __builtin_shufflevector(b0, b1, 1, 3, 5, 7);
+            nn_f4 w4[4];
+            nn_window2x2_f4(w4, r0, r1, ow);
+            nn_f4 v0 = w4[0], v1 = w4[1], v2 = w4[2], v3 = w4[3];
             /* keep a where a >= b or a is NaN, else b: the larger, a NaN wins, ties keep
              * the first (as the reference's "v > m" scan) */
             nn_i4 k1 = (v0 >= v1) | (v0 != v0), k2 = (v2 >= v3) | (v2 != v2);

@@ -63,6 +63,19 @@ typedef float nn_f4 __attribute__((vector_size(16)));
 typedef int32_t nn_i4 __attribute__((vector_size(16)));
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
 #define NN_HAVE_SHUFFLE 1
+/* The four members of the 2x2 windows of output columns ow..ow+3 (stride 2): v[0] / v[1]
+ * the even / odd columns of row r0, v[2] / v[3] those of row r1. */
+static inline void nn_window2x2_f4(nn_f4 v[4], const float *r0, const float *r1, int ow) {
+    nn_f4 a0, a1, b0, b1;
+    memcpy(&a0, r0 + 2 * ow, 16);
+    memcpy(&a1, r0 + 2 * ow + 4, 16);
+    memcpy(&b0, r1 + 2 * ow, 16);
+    memcpy(&b1, r1 + 2 * ow + 4, 16);
+    v[0] = __builtin_shufflevector(a0, a1, 0, 2, 4, 6);
+    v[1] = __builtin_shufflevector(a0, a1, 1, 3, 5, 7);
+    v[2] = __builtin_shufflevector(b0, b1, 0, 2, 4, 6);
+    v[3] = __builtin_shufflevector(b0, b1, 1, 3, 5, 7);
+}
 #else
 #define NN_HAVE_SHUFFLE 0
 #endif

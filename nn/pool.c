@@ -101,15 +101,9 @@ int nn_maxpool2_row(float *y, uint8_t *a, const float *r0, const float *r1, int 
     nn_i4 bad = {0};
 #if NN_HAVE_SHUFFLE
     for (; ow + 4 <= wo; ow += 4) {
-        nn_f4 a0, a1, b0, b1;
-        memcpy(&a0, r0 + 2 * ow, 16);
-        memcpy(&a1, r0 + 2 * ow + 4, 16);
-        memcpy(&b0, r1 + 2 * ow, 16);
-        memcpy(&b1, r1 + 2 * ow + 4, 16);
-        nn_f4 v0 = __builtin_shufflevector(a0, a1, 0, 2, 4, 6);
-        nn_f4 v1 = __builtin_shufflevector(a0, a1, 1, 3, 5, 7);
-        nn_f4 v2 = __builtin_shufflevector(b0, b1, 0, 2, 4, 6);
-        nn_f4 v3 = __builtin_shufflevector(b0, b1, 1, 3, 5, 7);
+        nn_f4 w4[4];
+        nn_window2x2_f4(w4, r0, r1, ow);
+        nn_f4 v0 = w4[0], v1 = w4[1], v2 = w4[2], v3 = w4[3];
         nn_i4 t1 = v1 > v0, t2 = v3 > v2;
         nn_f4 m01 = (nn_f4)(((nn_i4)v1 & t1) | ((nn_i4)v0 & ~t1));
         nn_f4 m23 = (nn_f4)(((nn_i4)v3 & t2) | ((nn_i4)v2 & ~t2));
