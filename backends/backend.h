@@ -83,6 +83,8 @@ typedef struct hq_backend_caps {
     int64_t max_shots;          /* shots per circuit */
     int64_t max_rows_per_entry; /* parameter rows per templated entry (0: no binding) */
     bool find_by_token;         /* can find a job by client token (safe resubmission) */
+    bool local;                 /* runs inside this process: a job run twice costs nothing
+                                   and reaches no provider (the local simulators) */
     int max_jobs_in_flight;     /* jobs the dispatcher may keep open at once */
     double price_per_job;       /* USD, from the config's price table */
     double price_per_circuit;   /* USD per circuit (per task on Braket) */

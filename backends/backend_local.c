@@ -364,6 +364,7 @@ static void local_caps(void *ctx, hq_backend_caps *out) {
     out->max_shots = (int64_t)1 << 30;
     out->max_rows_per_entry = 1 << 20;
     out->find_by_token = true;
+    out->local = true;
     out->max_jobs_in_flight = 4;
     out->seconds_per_job = 0.0;
     out->seconds_per_shot = 2e-8;

@@ -275,6 +275,13 @@ hq_status jobdb_op_end(hq_jobdb *db, hq_status st, const char *func) {
     return st;
 }
 
+bool hq_jobdb_set_jobs_durable(hq_jobdb *db, bool durable) {
+    if (!hq_handle_ok(db, HQ_MAGIC_JOBDB)) return false;
+    bool was = !db->jobs_not_durable;
+    db->jobs_not_durable = !durable;
+    return was;
+}
+
 hq_status hq_jobdb_begin(hq_jobdb *db, bool durable) {
     HQ_CHECK_HANDLE(db, HQ_MAGIC_JOBDB);
     if (db->depth > 0)

@@ -141,6 +141,17 @@ const char *hq_jobdb_path(const hq_jobdb *db);
  * returns that error and nothing of the group is stored.
  */
 hq_status hq_jobdb_begin(hq_jobdb *db, bool durable);
+
+/*
+ * Whether the commits that precede a request (job_create, job_set_request,
+ * job_begin_attempt) fsync in HQ_JOBDB_SYNC_NORMAL mode (true, the default on open).
+ * Their point is that a provider never holds a job the database has forgotten. A caller
+ * whose backend runs inside this process (hq_backend_caps.local) may turn it off: the
+ * commits still survive a crash of the process (the operating system has them), only a
+ * power loss may lose the newest, and a local job run again after that costs nothing and
+ * reaches no one. Returns the previous setting.
+ */
+bool hq_jobdb_set_jobs_durable(hq_jobdb *db, bool durable);
 hq_status hq_jobdb_commit(hq_jobdb *db);
 hq_status hq_jobdb_rollback(hq_jobdb *db);
 

@@ -95,6 +95,7 @@ struct hq_jobdb {
     bool txn_lost;                    /* SQLite rolled the user transaction back (I/O error) */
     int sync_level;                   /* PRAGMA synchronous in force: 0 OFF, 1 NORMAL, 2 FULL */
     int sync_saved;                   /* level to restore after a durable commit, -1 = none */
+    bool jobs_not_durable;            /* hq_jobdb_set_jobs_durable(db, false) in force */
     double busy_start;                /* hq_time_now() when the current wait began */
     uint64_t busy_rng;                /* xorshift state for backoff jitter */
     hq_sbuf scratch;                  /* reusable blob-encoding buffer */

@@ -10,7 +10,8 @@
  *
  * The commits that precede a request (create, set_request, begin_attempt) are durable
  * (fsync) even in SYNC_NORMAL mode: a provider must never hold a job the database has
- * forgotten. docs/db.md states what resume does in each state.
+ * forgotten (unless hq_jobdb_set_jobs_durable turned that off for an in-process backend).
+ * docs/db.md states what resume does in each state.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,9 @@
 #define MAX_TAG   200                /* backend / basis / calibration tags */
 #define MAX_TOKEN HQ_JOBDB_TOKEN_LEN /* client tokens: a UUID's length */
 #define MAX_ERROR 4096               /* stored error messages are truncated to this */
+
+/* the flag of the commits that precede a request */
+static int jobs_durable(const hq_jobdb *db) { return db->jobs_not_durable ? 0 : JOBDB_DURABLE; }
 
 /* Text stored in jobs.state for each hq_job_state (backends/backend.h). */
 static const char *const job_state_names[] = {
@@ -169,7 +173,7 @@ hq_status hq_jobdb_job_create(hq_jobdb *db, const hq_jobdb_job_spec *spec, int64
         if ((s = hq_jobdb_new_token(fresh))) return hq_fail_prefix(&db->h.err, s, "%s", f);
         tok = fresh;
     }
-    if ((s = jobdb_op_begin(db, JOBDB_WRITE | JOBDB_DURABLE, f))) return s;
+    if ((s = jobdb_op_begin(db, JOBDB_WRITE | jobs_durable(db), f))) return s;
     if ((s = jobdb_run_must_exist(db, spec->run_id, f))) goto out;
     sqlite3_stmt *st;
     int rc;
@@ -313,7 +317,7 @@ hq_status hq_jobdb_job_set_request(hq_jobdb *db, int64_t job_id, const void *bod
     if (s) return s;
     if (!body && len)
         return hq_failf(&db->h.err, HQ_ERR_INVALID_ARG, "%s: body is NULL but len is %zu", f, len);
-    if ((s = jobdb_op_begin(db, JOBDB_WRITE | JOBDB_DURABLE, f))) return s;
+    if ((s = jobdb_op_begin(db, JOBDB_WRITE | jobs_durable(db), f))) return s;
     job_head h;
     if ((s = read_head(db, job_id, &h, f))) goto out;
     if (h.state != HQ_JOB_PENDING) {
@@ -338,7 +342,7 @@ hq_status hq_jobdb_job_begin_attempt(hq_jobdb *db, int64_t job_id) {
     const char *f = "hq_jobdb_job_begin_attempt";
     hq_status s = jobdb_check_id(db, f, "job_id", job_id);
     if (s) return s;
-    if ((s = jobdb_op_begin(db, JOBDB_WRITE | JOBDB_DURABLE, f))) return s;
+    if ((s = jobdb_op_begin(db, JOBDB_WRITE | jobs_durable(db), f))) return s;
     job_head h;
     if ((s = read_head(db, job_id, &h, f))) goto out;
     if (h.state != HQ_JOB_PENDING) {

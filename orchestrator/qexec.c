@@ -346,6 +346,7 @@ static hq_status submit_job(dispatch *d, jplan *jp) {
         }
     }
     char calib[HQ_CALIB_ID_MAX] = "";
+    bool restore_durable = false, was_durable = true;
     if (st == HQ_OK) st = hq_backend_calibration(q->b, calib, NULL);
     if (st == HQ_OK && q->db) {
         hq_jobdb_job_spec js = {.run_id = q->run_id,
@@ -355,6 +356,12 @@ static hq_status submit_job(dispatch *d, jplan *jp) {
                                 .digests = digests,
                                 .bases = bases,
                                 .calibration = calib};
+        /* an in-process simulator needs no fsync before its "request": a crash of this
+         * process keeps the commit, and what a power loss could lose is free to redo */
+        if (q->caps.local) {
+            was_durable = hq_jobdb_set_jobs_durable(q->db, false);
+            restore_durable = true;
+        }
         st = hq_jobdb_job_create(q->db, &js, &jp->db_job, jp->token);
     } else if (st == HQ_OK) {
         st = hq_jobdb_new_token(jp->token);
@@ -398,6 +405,7 @@ static hq_status submit_job(dispatch *d, jplan *jp) {
         q->st.seconds_backend += hq_time_now() - t0;
         st = HQ_OK;
     }
+    if (restore_durable) hq_jobdb_set_jobs_durable(q->db, was_durable);
     if (st == HQ_OK) {
         if (q->db) st = hq_jobdb_job_submitted(q->db, jp->db_job, jp->remote, calib);
         q->st.jobs_submitted++;

@@ -778,6 +778,50 @@ static hq_jobdb *open_fault(const char *path) {
     return db;
 }
 
+/* The commits before a request fsync by default; hq_jobdb_set_jobs_durable(db, false)
+ * (used for in-process simulators) leaves them to the operating system. Counted by the
+ * fault VFS's sync calls; the WAL is far from its checkpoint size, so nothing else syncs. */
+HQ_TEST(db_fault_jobs_durable_switch) {
+    hq_jobdb *db = open_fault(hq_test_tmpfile("durable.db"));
+    HQ_REQUIRE(db);
+    int64_t run = new_run(db, "r");
+    char text[200], hash[65];
+    circuit("d", 0, text, sizeof text, hash);
+    const char *hp[1] = {hash};
+    hq_jobdb_job_spec spec = {
+        .run_id = run, .backend = "sv-shots", .shots = 100, .n_circuits = 1, .hashes = hp};
+    hq_jobdb_fault_stats fs;
+    int64_t job;
+    for (int durable = 1; durable >= 0; durable--) {
+        HQ_CHECK(hq_jobdb_set_jobs_durable(db, durable) == true); /* previous: the default */
+        hq_jobdb_fault_set(NULL);                                 /* counters to zero */
+        HQ_REQUIRE_OK(hq_jobdb_job_create(db, &spec, &job, NULL));
+        HQ_REQUIRE_OK(hq_jobdb_job_begin_attempt(db, job));
+        hq_jobdb_fault_get_stats(&fs);
+        HQ_CHECKF(durable ? fs.syncs >= 2 : fs.syncs == 0, "durable %d: %lld syncs", durable,
+                  (long long)fs.syncs);
+        /* a later non-durable write syncs nothing either way */
+        hq_jobdb_fault_set(NULL);
+        HQ_REQUIRE_OK(hq_jobdb_job_submitted(db, job, durable ? "j1" : "j2", NULL));
+        hq_jobdb_fault_get_stats(&fs);
+        HQ_CHECK_EQ_INT(fs.syncs, 0);
+    }
+    HQ_CHECK(hq_jobdb_set_jobs_durable(db, true) == false);
+    /* inside a non-durable group a job may now be created (no durable commit needed) */
+    HQ_CHECK(hq_jobdb_set_jobs_durable(db, false) == true);
+    HQ_REQUIRE_OK(hq_jobdb_begin(db, false));
+    HQ_CHECK_OK(hq_jobdb_job_create(db, &spec, &job, NULL));
+    HQ_CHECK_OK(hq_jobdb_commit(db));
+    hq_jobdb_set_jobs_durable(db, true);
+    HQ_REQUIRE_OK(hq_jobdb_begin(db, false));
+    HQ_CHECK_FAILS(hq_jobdb_job_create(db, &spec, &job, NULL), HQ_ERR_MISUSE,
+                   "must be committed durably");
+    HQ_CHECK_OK(hq_jobdb_rollback(db));
+    HQ_CHECK(hq_jobdb_set_jobs_durable(NULL, false) == false); /* a bad handle: no effect */
+    hq_jobdb_fault_set(NULL);
+    hq_jobdb_close(db);
+}
+
 HQ_TEST(db_fault_disk_full) {
     const char *path = hq_test_tmpfile("full.db");
     hq_jobdb *db = open_fault(path);
