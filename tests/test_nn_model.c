@@ -502,6 +502,17 @@ static void eval_scores(hq_model *m, const hq_dataset *d, float *scores) {
     }
 }
 
+/* max |a - b| over n values; *bmax = max |b| (the scale the difference is judged against) */
+static double max_abs_diff(const float *a, const float *b, int64_t n, double *bmax) {
+    double e = 0, m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        e = fmax(e, fabs(a[i] - b[i]));
+        m = fmax(m, fabs(b[i]));
+    }
+    *bmax = m;
+    return e;
+}
+
 static int argmax_row(const float *r, int n) {
     int k = 0;
     for (int i = 1; i < n; i++)
@@ -557,11 +568,7 @@ HQ_TEST(nn_model_folded_eval_matches_reference_path) {
     hq_tensor fa, fb;
     HQ_REQUIRE_OK(hq_model_activation(a, 19, &fa));
     HQ_REQUIRE_OK(hq_model_activation(b, 19, &fb));
-    double ef = 0, fmx = 0;
-    for (int64_t i = 0; i < hq_shape_numel(fb.shape); i++) {
-        ef = fmax(ef, fabs(fa.data[i] - fb.data[i]));
-        fmx = fmax(fmx, fabs(fb.data[i]));
-    }
+    double fmx, ef = max_abs_diff(fa.data, fb.data, hq_shape_numel(fb.shape), &fmx);
     HQ_CHECKF(fmx > 0 && ef <= 1e-5 * fmx, "features: %.3g apart (max %.3g)", ef, fmx);
     double e = 0;
     int differ = 0, ties = 0;
@@ -592,11 +599,7 @@ HQ_TEST(nn_model_folded_eval_matches_reference_path) {
         g[k] = hq_malloc((size_t)np * 4);
         memcpy(g[k], hq_model_grads(mm[k]), (size_t)np * 4);
     }
-    double eg = 0, gmax = 0;
-    for (int64_t i = 0; i < np; i++) {
-        eg = fmax(eg, fabs(g[0][i] - g[1][i]));
-        gmax = fmax(gmax, fabs(g[1][i]));
-    }
+    double gmax, eg = max_abs_diff(g[0], g[1], np, &gmax);
     HQ_CHECKF(gmax > 0 && eg <= 1e-4 * gmax,
               "gradients after a folded eval forward: %.3g apart "
               "(max %.3g)",
@@ -605,11 +608,7 @@ HQ_TEST(nn_model_folded_eval_matches_reference_path) {
     HQ_REQUIRE_OK(hq_model_forward(a, &xt, &(hq_pass){.train = false}, NULL));
     HQ_REQUIRE_OK(hq_model_activation(a, 3, &act_a));
     HQ_REQUIRE_OK(hq_model_activation(b, 3, &act_b));
-    double ea = 0, amax = 0;
-    for (int64_t i = 0; i < hq_shape_numel(act_b.shape); i++) {
-        ea = fmax(ea, fabs(act_a.data[i] - act_b.data[i]));
-        amax = fmax(amax, fabs(act_b.data[i]));
-    }
+    double amax, ea = max_abs_diff(act_a.data, act_b.data, hq_shape_numel(act_b.shape), &amax);
     HQ_CHECKF(amax > 0 && ea <= 1e-5 * amax, "conv activation: %.3g apart (max %.3g)", ea, amax);
 
     /* $HQCNN_NN_NO_FOLD=1 selects the reference path too */
