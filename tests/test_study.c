@@ -86,6 +86,27 @@ static hq_status train_small(const char *db, const char *name, const char *dir) 
     return train_small_tta(db, name, dir, "none");
 }
 
+/* A small model trained into the test's "train.db" and "run": db, dir and the path of its
+ * best weights filled in. */
+static hq_status trained_weights(char db[4096], char dir[4096], char weights[4200]) {
+    snprintf(db, 4096, "%s", hq_test_tmpfile("train.db"));
+    snprintf(dir, 4096, "%s", hq_test_tmpfile("run"));
+    hq_status st = train_small(db, "m", dir);
+    snprintf(weights, 4200, "%s/best.hqw", dir);
+    return st;
+}
+
+/* The test's IBM credentials in the environment (no CRN, no emulator URL override) and
+ * emulator options of the IBM profile accepting them. */
+static hq_emulator_options emulator_ibm_with_test_key(void) {
+    setenv("IBM_QUANTUM_API_KEY", "study-test-key-0123", 1);
+    unsetenv("IBM_QUANTUM_CRN");
+    unsetenv("HQCNN_EMULATOR_URL");
+    hq_emulator_options eo = hq_emulator_default_options(HQ_EMU_PROFILE_IBM);
+    eo.ibm_api_key = eo.ionq_api_key = "study-test-key-0123";
+    return eo;
+}
+
 static cJSON *read_study(const char *dir) {
     char path[4200], *text;
     size_t len;
@@ -218,10 +239,7 @@ HQ_TEST(study_resume_after_kill_submits_nothing_twice) {
         return;
     }
     char db[4096], dir[4096], weights[4200];
-    snprintf(db, sizeof db, "%s", hq_test_tmpfile("train.db"));
-    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run"));
-    HQ_REQUIRE_OK(train_small(db, "m", dir));
-    snprintf(weights, sizeof weights, "%s/best.hqw", dir);
+    HQ_REQUIRE_OK(trained_weights(db, dir, weights));
     /* the same study twice, each with its own database and job store: uninterrupted, and
      * killed right after its 2nd accepted submission (before recording it), then resumed */
     char dbs[2][4096], stores[2][4096], outs[2][4096], opts[2][8300];
@@ -311,15 +329,8 @@ HQ_TEST(study_resume_after_kill_submits_nothing_twice) {
  * noise, with and without readout mitigation. */
 HQ_TEST(study_emulator_readout_calibration_matches_device_simulation) {
     char db[4096], dir[4096], weights[4200];
-    snprintf(db, sizeof db, "%s", hq_test_tmpfile("train.db"));
-    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run"));
-    HQ_REQUIRE_OK(train_small(db, "m", dir));
-    snprintf(weights, sizeof weights, "%s/best.hqw", dir);
-    setenv("IBM_QUANTUM_API_KEY", "study-test-key-0123", 1);
-    unsetenv("IBM_QUANTUM_CRN");
-    unsetenv("HQCNN_EMULATOR_URL");
-    hq_emulator_options eo = hq_emulator_default_options(HQ_EMU_PROFILE_IBM);
-    eo.ibm_api_key = eo.ionq_api_key = "study-test-key-0123";
+    HQ_REQUIRE_OK(trained_weights(db, dir, weights));
+    hq_emulator_options eo = emulator_ibm_with_test_key();
     eo.queue_delay_ms = eo.run_delay_ms = 0;
     eo.device_conf = MANILA;
     eo.device_props = MANILA_PROPS;
@@ -420,12 +431,9 @@ static hq_status readout_only_props(const char *path) {
  * layouts put the bits on different physical qubits (each needs its own calibration). */
 HQ_TEST(study_readout_only_noise_is_mitigated_exactly) {
     char db[4096], dir[4096], weights[4200], props[4096], spec[8300];
-    snprintf(db, sizeof db, "%s", hq_test_tmpfile("train.db"));
-    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run"));
+    HQ_REQUIRE_OK(trained_weights(db, dir, weights));
     snprintf(props, sizeof props, "%s", hq_test_tmpfile("props_ro.json"));
-    HQ_REQUIRE_OK(train_small(db, "m", dir));
     HQ_REQUIRE_OK(readout_only_props(props));
-    snprintf(weights, sizeof weights, "%s/best.hqw", dir);
     snprintf(spec, sizeof spec, "dm:" MANILA "+%s", props);
     hq_study_opts o;
     memset(&o, 0, sizeof o);
@@ -551,11 +559,7 @@ static hq_status recalibrated_props(const char *path) {
  * props; exact, with readout mitigation and a noise sweep. The document, or NULL. */
 static cJSON *study_remote_calibration(const char *weights, const char *ref, const char *props,
                                        const char *tag) {
-    setenv("IBM_QUANTUM_API_KEY", "study-test-key-0123", 1);
-    unsetenv("IBM_QUANTUM_CRN");
-    unsetenv("HQCNN_EMULATOR_URL");
-    hq_emulator_options eo = hq_emulator_default_options(HQ_EMU_PROFILE_IBM);
-    eo.ibm_api_key = eo.ionq_api_key = "study-test-key-0123";
+    hq_emulator_options eo = emulator_ibm_with_test_key();
     eo.queue_delay_ms = eo.run_delay_ms = 0;
     eo.device_conf = MANILA;
     eo.device_props = props;
@@ -626,12 +630,9 @@ static double max_expect_diff(const cJSON *a, const cJSON *b) {
  * and reproduce dm:CONF+PROPS of that calibration's files instead. */
 HQ_TEST(study_dm_noise_from_reported_calibration_matches_files) {
     char db[4096], dir[4096], weights[4200], props[4096], spec[8300];
-    snprintf(db, sizeof db, "%s", hq_test_tmpfile("train.db"));
-    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run"));
+    HQ_REQUIRE_OK(trained_weights(db, dir, weights));
     snprintf(props, sizeof props, "%s", hq_test_tmpfile("props_day2.json"));
-    HQ_REQUIRE_OK(train_small(db, "m", dir));
     HQ_REQUIRE_OK(recalibrated_props(props));
-    snprintf(weights, sizeof weights, "%s/best.hqw", dir);
     snprintf(spec, sizeof spec, "dm:" MANILA "+%s", props);
     cJSON *same = study_remote_calibration(weights, "dm:manila", MANILA_PROPS, "same.db");
     cJSON *other = study_remote_calibration(weights, spec, props, "other.db");
@@ -678,16 +679,9 @@ HQ_TEST(study_dm_noise_from_reported_calibration_matches_files) {
  * emulator that is not running: each fails with a message naming the fix. */
 HQ_TEST(study_dm_remote_calibration_errors) {
     char db[4096], dir[4096], weights[4200];
-    snprintf(db, sizeof db, "%s", hq_test_tmpfile("train.db"));
-    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run"));
-    HQ_REQUIRE_OK(train_small(db, "m", dir));
-    snprintf(weights, sizeof weights, "%s/best.hqw", dir);
-    setenv("IBM_QUANTUM_API_KEY", "study-test-key-0123", 1);
-    unsetenv("IBM_QUANTUM_CRN");
-    unsetenv("HQCNN_EMULATOR_URL");
+    HQ_REQUIRE_OK(trained_weights(db, dir, weights));
     /* a port nothing listens on: an emulator started and stopped */
-    hq_emulator_options eo = hq_emulator_default_options(HQ_EMU_PROFILE_IBM);
-    eo.ibm_api_key = eo.ionq_api_key = "study-test-key-0123";
+    hq_emulator_options eo = emulator_ibm_with_test_key();
     hq_emulator *e = NULL;
     HQ_REQUIRE_OK(hq_emulator_start(&eo, &e));
     int port = hq_emulator_port(e);
