@@ -265,12 +265,7 @@ static inline __attribute__((always_inline)) void kernel(hq_cplx *rho, int n, co
     }
     int pos[3];
     for (int j = 0; j < k; j++) pos[j] = q[j];
-    for (int i = 1; i < k; i++) /* sort ascending */
-        for (int j = i; j > 0 && pos[j - 1] > pos[j]; j--) {
-            int t = pos[j];
-            pos[j] = pos[j - 1];
-            pos[j - 1] = t;
-        }
+    dm_sort_positions(pos, k);
     int64_t rbase[32], cbase[32];
     for (int64_t tr = 0; tr < nb; tr += TILE) {
         const int64_t nr = HQ_MIN(TILE, nb - tr);

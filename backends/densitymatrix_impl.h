@@ -65,6 +65,16 @@ static inline int64_t dm_insert_zeros(int64_t x, const int *pos, int k) {
     return x;
 }
 
+/* Sort pos[0..k) ascending (k <= 8: insertion sort), the order dm_insert_zeros needs. */
+static inline void dm_sort_positions(int *pos, int k) {
+    for (int i = 1; i < k; i++)
+        for (int j = i; j > 0 && pos[j - 1] > pos[j]; j--) {
+            int t = pos[j];
+            pos[j] = pos[j - 1];
+            pos[j - 1] = t;
+        }
+}
+
 /* Stage for unitary u (d x d): MONO if monomial, else MAT. Returns false (and no stage) if
  * u is exactly the identity. */
 bool dm_stage_unitary(dm_stage *s, const hq_cplx *u, int k);

@@ -196,12 +196,7 @@ static inline __attribute__((always_inline)) void kernel_lanes(hq_cplx *rho, int
     for (int w = 0; w < W; w++) loff[w] = ((int64_t)(w & 1) << f[0]) | ((int64_t)(w >> 1) << f[1]);
     pos[np++] = f[0];
     pos[np++] = f[1];
-    for (int i = 1; i < np; i++)
-        for (int j = i; j > 0 && pos[j - 1] > pos[j]; j--) {
-            int t = pos[j];
-            pos[j] = pos[j - 1];
-            pos[j - 1] = t;
-        }
+    dm_sort_positions(pos, np);
     int64_t rgb[8], cgb[8]; /* group bases of the row / column tile */
     for (int64_t tr = 0; tr < ng; tr += TG) {
         const int64_t nr = HQ_MIN(TG, ng - tr);
