@@ -46,6 +46,12 @@ const char *hq_test_write_file(const char *name, const void *data, size_t len);
  * was killed, -1 if it could not be started. */
 int hq_test_run_child(char *const argv[], long kill_ms, const char *kill_after,
                       const char *out_path, const char *err_path, volatile pid_t *running);
+/* The JSON document in the file at path (free with cJSON_Delete), or NULL if the file
+ * cannot be read or does not parse. */
+struct cJSON *hq_test_read_json(const char *path);
+/* The "weights_sha256" of a run's metrics.json (or `hqcnn train --json` output) at path,
+ * into sha; false unless the file says "finished": true and carries the digest. */
+bool hq_test_read_run_sha(const char *path, char sha[65]);
 
 #define HQ_CHECK(cond)                                                            \
     do {                                                                          \

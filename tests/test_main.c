@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <cjson/cJSON.h>
 #include <unistd.h>
 
 #include "tests/hq_test.h"
@@ -127,6 +128,25 @@ int hq_test_run_child(char *const argv[], long kill_ms, const char *kill_after,
     if (status == -1) return -1;
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
+}
+
+struct cJSON *hq_test_read_json(const char *path) {
+    char *text;
+    size_t len;
+    if (hq_file_read(path, 0, &text, &len)) return NULL;
+    cJSON *doc = cJSON_Parse(text);
+    hq_free(text);
+    return doc;
+}
+
+bool hq_test_read_run_sha(const char *path, char sha[65]) {
+    cJSON *j = hq_test_read_json(path);
+    const cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, "weights_sha256") : NULL;
+    bool ok =
+        v && cJSON_IsString(v) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "finished"));
+    if (ok) snprintf(sha, 65, "%s", v->valuestring);
+    cJSON_Delete(j);
+    return ok;
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {

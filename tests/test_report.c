@@ -534,12 +534,9 @@ HQ_TEST(report_json_numbers_exact) {
     HQ_REQUIRE_OK(hq_sbuf_status(&j));
     const char *dir = hq_test_tmpfile("exact");
     HQ_REQUIRE_OK(hq_report_write(j.p, dir));
-    char path[4200], *text;
-    size_t len;
+    char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, HQ_REPORT_JSON);
-    HQ_REQUIRE_OK(hq_file_read(path, 0, &text, &len));
-    cJSON *back = cJSON_Parse(text), *orig = cJSON_Parse(j.p);
-    hq_free(text);
+    cJSON *back = hq_test_read_json(path), *orig = cJSON_Parse(j.p);
     HQ_REQUIRE(back && orig);
     HQ_CHECK(cJSON_Compare(back, orig, true));
     const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(back, "results"), 0);

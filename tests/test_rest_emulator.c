@@ -356,20 +356,6 @@ static int run_cli(char *const argv[], long kill_ms, const char *env_kill, const
     return hq_test_run_child(argv, kill_ms, env_kill, out_path, err_path, &g_child);
 }
 
-static bool read_sha(const char *path, char sha[65]) {
-    char *text;
-    size_t len;
-    if (hq_file_read(path, 0, &text, &len)) return false;
-    cJSON *j = cJSON_Parse(text);
-    hq_free(text);
-    const cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, "weights_sha256") : NULL;
-    bool ok =
-        v && cJSON_IsString(v) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "finished"));
-    if (ok) snprintf(sha, 65, "%s", v->valuestring);
-    cJSON_Delete(j);
-    return ok;
-}
-
 static bool run_exists(const char *db_path, const char *name) {
     hq_jobdb *db;
     hq_jobdb_options dbo;
@@ -491,7 +477,7 @@ HQ_TEST(rest_emu_kill9_and_emulator_restart_resume_bit_identical) {
         if (rc == 137)
             kills++;
         else if (rc == 0)
-            done = read_sha(js, got);
+            done = hq_test_read_run_sha(js, got);
         if (!started) started = run_exists(db, "crash");
         hq_clear_error();
     }

@@ -108,13 +108,9 @@ static hq_emulator_options emulator_ibm_with_test_key(void) {
 }
 
 static cJSON *read_study(const char *dir) {
-    char path[4200], *text;
-    size_t len;
+    char path[4200];
     snprintf(path, sizeof path, "%s/study.json", dir);
-    if (hq_file_read(path, 0, &text, &len)) return NULL;
-    cJSON *doc = cJSON_Parse(text);
-    hq_free(text);
-    return doc;
+    return hq_test_read_json(path);
 }
 
 static double err_mean(const cJSON *r) {
@@ -159,13 +155,7 @@ HQ_TEST(study_report_invariants_and_cache) {
     HQ_CHECK(hq_file_exists(report));
     int64_t jobs_first = jobs_in(store);
     HQ_CHECK(jobs_first > 0);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/study.json", o.out_dir);
-    char *text;
-    size_t len;
-    HQ_REQUIRE_OK(hq_file_read(path, 0, &text, &len));
-    cJSON *doc = cJSON_Parse(text);
-    hq_free(text);
+    cJSON *doc = read_study(o.out_dir);
     HQ_REQUIRE(doc);
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "results");
     const cJSON *sv = find_result(res, "sv", "none", 0);
@@ -395,12 +385,7 @@ HQ_TEST(study_emulator_readout_calibration_matches_device_simulation) {
 /* manila's calibration with readout error only: every gate error, gate length and readout
  * length zeroed (no depolarizing, no relaxation); written to path. */
 static hq_status readout_only_props(const char *path) {
-    char *text;
-    size_t len;
-    hq_status st = hq_file_read(MANILA_PROPS, 0, &text, &len);
-    if (st) return st;
-    cJSON *j = cJSON_Parse(text);
-    hq_free(text);
+    cJSON *j = hq_test_read_json(MANILA_PROPS);
     if (!j) return HQ_ERR_PARSE;
     const cJSON *gates = cJSON_GetObjectItemCaseSensitive(j, "gates"),
                 *qubits = cJSON_GetObjectItemCaseSensitive(j, "qubits");
@@ -421,7 +406,7 @@ static hq_status readout_only_props(const char *path) {
     char *out = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!out) return HQ_ERR_NOMEM;
-    st = hq_file_write_atomic(path, out, strlen(out));
+    hq_status st = hq_file_write_atomic(path, out, strlen(out));
     cJSON_free(out);
     return st;
 }
@@ -477,11 +462,7 @@ HQ_TEST(study_exact_reproduces_run_test_metrics) {
     snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run"));
     HQ_REQUIRE_OK(train_small_tta(db, "t", dir, "hflip"));
     snprintf(path, sizeof path, "%s/metrics.json", dir);
-    char *text;
-    size_t len;
-    HQ_REQUIRE_OK(hq_file_read(path, 0, &text, &len));
-    cJSON *metrics = cJSON_Parse(text);
-    hq_free(text);
+    cJSON *metrics = hq_test_read_json(path);
     HQ_REQUIRE(metrics);
     const cJSON *test = cJSON_GetObjectItemCaseSensitive(metrics, "test");
     HQ_REQUIRE(num(test, "n") == 16);
@@ -529,12 +510,7 @@ HQ_TEST(study_exact_reproduces_run_test_metrics) {
 /* manila's calibration of another day: every gate error tripled, last_update_date
  * 2024-06-01; written to path. */
 static hq_status recalibrated_props(const char *path) {
-    char *text;
-    size_t len;
-    hq_status st = hq_file_read(MANILA_PROPS, 0, &text, &len);
-    if (st) return st;
-    cJSON *j = cJSON_Parse(text);
-    hq_free(text);
+    cJSON *j = hq_test_read_json(MANILA_PROPS);
     if (!j) return HQ_ERR_PARSE;
     const cJSON *g, *p;
     cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(j, "gates")) {
@@ -549,7 +525,7 @@ static hq_status recalibrated_props(const char *path) {
     char *out = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!out) return HQ_ERR_NOMEM;
-    st = hq_file_write_atomic(path, out, strlen(out));
+    hq_status st = hq_file_write_atomic(path, out, strlen(out));
     cJSON_free(out);
     return st;
 }

@@ -140,11 +140,7 @@ HQ_TEST(train_smoke_loss_down_and_deterministic) {
     /* the per-epoch training loss went down */
     char mp[4200];
     snprintf(mp, sizeof mp, "%s/metrics.json", hq_test_tmpfile("a"));
-    char *text;
-    size_t len;
-    HQ_REQUIRE_OK(hq_file_read(mp, 0, &text, &len));
-    cJSON *m = cJSON_Parse(text);
-    hq_free(text);
+    cJSON *m = hq_test_read_json(mp);
     HQ_REQUIRE(m);
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(m, "history");
     HQ_REQUIRE(cJSON_GetArraySize(h) == 4);
@@ -224,20 +220,6 @@ static int run_cli(char *const argv[], long kill_ms, const char *env_kill, const
     return hq_test_run_child(argv, kill_ms, env_kill, out_path, NULL, NULL);
 }
 
-static bool read_sha(const char *path, char sha[65]) {
-    char *text;
-    size_t len;
-    if (hq_file_read(path, 0, &text, &len)) return false;
-    cJSON *j = cJSON_Parse(text);
-    hq_free(text);
-    const cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, "weights_sha256") : NULL;
-    bool ok =
-        v && cJSON_IsString(v) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "finished"));
-    if (ok) snprintf(sha, 65, "%s", v->valuestring);
-    cJSON_Delete(j);
-    return ok;
-}
-
 HQ_TEST(train_crash_kill9_resume_bit_identical) {
     const char *bin = getenv("HQCNN_BIN");
     if (!bin || access(bin, X_OK) != 0) {
@@ -264,7 +246,7 @@ HQ_TEST(train_crash_kill9_resume_bit_identical) {
                    "--out",     out_ref, "--name",   "crash", "--json", NULL};
     HQ_REQUIRE(run_cli(ref, -1, NULL, js) == 0);
     char want[65], got[65];
-    HQ_REQUIRE(read_sha(js, want));
+    HQ_REQUIRE(hq_test_read_run_sha(js, want));
     int64_t ref_jobs = count_jobs_in(store_ref);
     double t_ref = 0;
     {
@@ -299,7 +281,7 @@ HQ_TEST(train_crash_kill9_resume_bit_identical) {
         if (rc == 137) {
             kills++;
         } else if (rc == 0) {
-            done = read_sha(js, got);
+            done = hq_test_read_run_sha(js, got);
         } else if (!started) {
             HQ_CHECKF(false, "train exited with %d", rc);
             break;
