@@ -1,21 +1,19 @@
 /*
- * nn/loss.c — softmax cross-entropy (class-weighted mean, PyTorch semantics) and softmax.
+ * nn/loss.c — softmax cross-entropy (class-weighted mean, PyTorch semantics; label smoothing
+ * and mixup targets) and softmax.
  */
 #include <math.h>
 
 #include "nn/loss.h"
 
-hq_status hq_loss_softmax_ce(double *loss, float *dlogits, const float *logits,
-                             const int32_t *labels, const float *weights, int n, int c) {
-    if (!loss || !logits || !labels || n < 1 || c < 1)
-        return hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                        "hq_loss_softmax_ce: NULL argument or empty batch (n %d, classes %d)", n,
-                        c);
-    double wsum = 0;
+/* Checks labels (n) and their weights; [out] wsum = sum of the labels' weights (> 0). */
+static hq_status label_weight_sum(const int32_t *labels, const float *weights, int n, int c,
+                                  const char *what, double *wsum) {
+    double s = 0;
     for (int i = 0; i < n; i++) {
         if (labels[i] < 0 || labels[i] >= c)
             return hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                            "hq_loss_softmax_ce: label %d of sample %d out of range [0, %d)",
+                            "hq_loss_softmax_ce: %s %d of sample %d out of range [0, %d)", what,
                             (int)labels[i], i, c);
         double w = 1.0;
         if (weights) {
@@ -25,12 +23,44 @@ hq_status hq_loss_softmax_ce(double *loss, float *dlogits, const float *logits,
                                 "hq_loss_softmax_ce: class weight %d is %g (must be finite, >= 0)",
                                 (int)labels[i], w);
         }
-        wsum += w;
+        s += w;
     }
-    if (!(wsum > 0))
+    if (!(s > 0))
         return hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                        "hq_loss_softmax_ce: every label of the batch has class weight 0");
-    double total = 0;
+                        "hq_loss_softmax_ce: every %s of the batch has class weight 0", what);
+    *wsum = s;
+    return HQ_OK;
+}
+
+hq_status hq_loss_softmax_ce(double *loss, float *dlogits, const float *logits,
+                             const int32_t *labels, const float *weights, int n, int c) {
+    return hq_loss_softmax_ce_ex(loss, dlogits, logits, labels, weights, NULL, n, c);
+}
+
+hq_status hq_loss_softmax_ce_ex(double *loss, float *dlogits, const float *logits,
+                                const int32_t *labels, const float *weights, const hq_ce_opts *opts,
+                                int n, int c) {
+    if (!loss || !logits || !labels || n < 1 || c < 1)
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                        "hq_loss_softmax_ce: NULL argument or empty batch (n %d, classes %d)", n,
+                        c);
+    const double eps = opts ? opts->label_smoothing : 0.0;
+    const int32_t *lab2 = opts ? opts->labels_mix : NULL;
+    const double lam = lab2 ? opts->mix_lambda : 1.0;
+    if (!(eps >= 0 && eps < 1))
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                        "hq_loss_softmax_ce: label smoothing %g is outside [0, 1)", eps);
+    if (!(lam >= 0 && lam <= 1))
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                        "hq_loss_softmax_ce: mixup lambda %g is outside [0, 1]", lam);
+    double wsum = 0, wsum2 = 0;
+    hq_status st = label_weight_sum(labels, weights, n, c, "label", &wsum);
+    if (st == HQ_OK && lab2) st = label_weight_sum(lab2, weights, n, c, "mixup label", &wsum2);
+    if (st) return st;
+    /* smoothing's class-weight total W = sum_k w[k] */
+    double wall = 0;
+    for (int k = 0; eps > 0 && k < c; k++) wall += weights ? weights[k] : 1.0;
+    double total = 0, total2 = 0;
     for (int i = 0; i < n; i++) {
         const float *x = logits + (int64_t)i * c;
         double mx = x[0];
@@ -47,17 +77,36 @@ hq_status hq_loss_softmax_ce(double *loss, float *dlogits, const float *logits,
         double se = 0;
         for (int k = 0; k < c; k++) se += exp(x[k] - mx);
         double lse = mx + log(se);
+        /* the smoothing term (eps / C) sum_k w[k] (lse - x[k]), shared by both label sets */
+        double smooth = 0;
+        for (int k = 0; eps > 0 && k < c; k++)
+            smooth += (weights ? weights[k] : 1.0) * (lse - x[k]);
+        smooth *= eps / c;
         double w = weights ? weights[labels[i]] : 1.0;
-        total += w * (lse - x[labels[i]]);
+        total += eps > 0 ? (1 - eps) * w * (lse - x[labels[i]]) + smooth : w * (lse - x[labels[i]]);
+        double w2 = 0;
+        if (lab2) {
+            w2 = weights ? weights[lab2[i]] : 1.0;
+            total2 +=
+                eps > 0 ? (1 - eps) * w2 * (lse - x[lab2[i]]) + smooth : w2 * (lse - x[lab2[i]]);
+        }
         if (dlogits) {
             float *d = dlogits + (int64_t)i * c;
             for (int k = 0; k < c; k++) {
                 double p = exp(x[k] - lse);
-                d[k] = (float)(w * (p - (k == labels[i])) / wsum);
+                double sk = eps > 0 ? eps / c * (wall * p - (weights ? weights[k] : 1.0)) : 0;
+                double g = eps > 0 ? ((1 - eps) * w * (p - (k == labels[i])) + sk) / wsum
+                                   : w * (p - (k == labels[i])) / wsum;
+                if (lab2) {
+                    double g2 = eps > 0 ? ((1 - eps) * w2 * (p - (k == lab2[i])) + sk) / wsum2
+                                        : w2 * (p - (k == lab2[i])) / wsum2;
+                    g = lam * g + (1 - lam) * g2;
+                }
+                d[k] = (float)g;
             }
         }
     }
-    *loss = total / wsum;
+    *loss = lab2 ? lam * (total / wsum) + (1 - lam) * (total2 / wsum2) : total / wsum;
     return HQ_OK;
 }
 

@@ -7,6 +7,16 @@
  *     dL/dx_i = w[y_i] * (softmax(x_i) - onehot(y_i)) / sum_i w[y_i]
  * Without weights every w is 1 (the plain mean). Computed in double, log-sum-exp shifted
  * by the row maximum, so large logits do not overflow.
+ *
+ * hq_loss_softmax_ce_ex adds label smoothing and mixup targets (hq_ce_opts). Label
+ * smoothing eps trains against (1 - eps) onehot(y) + eps / C, composed with class weights
+ * as PyTorch's F.cross_entropy(..., weight=w, label_smoothing=eps) does:
+ *     L = sum_i [(1 - eps) w[y_i] (-log p_i[y_i]) + (eps / C) sum_k w[k] (-log p_i[k])]
+ *         / sum_i w[y_i]
+ *     dL/dx_i = [(1 - eps) w[y_i] (p_i - onehot(y_i)) + (eps / C) (W p_i - w)] / sum_i w[y_i]
+ * with W = sum_k w[k] (without weights: dL/dx_i = (p_i - target_i) / n). Mixup with a
+ * second label set y' and weight lambda: L = lambda L(y) + (1 - lambda) L(y'), each term
+ * normalised by its own sum of label weights, and the gradient likewise.
  */
 #ifndef HQ_NN_LOSS_H
 #define HQ_NN_LOSS_H
@@ -27,6 +37,23 @@ extern "C" {
  */
 hq_status hq_loss_softmax_ce(double *loss, float *dlogits, const float *logits,
                              const int32_t *labels, const float *weights, int n, int c);
+
+/* Options of hq_loss_softmax_ce_ex; all-zero = hq_loss_softmax_ce. */
+typedef struct hq_ce_opts {
+    double label_smoothing;    /* eps in [0, 1): target (1 - eps) onehot + eps / classes */
+    const int32_t *labels_mix; /* (n) mixup's second labels in [0, c), or NULL = no mixup */
+    double mix_lambda;         /* weight of `labels` in [0, 1]; labels_mix get 1 - lambda */
+} hq_ce_opts;
+
+/*
+ * hq_loss_softmax_ce with label smoothing and/or a mixup label pair (formulas above);
+ * opts NULL or all-zero gives bit for bit the result of hq_loss_softmax_ce. Returns
+ * HQ_ERR_INVALID_ARG as hq_loss_softmax_ce, and for label_smoothing outside [0, 1),
+ * mix_lambda outside [0, 1], or a labels_mix entry out of range.
+ */
+hq_status hq_loss_softmax_ce_ex(double *loss, float *dlogits, const float *logits,
+                                const int32_t *labels, const float *weights, const hq_ce_opts *opts,
+                                int n, int c);
 
 /*
  * "Balanced" class weights from training labels (sklearn's compute_class_weight):

@@ -528,6 +528,11 @@ hq_status hq_model_forward_layers(hq_model *m, int first, int last, const hq_ten
 
 hq_status hq_model_loss(hq_model *m, const int32_t *labels, const float *class_weights,
                         double *loss) {
+    return hq_model_loss_ex(m, labels, class_weights, NULL, loss);
+}
+
+hq_status hq_model_loss_ex(hq_model *m, const int32_t *labels, const float *class_weights,
+                           const hq_ce_opts *opts, double *loss) {
     HQ_CHECK_HANDLE(m, HQ_MAGIC_MODEL);
     if (!m->fwd_n)
         return hq_failf(&m->h.err, HQ_ERR_MISUSE, "hq_model_loss: no forward pass before the loss");
@@ -535,8 +540,8 @@ hq_status hq_model_loss(hq_model *m, const int32_t *labels, const float *class_w
         return hq_failf(&m->h.err, HQ_ERR_INVALID_ARG, "hq_model_loss: labels or loss is NULL");
     hq_status st = ensure_train_memory(m);
     if (st != HQ_OK) return st;
-    st = hq_loss_softmax_ce(loss, m->dbuf[0], m->act[m->n_layers - 1], labels, class_weights,
-                            m->fwd_n, m->classes);
+    st = hq_loss_softmax_ce_ex(loss, m->dbuf[0], m->act[m->n_layers - 1], labels, class_weights,
+                               opts, m->fwd_n, m->classes);
     if (st != HQ_OK) return hq_fail_prefix(&m->h.err, st, "hq_model_loss");
     m->have_dlogits = true;
     return HQ_OK;

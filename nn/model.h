@@ -46,6 +46,7 @@
 
 #include "core/core.h"
 #include "nn/layer.h"
+#include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/tensor.h"
 
@@ -103,6 +104,10 @@ hq_status hq_model_forward(hq_model *m, const hq_tensor *x, const hq_pass *pass,
  */
 hq_status hq_model_loss(hq_model *m, const int32_t *labels, const float *class_weights,
                         double *loss);
+/* hq_model_loss with label smoothing and/or mixup labels (nn/loss.h, hq_ce_opts; NULL =
+ * hq_model_loss). Errors as hq_loss_softmax_ce_ex, HQ_ERR_MISUSE. */
+hq_status hq_model_loss_ex(hq_model *m, const int32_t *labels, const float *class_weights,
+                           const hq_ce_opts *opts, double *loss);
 /* Backpropagate the stored dL/dlogits of the latest forward (after hq_model_loss or
  * hq_model_set_dlogits): parameter gradients +=. Returns HQ_ERR_MISUSE out of order. */
 hq_status hq_model_backward(hq_model *m);

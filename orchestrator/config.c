@@ -155,6 +155,8 @@ static hq_status parse_train(ctx *x, const cJSON *t) {
                                        "subset",
                                        "ema",
                                        "tta",
+                                       "label_smoothing",
+                                       "mixup",
                                        NULL};
     hq_status st = check_keys(t, "train", keys);
     if (st == HQ_OK) st = get_int(t, "epochs", "train", 1, 100000, &c->epochs);
@@ -209,6 +211,11 @@ static hq_status parse_train(ctx *x, const cJSON *t) {
             st = hq_fail_prefix(NULL, st, "config: train.augment");
     }
     if (st == HQ_OK) st = get_num(t, "ema", "train", 0, 0.999999, false, &c->ema);
+    if (st == HQ_OK) st = get_num(t, "label_smoothing", "train", 0, 1, false, &c->label_smoothing);
+    if (st == HQ_OK && c->label_smoothing >= 1)
+        st = bad("train.label_smoothing",
+                 "1 is out of range: must be in [0, 1) (0 = off; 0.1 is usual)", NULL);
+    if (st == HQ_OK) st = get_num(t, "mixup", "train", 0, 100, false, &c->mixup);
     char tta[16] = "";
     if (st == HQ_OK) st = get_str(t, "tta", "train", tta, sizeof tta);
     if (st == HQ_OK && tta[0]) {
@@ -386,6 +393,15 @@ hq_status hq_train_config_to_json(const hq_train_config *c, hq_sbuf *o) {
                    (long long)c->subset[0], (long long)c->subset[1], (long long)c->subset[2],
                    c->tta_hflip ? "hflip" : "none");
     hq_sbuf_put_double(o, c->ema);
+    /* written only when on, so the stored config of a run without them is unchanged */
+    if (c->label_smoothing > 0) {
+        hq_sbuf_puts(o, ",\"label_smoothing\":");
+        hq_sbuf_put_double(o, c->label_smoothing);
+    }
+    if (c->mixup > 0) {
+        hq_sbuf_puts(o, ",\"mixup\":");
+        hq_sbuf_put_double(o, c->mixup);
+    }
     hq_sbuf_putc(o, '}');
     hq_sbuf_puts(o, ",\"quantum\":{\"backend\":");
     hq_sbuf_put_json_str(o, c->backend);

@@ -23,6 +23,13 @@
  *                                          than ~1000 steps never reaches 0.99
  *       "tta": "none" | "hflip",           test-time augmentation: average the scores of
  *                                          each image and its mirror image
+ *       "label_smoothing": 0,              eps in [0, 1): train against (1 - eps) onehot +
+ *                                          eps / classes, composed with the class weights
+ *                                          as PyTorch's label_smoothing (nn/loss.h); 0 = off
+ *       "mixup": 0,                        alpha in [0, 100]: mix each batch with a permutation
+ *                                          of itself, lambda ~ Beta(alpha, alpha), loss
+ *                                          lambda L(y) + (1 - lambda) L(y_perm) (nn/mixup.h);
+ *                                          0 = off
  *       "checkpoint_every": 50,            optimizer steps between checkpoints (and at
  *                                          every epoch end)
  *       "keep_checkpoints": 3,             newest checkpoints kept per run
@@ -81,13 +88,15 @@ typedef struct hq_train_config {
     hq_cw_mode cw_mode;              /* class weights */
     float cw[HQ_CONFIG_MAX_CLASSES]; /* HQ_CW_LIST values */
     int n_cw;
-    char *augment_json;   /* augmentation config (nn/augment.h), NULL = none (owned) */
-    hq_select select;     /* best-epoch criterion */
-    double ema;           /* weight EMA decay in [0, 1), 0 = off */
-    bool tta_hflip;       /* average scores over the image and its mirror */
-    int checkpoint_every; /* steps, >= 1 */
-    int keep_checkpoints; /* >= 1 */
-    int64_t subset[3];    /* first N images of train/val/test (0 = all) */
+    char *augment_json;     /* augmentation config (nn/augment.h), NULL = none (owned) */
+    hq_select select;       /* best-epoch criterion */
+    double ema;             /* weight EMA decay in [0, 1), 0 = off */
+    bool tta_hflip;         /* average scores over the image and its mirror */
+    double label_smoothing; /* eps in [0, 1), 0 = off */
+    double mixup;           /* Beta(alpha, alpha) parameter alpha, 0 = off */
+    int checkpoint_every;   /* steps, >= 1 */
+    int keep_checkpoints;   /* >= 1 */
+    int64_t subset[3];      /* first N images of train/val/test (0 = all) */
     /* quantum */
     char backend[64];      /* "sv" or a registered shot-based backend */
     char *backend_options; /* JSON text or NULL (owned) */

@@ -21,6 +21,7 @@
 #include "nn/augment.h"
 #include "nn/loss.h"
 #include "nn/medmnist.h"
+#include "nn/mixup.h"
 #include "nn/model.h"
 #include "orchestrator/plan.h"
 #include "orchestrator/qexec.h"
@@ -64,6 +65,8 @@ typedef struct trainer {
     float *xb, *xa;  /* batch images (max_batch, c, h, w): gathered / augmented */
     int32_t *yb;     /* batch labels */
     int32_t *perm;   /* epoch permutation */
+    int32_t *mperm;  /* (max_batch) mixup's batch permutation, NULL when off */
+    int32_t *ymix;   /* (max_batch) mixup's second labels, NULL when off */
     int max_batch;
     float *ema;      /* (n_params) moving average of the weights, NULL when off */
     float *ema_swap; /* (n_params) the raw weights while the average is swapped in */
@@ -96,6 +99,8 @@ static void trainer_free(trainer *t) {
     hq_free(t->xa);
     hq_free(t->yb);
     hq_free(t->perm);
+    hq_free(t->mperm);
+    hq_free(t->ymix);
     hq_free(t->ema);
     hq_free(t->ema_swap);
     hq_train_config_free(&t->cfg);
@@ -158,6 +163,11 @@ static hq_status build_model(trainer *t) {
     t->perm = hq_malloc((size_t)d->n * sizeof *t->perm);
     if (!t->xb || !t->xa || !t->yb || !t->perm)
         return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory for batches");
+    if (t->cfg.mixup > 0) {
+        t->mperm = hq_malloc((size_t)t->max_batch * sizeof *t->mperm);
+        t->ymix = hq_malloc((size_t)t->max_batch * sizeof *t->ymix);
+        if (!t->mperm || !t->ymix) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory for mixup");
+    }
     t->spe = (d->n + t->cfg.batch_size - 1) / t->cfg.batch_size;
     t->n_params = hq_model_n_params(t->m);
     if (t->cfg.ema > 0) {
@@ -408,13 +418,26 @@ static hq_status train_step(trainer *t, int64_t epoch, int64_t b, double *loss) 
                               (uint64_t)t->step);
         x = t->xa;
     }
+    hq_ce_opts ce = {.label_smoothing = t->cfg.label_smoothing};
+    if (st == HQ_OK && t->cfg.mixup > 0) {
+        /* mix the (augmented) batch into the other buffer: xb is free once xa holds it */
+        double lambda;
+        float *out = x == t->xa ? t->xb : t->xa;
+        st = hq_mixup_draw(t->cfg.seed, (uint64_t)epoch, (uint64_t)t->step, t->cfg.mixup, n,
+                           &lambda, t->mperm);
+        if (st == HQ_OK) st = hq_mixup_apply(out, x, t->mperm, lambda, n, (int64_t)img);
+        for (int i = 0; i < n; i++) t->ymix[i] = t->yb[t->mperm[i]];
+        x = out;
+        ce.labels_mix = t->ymix;
+        ce.mix_lambda = lambda;
+    }
     hq_tensor xt = hq_tensor_view(x, shp), logits;
     hq_pass pass = {
         .train = true, .seed = t->cfg.seed, .epoch = (uint64_t)epoch, .step = (uint64_t)t->step};
     t->q_train = true;
     t->q_step = (uint64_t)t->step;
     if (st == HQ_OK) st = hq_model_forward(t->m, &xt, &pass, &logits);
-    if (st == HQ_OK) st = hq_model_loss(t->m, t->yb, t->cwp, loss);
+    if (st == HQ_OK) st = hq_model_loss_ex(t->m, t->yb, t->cwp, &ce, loss);
     if (st == HQ_OK) st = hq_model_zero_grad(t->m);
     if (st == HQ_OK) st = hq_model_backward(t->m);
     if (st == HQ_OK) st = hq_model_step(t->m, t->opt, hq_optim_lr(t->opt, epoch, t->step));
