@@ -421,12 +421,12 @@ static hq_status train_step(trainer *t, int64_t epoch, int64_t b, double *loss) 
     hq_ce_opts ce = {.label_smoothing = t->cfg.label_smoothing};
     if (st == HQ_OK && t->cfg.mixup > 0) {
         /* mix the (augmented) batch into the other buffer: xb is free once xa holds it */
-        double lambda;
+        double lambda = 1;
         float *out = x == t->xa ? t->xb : t->xa;
         st = hq_mixup_draw(t->cfg.seed, (uint64_t)epoch, (uint64_t)t->step, t->cfg.mixup, n,
                            &lambda, t->mperm);
         if (st == HQ_OK) st = hq_mixup_apply(out, x, t->mperm, lambda, n, (int64_t)img);
-        for (int i = 0; i < n; i++) t->ymix[i] = t->yb[t->mperm[i]];
+        for (int i = 0; st == HQ_OK && i < n; i++) t->ymix[i] = t->yb[t->mperm[i]];
         x = out;
         ce.labels_mix = t->ymix;
         ce.mix_lambda = lambda;
