@@ -10,8 +10,14 @@
  * submitted just before a kill by its client token instead of running it again, and
  * submitted_count() counts accepted jobs over the store's lifetime.
  *
+ * Memory: a job's results stay in memory until it has been fetched; fetched jobs are then
+ * kept up to "keep_results" results in all (the oldest dropped first, never the job just
+ * fetched), so a long shot-based training run holds a bounded window instead of every
+ * result it ever produced (~0.3 KB per 4-qubit histogram, ~30 MB per BreastMNIST epoch).
+ * A dropped job is gone for poll / fetch unless the store has it.
+ *
  * Options (JSON): {"store": "DIR" (optional), "max_circuits": 1000000,
- *                  "max_qubits": 24 (sv-shots) / 12 (dm-shots)}
+ *                  "max_qubits": 24 (sv-shots) / 12 (dm-shots), "keep_results": 262144}
  * dm-shots also takes the noise: {"noise": FILE.json or a model object (docs/noise.md),
  *   "device": "CONF.json,PROPS.json" (an IBM calibration → noise model), "scale": X,
  *   "layout": [physical qubit of circuit qubit 0, 1, ...]}; no noise = ideal. The model's
@@ -42,6 +48,7 @@ typedef struct local_job {
     char token[HQ_REMOTE_ID_MAX];
     int64_t n;         /* results */
     hq_counts *counts; /* (n) */
+    bool fetched;      /* delivered at least once: may be dropped (keep_results) */
 } local_job;
 
 typedef struct dm_sim {
@@ -57,7 +64,8 @@ typedef struct local_ctx {
     char store[1024]; /* "" = in memory only */
     int max_qubits;
     int max_circuits;
-    local_job *jobs; /* in-memory jobs of this process */
+    int64_t keep_results; /* results of fetched jobs kept in memory */
+    local_job *jobs;      /* in-memory jobs of this process, oldest first */
     int64_t n_jobs, cap_jobs;
     int64_t accepted; /* in-memory count when there is no store */
 } local_ctx;
@@ -191,6 +199,7 @@ static int64_t store_count(const local_ctx *lc) {
 static hq_status parse_options(const char *json, local_ctx *lc, hq_sbuf *id_extra) {
     lc->max_qubits = lc->sim_ctx ? 12 : 24;
     lc->max_circuits = 1000000;
+    lc->keep_results = (int64_t)1 << 18;
     if (!json) return HQ_OK;
     cJSON *o = cJSON_Parse(json);
     if (!o || !cJSON_IsObject(o)) {
@@ -212,12 +221,21 @@ static hq_status parse_options(const char *json, local_ctx *lc, hq_sbuf *id_extr
                 lc->max_qubits = (int)it->valuedouble;
             else
                 lc->max_circuits = (int)it->valuedouble;
+        } else if (!strcmp(it->string, "keep_results")) {
+            if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 1e12 ||
+                it->valuedouble != (double)(int64_t)it->valuedouble)
+                st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                              "option 'keep_results' must be an integer >= 0 (results of fetched "
+                              "jobs kept in memory)");
+            else
+                lc->keep_results = (int64_t)it->valuedouble;
         } else if (lc->sim_ctx && (!strcmp(it->string, "noise") || !strcmp(it->string, "device") ||
                                    !strcmp(it->string, "scale") || !strcmp(it->string, "layout"))) {
             /* the density-matrix noise options, read by dm_options */
         } else {
             st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                          "unknown option '%s' (known: store, max_qubits, max_circuits%s)",
+                          "unknown option '%s' (known: store, max_qubits, max_circuits, "
+                          "keep_results%s)",
                           it->string, lc->sim_ctx ? ", noise, device, scale, layout" : "");
         }
     }
@@ -418,6 +436,37 @@ static hq_status local_submit(void *ctx, const hq_job_spec *job, char remote_id[
     return HQ_OK;
 }
 
+/* Drop the oldest fetched jobs while the fetched ones hold more than keep_results results;
+ * `keep` (the job just fetched) stays. */
+static void drop_fetched(local_ctx *lc, const local_job *keep) {
+    int64_t held = 0;
+    for (int64_t i = 0; i < lc->n_jobs; i++)
+        if (lc->jobs[i].fetched) held += lc->jobs[i].n;
+    int64_t w = 0;
+    for (int64_t i = 0; i < lc->n_jobs; i++) {
+        local_job *j = &lc->jobs[i];
+        if (held > lc->keep_results && j->fetched && j != keep) {
+            held -= j->n;
+            job_free(j);
+            continue;
+        }
+        lc->jobs[w++] = *j;
+    }
+    lc->n_jobs = w;
+}
+
+static hq_status no_job(const local_ctx *lc, const char *remote_id) {
+    if (lc->store[0])
+        return hq_failf(NULL, HQ_ERR_NOT_FOUND, "the simulator has no job '%s' (store %s)",
+                        remote_id, lc->store);
+    return hq_failf(NULL, HQ_ERR_NOT_FOUND,
+                    "the simulator has no job '%s': it holds the jobs of this process only, and of "
+                    "those already fetched the newest %" PRId64 " results (option keep_results)"
+                    "\n---> HINT: the option \"store\": \"DIR\" keeps every job, across "
+                    "processes too",
+                    remote_id, lc->keep_results);
+}
+
 static local_job *mem_find(local_ctx *lc, const char *key, bool by_id) {
     for (int64_t i = lc->n_jobs - 1; i >= 0; i--)
         if (!strcmp(by_id ? lc->jobs[i].id : lc->jobs[i].token, key)) return &lc->jobs[i];
@@ -462,7 +511,7 @@ static hq_status local_poll(void *ctx, const char *remote_id, hq_job_state *stat
             return HQ_OK;
         }
     }
-    return hq_failf(NULL, HQ_ERR_NOT_FOUND, "the simulator has no job '%s'", remote_id);
+    return no_job(lc, remote_id);
 }
 
 static hq_status local_fetch(void *ctx, const char *remote_id, int64_t n, hq_counts *counts) {
@@ -476,7 +525,7 @@ static hq_status local_fetch(void *ctx, const char *remote_id, int64_t n, hq_cou
         if (st) return st;
         if (found) j = &disk;
     }
-    if (!j) return hq_failf(NULL, HQ_ERR_NOT_FOUND, "the simulator has no job '%s'", remote_id);
+    if (!j) return no_job(lc, remote_id);
     hq_status st = HQ_OK;
     if (j->n != n)
         st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
@@ -486,6 +535,10 @@ static hq_status local_fetch(void *ctx, const char *remote_id, int64_t n, hq_cou
         hq_counts_free(&counts[i]);
         st = hq_counts_copy(&counts[i], &j->counts[i]);
         hq_counts_sort(&counts[i]);
+    }
+    if (st == HQ_OK && j != &disk) {
+        j->fetched = true;
+        drop_fetched(lc, j);
     }
     job_free(&disk);
     return st;

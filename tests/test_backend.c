@@ -79,6 +79,86 @@ HQ_TEST(backend_registry_and_errors) {
     hq_circuit_free(t);
 }
 
+/* The in-memory provider keeps unfetched jobs and, of the fetched ones, the newest
+ * keep_results results (never the job just fetched); a dropped job is NOT_FOUND with a
+ * message naming the option, and results do not depend on what was dropped. */
+static void submit_ry(hq_backend *b, const hq_circuit *t, const double *rows, int n,
+                      const char *token, char id[HQ_REMOTE_ID_MAX]) {
+    hq_job_entry e = {(hq_circuit *)t, n, (double *)rows};
+    hq_job_spec job = {
+        .entries = &e, .n_entries = 1, .shots = 100, .client_token = token, .seed = 5};
+    HQ_REQUIRE_OK(hq_backend_submit(b, &job, id));
+}
+
+static bool fetch_ok(hq_backend *b, const char *id, int n, hq_counts *out) {
+    hq_counts c[3];
+    memset(c, 0, sizeof c);
+    hq_status s = hq_backend_fetch(b, id, n, c);
+    for (int i = 0; i < n; i++) {
+        if (s == HQ_OK && out) hq_counts_copy(&out[i], &c[i]);
+        hq_counts_free(&c[i]);
+    }
+    return s == HQ_OK;
+}
+
+HQ_TEST(backend_sv_shots_keeps_a_bounded_window) {
+    hq_backend *b;
+    HQ_CHECK_FAILS(hq_backend_create("sv-shots", "{\"keep_results\": -1}", &b), HQ_ERR_INVALID_ARG,
+                   "option 'keep_results' must be an integer >= 0");
+    HQ_CHECK_FAILS(hq_backend_create("sv-shots", "{\"keep_results\": 2.5}", &b), HQ_ERR_INVALID_ARG,
+                   "keep_results");
+    HQ_REQUIRE_OK(hq_backend_create("sv-shots", "{\"keep_results\": 5}", &b));
+    hq_circuit *t = ry_template();
+    const double rows[3] = {0.3, 1.1, 2.0};
+    char a[HQ_REMOTE_ID_MAX], bb[HQ_REMOTE_ID_MAX], c[HQ_REMOTE_ID_MAX], d[HQ_REMOTE_ID_MAX];
+    hq_counts first[3];
+    memset(first, 0, sizeof first);
+    submit_ry(b, t, rows, 3, "tok-a", a);
+    HQ_CHECK(fetch_ok(b, a, 3, first));
+    HQ_CHECK(fetch_ok(b, a, 3, NULL)); /* 3 <= 5: still held, fetched twice */
+    submit_ry(b, t, rows, 3, "tok-b", bb);
+    submit_ry(b, t, rows, 3, "tok-c", c); /* never fetched below until the end */
+    HQ_CHECK(fetch_ok(b, bb, 3, NULL));   /* fetched: a + b = 6 > 5, a (oldest) goes */
+    hq_counts none[3];
+    memset(none, 0, sizeof none);
+    HQ_CHECK_FAILS(hq_backend_fetch(b, a, 3, none), HQ_ERR_NOT_FOUND,
+                   "newest 5 results (option keep_results)");
+    hq_job_state js;
+    HQ_CHECK_FAILS(hq_backend_poll(b, a, &js, NULL, 0), HQ_ERR_NOT_FOUND, "keep_results");
+    bool found = true;
+    char fid[HQ_REMOTE_ID_MAX];
+    HQ_CHECK_OK(hq_backend_find_by_token(b, "tok-a", fid, &found));
+    HQ_CHECK(!found);
+    HQ_CHECK(fetch_ok(b, bb, 3, NULL)); /* the job just fetched stays */
+    submit_ry(b, t, rows, 3, "tok-d", d);
+    HQ_CHECK(fetch_ok(b, d, 3, NULL)); /* b + d = 6 > 5: b goes, d stays, c (unfetched) stays */
+    HQ_CHECK(!fetch_ok(b, bb, 3, NULL));
+    HQ_CHECK_OK(hq_backend_poll(b, c, &js, NULL, 0));
+    HQ_CHECK_EQ_INT(js, HQ_JOB_COMPLETED);
+    /* the same circuits again give the same counts as the dropped job did */
+    hq_counts again[3];
+    memset(again, 0, sizeof again);
+    HQ_CHECK(fetch_ok(b, c, 3, again));
+    for (int i = 0; i < 3; i++) {
+        HQ_CHECK_EQ_INT(again[i].n, first[i].n);
+        for (int64_t k = 0; k < again[i].n && k < first[i].n; k++)
+            HQ_CHECK(again[i].outcome[k] == first[i].outcome[k] &&
+                     again[i].count[k] == first[i].count[k]);
+        hq_counts_free(&again[i]);
+        hq_counts_free(&first[i]);
+    }
+    /* keep_results 0: only the job just fetched */
+    hq_backend_free(b);
+    HQ_REQUIRE_OK(hq_backend_create("sv-shots", "{\"keep_results\": 0}", &b));
+    submit_ry(b, t, rows, 2, "tok-e", a);
+    submit_ry(b, t, rows, 2, "tok-f", bb);
+    HQ_CHECK(fetch_ok(b, a, 2, NULL) && fetch_ok(b, a, 2, NULL));
+    HQ_CHECK(fetch_ok(b, bb, 2, NULL));
+    HQ_CHECK(!fetch_ok(b, a, 2, NULL) && fetch_ok(b, bb, 2, NULL));
+    hq_backend_free(b);
+    hq_circuit_free(t);
+}
+
 HQ_TEST(backend_sv_shots_protocol) {
     hq_backend *b;
     HQ_REQUIRE_OK(hq_backend_create("sv-shots", NULL, &b));
