@@ -131,6 +131,7 @@ hq_status hq_backend_get_caps(hq_backend *b, hq_backend_caps *out) {
     memset(out, 0, sizeof *out);
     b->ops->caps(b->ctx, out);
     out->name = b->ops->name;
+    out->calibrated = b->ops->calibration != NULL;
     return HQ_OK;
 }
 
@@ -271,7 +272,7 @@ hq_status hq_backend_calibration(hq_backend *b, char calib_id[HQ_CALIB_ID_MAX], 
         return hq_failf(&b->h.err, HQ_ERR_INVALID_ARG, "hq_backend_calibration: calib_id is NULL");
     if (json) *json = NULL;
     if (!b->ops->calibration) {
-        snprintf(calib_id, HQ_CALIB_ID_MAX, "none");
+        snprintf(calib_id, HQ_CALIB_ID_MAX, "%s", HQ_CALIB_NONE);
         return HQ_OK;
     }
     return b->ops->calibration(b->ctx, calib_id, json);

@@ -51,9 +51,10 @@
 extern "C" {
 #endif
 
-#define HQ_REMOTE_ID_MAX  128 /* bytes for a provider job id, NUL included */
-#define HQ_BACKEND_ID_MAX 96  /* bytes for hq_backend_id() */
-#define HQ_CALIB_ID_MAX   64  /* bytes for a calibration id */
+#define HQ_REMOTE_ID_MAX  128    /* bytes for a provider job id, NUL included */
+#define HQ_BACKEND_ID_MAX 96     /* bytes for hq_backend_id() */
+#define HQ_CALIB_ID_MAX   64     /* bytes for a calibration id */
+#define HQ_CALIB_NONE     "none" /* the calibration id of backends without calibrations */
 
 /* Append-only (stored in the job database as integers). */
 typedef enum hq_job_state {
@@ -86,6 +87,9 @@ typedef struct hq_backend_caps {
     bool local;                 /* runs inside this process: a job run twice costs nothing
                                    and reaches no provider (the local simulators) */
     int max_jobs_in_flight;     /* jobs the dispatcher may keep open at once */
+    bool calibrated;            /* results depend on a calibration that changes over time
+                                   (hq_backend_calibration); false: the id is always
+                                   HQ_CALIB_NONE */
     double price_per_job;       /* USD, from the config's price table */
     double price_per_circuit;   /* USD per circuit (per task on Braket) */
     double price_per_shot;      /* USD per shot */
@@ -156,8 +160,9 @@ hq_status hq_backend_fetch(hq_backend *b, const char *remote_id, int64_t n_resul
                            hq_counts *counts);
 /* Cancel a job (no-op if it already ended). */
 hq_status hq_backend_cancel(hq_backend *b, const char *remote_id);
-/* Current calibration: id (e.g. properties last_update_date, noise-model hash, "ideal")
- * and, if json is not NULL, the calibration document (owned, hq_free). */
+/* Current calibration: id (e.g. properties last_update_date, noise-model hash, "ideal";
+ * HQ_CALIB_NONE for a backend without calibrations, caps.calibrated false) and, if json is
+ * not NULL, the calibration document (owned, hq_free). */
 hq_status hq_backend_calibration(hq_backend *b, char calib_id[HQ_CALIB_ID_MAX], char **json);
 /* Jobs this backend has accepted since it was created (for simulators with a store: over
  * the store's lifetime). Tests use it to prove nothing was submitted twice. */

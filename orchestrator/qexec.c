@@ -629,6 +629,10 @@ hq_status hq_qexec_run(hq_qexec *q, const hq_qbatch *batch, hq_counts *out) {
     int64_t n_miss = 0;
     if (st == HQ_OK && !miss) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
     if (st == HQ_OK && q->db) {
+        /* any calibration, newest first; a backend without calibrations stores every result
+         * under HQ_CALIB_NONE, so its lookups are exact (a point probe, not a range scan
+         * taking the newest row) */
+        const char *calib = q->caps.calibrated ? NULL : HQ_CALIB_NONE;
         hq_jobdb_eval_key *keys = hq_malloc((size_t)n_u * sizeof *keys);
         hq_jobdb_eval *ev = hq_calloc((size_t)n_u, sizeof *ev);
         bool *found = hq_calloc((size_t)n_u, sizeof *found);
@@ -639,7 +643,7 @@ hq_status hq_qexec_run(hq_qexec *q, const hq_qbatch *batch, hq_counts *out) {
                                           .shots = q->o.shots,
                                           .basis = hq_basis_str(q->mt[u[i].mt].basis),
                                           .mitigation = "",
-                                          .calibration = NULL};
+                                          .calibration = calib};
         if (st == HQ_OK) st = hq_jobdb_eval_lookup(q->db, q->run_id, n_u, keys, ev, found, NULL);
         for (int64_t i = 0; st == HQ_OK && i < n_u; i++) {
             if (found[i] && ev[i].has_counts) {

@@ -165,6 +165,7 @@ HQ_TEST(backend_sv_shots_protocol) {
     hq_backend_caps caps;
     HQ_CHECK_OK(hq_backend_get_caps(b, &caps));
     HQ_CHECK(caps.sampled && caps.find_by_token && caps.max_rows_per_entry > 0);
+    HQ_CHECK(!caps.calibrated); /* its results are stored under "none" (checked below) */
     hq_circuit *c = bell(), *t = ry_template();
     double rows[3] = {0.0, M_PI, M_PI / 2};
     hq_job_entry e[2] = {{c, 0, NULL}, {t, 3, rows}};

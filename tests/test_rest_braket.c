@@ -457,6 +457,7 @@ HQ_TEST(rest_braket_lost_reply_group_completed_with_same_tokens) {
                                     &x));
     hq_backend_caps caps;
     HQ_REQUIRE_OK(hq_backend_get_caps(x, &caps));
+    HQ_CHECK(caps.calibrated);
     HQ_CHECK_NEAR(caps.price_per_circuit, 0.30, 1e-12);
     HQ_CHECK_NEAR(caps.price_per_shot, 0.00145, 1e-12);
     HQ_CHECK_EQ_INT(caps.max_rows_per_entry, 0);

@@ -573,6 +573,7 @@ HQ_TEST(rest_ibm_lost_reply_found_by_tag_and_calibration_changes) {
     HQ_REQUIRE_OK(hq_backend_get_caps(b, &caps));
     HQ_CHECK(caps.device && caps.device->n_qubits == 5 && caps.max_qubits == 5);
     HQ_CHECK_STR(caps.device->calibration_id, "2024-05-28T15:27:23-03:00");
+    HQ_CHECK(caps.calibrated);
     hq_sbuf_free(&p2);
     hq_backend_free(b);
     hq_free(ta);

@@ -386,7 +386,7 @@ HQ_TEST(rest_ionq_calibration_options_and_credentials) {
     HQ_REQUIRE_OK(hq_backend_get_caps(b, &caps));
     HQ_CHECK_EQ_INT(caps.max_rows_per_entry, 0);
     HQ_CHECK_EQ_INT(caps.max_qubits, 25);
-    HQ_CHECK(caps.find_by_token);
+    HQ_CHECK(caps.find_by_token && caps.calibrated);
     HQ_CHECK_NEAR(caps.price_per_circuit, 0.30, 1e-12);
     HQ_CHECK_NEAR(caps.price_per_shot, 0.03, 1e-12);
     const char *ch1 = "{\"id\":\"c1\",\"date\":\"2025-03-01T00:00:00Z\",\"backend\":\"qpu.aria-1\","
