@@ -37,6 +37,12 @@ hq_status hq_loss_softmax_ce(double *loss, float *dlogits, const float *logits,
     return hq_loss_softmax_ce_ex(loss, dlogits, logits, labels, weights, NULL, n, c);
 }
 
+/* One label's share of the loss (v = lse - x[y]) or of a gradient entry (v = p - onehot):
+ * (1 - eps) w v + s with smoothing, else w v, the exact operations of the plain loss. */
+static inline double smoothed(double eps, double w, double v, double s) {
+    return eps > 0 ? (1 - eps) * w * v + s : w * v;
+}
+
 hq_status hq_loss_softmax_ce_ex(double *loss, float *dlogits, const float *logits,
                                 const int32_t *labels, const float *weights, const hq_ce_opts *opts,
                                 int n, int c) {
@@ -83,23 +89,20 @@ hq_status hq_loss_softmax_ce_ex(double *loss, float *dlogits, const float *logit
             smooth += (weights ? weights[k] : 1.0) * (lse - x[k]);
         smooth *= eps / c;
         double w = weights ? weights[labels[i]] : 1.0;
-        total += eps > 0 ? (1 - eps) * w * (lse - x[labels[i]]) + smooth : w * (lse - x[labels[i]]);
+        total += smoothed(eps, w, lse - x[labels[i]], smooth);
         double w2 = 0;
         if (lab2) {
             w2 = weights ? weights[lab2[i]] : 1.0;
-            total2 +=
-                eps > 0 ? (1 - eps) * w2 * (lse - x[lab2[i]]) + smooth : w2 * (lse - x[lab2[i]]);
+            total2 += smoothed(eps, w2, lse - x[lab2[i]], smooth);
         }
         if (dlogits) {
             float *d = dlogits + (int64_t)i * c;
             for (int k = 0; k < c; k++) {
                 double p = exp(x[k] - lse);
                 double sk = eps > 0 ? eps / c * (wall * p - (weights ? weights[k] : 1.0)) : 0;
-                double g = eps > 0 ? ((1 - eps) * w * (p - (k == labels[i])) + sk) / wsum
-                                   : w * (p - (k == labels[i])) / wsum;
+                double g = smoothed(eps, w, p - (k == labels[i]), sk) / wsum;
                 if (lab2) {
-                    double g2 = eps > 0 ? ((1 - eps) * w2 * (p - (k == lab2[i])) + sk) / wsum2
-                                        : w2 * (p - (k == lab2[i])) / wsum2;
+                    double g2 = smoothed(eps, w2, p - (k == lab2[i]), sk) / wsum2;
                     g = lam * g + (1 - lam) * g2;
                 }
                 d[k] = (float)g;
