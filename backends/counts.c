@@ -50,7 +50,9 @@ static int cmp_pair(const void *a, const void *b) {
 }
 
 void hq_counts_sort(hq_counts *c) {
-    if (c->n < 2) return;
+    int64_t asc = 1;
+    while (asc < c->n && c->outcome[asc - 1] < c->outcome[asc]) asc++;
+    if (asc >= c->n) return; /* strictly ascending: sorted and merged already (no allocation) */
     pair *p = hq_malloc((size_t)c->n * sizeof *p);
     if (p) {
         for (int64_t i = 0; i < c->n; i++) p[i] = (pair){c->outcome[i], c->count[i]};

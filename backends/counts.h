@@ -36,7 +36,8 @@ void hq_counts_init(hq_counts *c, int n_bits);
 void hq_counts_free(hq_counts *c);
 /* Add k observations of outcome (unsorted append; call hq_counts_sort before lookups). */
 hq_status hq_counts_add(hq_counts *c, uint64_t outcome, int64_t k);
-/* Sort ascending by outcome and merge duplicates. */
+/* Sort ascending by outcome and merge duplicates; O(n) and no allocation when the outcomes
+ * are strictly ascending already. */
 void hq_counts_sort(hq_counts *c);
 /* Count of outcome (binary search: counts must be sorted). */
 int64_t hq_counts_get(const hq_counts *c, uint64_t outcome);

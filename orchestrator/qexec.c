@@ -557,14 +557,6 @@ static hq_status dispatch_all(dispatch *d) {
 
 /* ==== run ============================================================================== */
 
-/* Outcomes strictly ascending: what hq_counts_sort produces (backends and the cache
- * usually return histograms in this form already; sorting costs an allocation). */
-static bool counts_sorted(const hq_counts *c) {
-    for (int64_t i = 1; i < c->n; i++)
-        if (c->outcome[i] <= c->outcome[i - 1]) return false;
-    return true;
-}
-
 hq_status hq_qexec_run(hq_qexec *q, const hq_qbatch *batch, hq_counts *out) {
     HQ_CHECK_HANDLE(q, HQ_MAGIC_QEXEC);
     if (!batch || !batch->tmpl || batch->n_rows < 0 || !out)
@@ -695,7 +687,7 @@ hq_status hq_qexec_run(hq_qexec *q, const hq_qbatch *batch, hq_counts *out) {
                           u[i].row);
             break;
         }
-        if (!counts_sorted(&u[i].counts)) hq_counts_sort(&u[i].counts);
+        hq_counts_sort(&u[i].counts); /* a check only: backends and the cache sort already */
     }
     /* the first row that asked for a circuit takes its histogram, the others get copies */
     for (int64_t r = 0; st == HQ_OK && r < batch->n_rows; r++) {

@@ -406,6 +406,33 @@ HQ_TEST(circuit_alloc_failures) {
 
 #include "backends/counts.h"
 
+/* hq_counts_sort against a reference (dense tally), on inputs that are sorted already (no
+ * allocation, unchanged), sorted but for one pair, with duplicates, and descending. */
+HQ_TEST(circuit_counts_sort_cases) {
+    static const uint64_t in[4][6] = {
+        {1, 2, 5, 6, 9, 12}, {1, 2, 6, 5, 9, 12}, {3, 3, 1, 7, 7, 3}, {12, 9, 6, 5, 2, 1}};
+    for (int t = 0; t < 4; t++) {
+        hq_counts c;
+        hq_counts_init(&c, 4);
+        int64_t want[16] = {0};
+        for (int i = 0; i < 6; i++) {
+            HQ_REQUIRE_OK(hq_counts_add(&c, in[t][i], 10 + i));
+            want[in[t][i]] += 10 + i;
+        }
+        long allocs = hq_alloc_count();
+        hq_counts_sort(&c);
+        if (t == 0) HQ_CHECK_EQ_INT(hq_alloc_count(), allocs); /* already sorted: no copy */
+        int64_t distinct = 0;
+        for (int o = 0; o < 16; o++) distinct += want[o] > 0;
+        HQ_CHECK_EQ_INT(c.n, distinct);
+        for (int64_t i = 0; i < c.n; i++) {
+            HQ_CHECK(i == 0 || c.outcome[i] > c.outcome[i - 1]);
+            HQ_CHECK_EQ_INT(c.count[i], want[c.outcome[i] & 15]);
+        }
+        hq_counts_free(&c);
+    }
+}
+
 HQ_TEST(circuit_counts_histogram) {
     hq_counts c;
     hq_counts_init(&c, 3);
