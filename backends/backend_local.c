@@ -13,8 +13,8 @@
  * Memory: a job's results stay in memory until it has been fetched; fetched jobs are then
  * kept up to "keep_results" results in all (the oldest dropped first, never the job just
  * fetched), so a long shot-based training run holds a bounded window instead of every
- * result it ever produced (~0.3 KB per 4-qubit histogram, ~30 MB per BreastMNIST epoch).
- * A dropped job is gone for poll / fetch unless the store has it.
+ * result it ever produced (~0.3 KB per 4-qubit histogram: ~25 MB per BreastMNIST epoch at
+ * 1000 shots). A dropped job is gone for poll / fetch unless the store has it.
  *
  * Options (JSON): {"store": "DIR" (optional), "max_circuits": 1000000,
  *                  "max_qubits": 24 (sv-shots) / 12 (dm-shots), "keep_results": 262144}
