@@ -27,6 +27,12 @@ static bool armed;
 static hq_jobdb_fault cfg;
 static hq_jobdb_fault_stats stats;
 static bool write_fired, sync_fired, read_fired;
+static pthread_t armer; /* the thread that armed the fault (cfg.other_threads) */
+
+/* With fault_lock held: whether this call may be failed. */
+static bool injectable(void) {
+    return armed && !(cfg.other_threads && pthread_equal(pthread_self(), armer));
+}
 
 #define REAL(f) (((fault_file *)(f))->real)
 
@@ -37,7 +43,7 @@ static int f_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
     stats.writes++;
     int rc = SQLITE_OK;
     int partial = -1; /* bytes to write before failing, -1 = none */
-    if (armed) {
+    if (injectable()) {
         if (write_fired) {
             if (cfg.sticky) rc = 1;
         } else if (cfg.write_calls > 0 && stats.writes >= cfg.write_calls) {
@@ -75,7 +81,7 @@ static int f_sync(sqlite3_file *f, int flags) {
     pthread_mutex_lock(&fault_lock);
     stats.syncs++;
     bool fail = false;
-    if (armed) {
+    if (injectable()) {
         if (sync_fired)
             fail = cfg.sticky;
         else
@@ -91,7 +97,7 @@ static int f_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off) {
     pthread_mutex_lock(&fault_lock);
     stats.reads++;
     bool fail = false;
-    if (armed) {
+    if (injectable()) {
         if (read_fired)
             fail = cfg.sticky;
         else
@@ -274,6 +280,7 @@ void hq_jobdb_fault_set(const hq_jobdb_fault *f) {
     pthread_mutex_lock(&fault_lock);
     armed = f != NULL;
     if (f) cfg = *f;
+    armer = pthread_self();
     memset(&stats, 0, sizeof stats);
     write_fired = sync_fired = read_fired = false;
     pthread_mutex_unlock(&fault_lock);

@@ -394,6 +394,19 @@ fail:
     return s;
 }
 
+hq_status hq_jobdb_open_again(const hq_jobdb *db, hq_jobdb **out) {
+    if (!out) return hq_failf(NULL, HQ_ERR_INVALID_ARG, "hq_jobdb_open_again: out is NULL");
+    *out = NULL;
+    HQ_CHECK_HANDLE(db, HQ_MAGIC_JOBDB);
+    if (!strcmp(db->path, ":memory:") || db->opt.read_only)
+        return hq_failf(NULL, HQ_ERR_UNSUPPORTED,
+                        "hq_jobdb_open_again: %s has no second writing connection",
+                        db->opt.read_only ? "a read-only handle" : "an in-memory database");
+    hq_jobdb_options o = db->opt;
+    o.no_create = true;
+    return hq_jobdb_open(db->path, &o, out);
+}
+
 void hq_jobdb_close(hq_jobdb *db) {
     if (!db || db->h.magic != HQ_MAGIC_JOBDB) return;
     if (db->conn && !sqlite3_get_autocommit(db->conn))

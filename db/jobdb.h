@@ -124,6 +124,15 @@ void hq_jobdb_options_init(hq_jobdb_options *o);
  */
 hq_status hq_jobdb_open(const char *path, const hq_jobdb_options *opts, hq_jobdb **out);
 
+/*
+ * A second connection to db's file with db's options (busy timeout, sync, cache, VFS), for
+ * another thread: a handle is used by one thread at a time, two handles on one file may
+ * be used at once (SQLite's WAL locking orders their writes). The file must exist.
+ * Returns HQ_OK; HQ_ERR_UNSUPPORTED for ":memory:" (a private database has no second
+ * connection) and for a read-only handle; otherwise as hq_jobdb_open.
+ */
+hq_status hq_jobdb_open_again(const hq_jobdb *db, hq_jobdb **out);
+
 /* Close the handle (rolls back an unfinished hq_jobdb_begin). NULL is a no-op. */
 void hq_jobdb_close(hq_jobdb *db);
 
@@ -562,6 +571,9 @@ typedef struct hq_jobdb_fault {
     int64_t read_calls;       /* fail the n-th read call from now, -1 = off */
     bool sticky;              /* after the first failure, fail every later call of the
                                  same kind (a full disk stays full) */
+    bool other_threads;       /* fail only calls made by threads other than the one that
+                                 armed the fault (a worker's connection); the arming
+                                 thread's calls go through (and are counted) */
 } hq_jobdb_fault;
 
 /* Register the "hqfault" VFS (idempotent, thread-safe). HQ_ERR_DB if SQLite refuses. */

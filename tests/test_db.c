@@ -240,6 +240,39 @@ HQ_TEST(db_open_read_only) {
     hq_jobdb_close(db);
 }
 
+/* A second connection to the same file: both see each other's commits; none for a
+ * private in-memory database or a read-only handle. */
+HQ_TEST(db_open_again) {
+    const char *path = hq_test_tmpfile("again.db");
+    hq_jobdb *db, *db2;
+    HQ_REQUIRE_OK(hq_jobdb_open(path, NULL, &db));
+    int64_t run = make_run(db, "first");
+    HQ_REQUIRE_OK(hq_jobdb_open_again(db, &db2));
+    HQ_CHECK_STR(hq_jobdb_path(db2), path);
+    hq_jobdb_run r;
+    HQ_CHECK_OK(hq_jobdb_run_get(db2, run, &r));
+    HQ_CHECK_STR(r.name, "first");
+    hq_jobdb_run_clear(&r);
+    int64_t run2 = make_run(db2, "second");
+    HQ_CHECK_OK(hq_jobdb_run_get(db, run2, &r));
+    HQ_CHECK_STR(r.name, "second");
+    hq_jobdb_run_clear(&r);
+    hq_jobdb_close(db2);
+    hq_jobdb_close(db);
+    HQ_REQUIRE_OK(hq_jobdb_open(":memory:", NULL, &db));
+    HQ_CHECK_FAILS(hq_jobdb_open_again(db, &db2), HQ_ERR_UNSUPPORTED, "in-memory");
+    HQ_CHECK(db2 == NULL);
+    hq_jobdb_close(db);
+    hq_jobdb_options o;
+    hq_jobdb_options_init(&o);
+    o.read_only = true;
+    HQ_REQUIRE_OK(hq_jobdb_open(path, &o, &db));
+    HQ_CHECK_FAILS(hq_jobdb_open_again(db, &db2), HQ_ERR_UNSUPPORTED, "read-only");
+    hq_jobdb_close(db);
+    HQ_CHECK_FAILS(hq_jobdb_open_again(NULL, &db2), HQ_ERR_MISUSE, "invalid handle");
+    HQ_CHECK_FAILS(hq_jobdb_open_again(NULL, NULL), HQ_ERR_INVALID_ARG, "out is NULL");
+}
+
 HQ_TEST(db_handle_misuse) {
     HQ_CHECK_FAILS(hq_jobdb_run_create(NULL, NULL, NULL), HQ_ERR_MISUSE, "invalid handle");
     HQ_CHECK_FAILS(hq_jobdb_eval_lookup(NULL, 0, 0, NULL, NULL, NULL, NULL), HQ_ERR_MISUSE,
