@@ -8,6 +8,10 @@
  *   orchestrated  hq_qexec_run with a fresh job database: hashing, dedup, cache lookup,
  *                 record-then-submit, storing every evaluation
  *   replay        the same step again: everything served from the database
+ * The orchestrated call runs twice per step, each with its own database: with the storing
+ * worker (the default: job k stored while job k + 1 simulates) and with every result
+ * stored on the calling thread (hq_qexec_options.store_inline); one JSON line each
+ * ("store": "worker" / "inline"), both against the same direct calls.
  * The overhead is reported two ways. "overhead_pct_cpu" / "_wall" compare the totals of
  * the direct and the orchestrated calls; on a 2-core VM the backend's own time scatters by
  * +-10 % from step to step, as much as the overhead itself, so these differences of two
@@ -78,31 +82,38 @@ int main(void) {
     const hq_circuit *t = hq_model_quantum_circuit(m);
     char dir[] = "/tmp/hq_bench_orch_XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    char dbp[256];
-    snprintf(dbp, sizeof dbp, "%s/bench.db", dir);
     hq_backend *b;
     if (hq_backend_create("sv-shots", NULL, &b) != HQ_OK) return 1;
-    hq_jobdb *db;
-    hq_jobdb_run spec = {.name = "bench",
-                         .seed = 1,
-                         .code_version = "bench",
-                         .backend = "sv-shots",
-                         .config_json = "{}"};
-    int64_t run;
-    if (hq_jobdb_open(dbp, NULL, &db) || hq_jobdb_run_create(db, &spec, &run)) {
-        fprintf(stderr, "bench_orchestrator: %s\n", hq_last_error());
-        return 1;
+    enum { MODES = 2 };
+    static const char *const mode_name[MODES] = {"worker", "inline"};
+    char dbp[MODES][256];
+    hq_jobdb *db[MODES];
+    hq_qexec *q[MODES];
+    for (int md = 0; md < MODES; md++) {
+        snprintf(dbp[md], sizeof dbp[md], "%s/bench-%s.db", dir, mode_name[md]);
+        hq_jobdb_run spec = {.name = "bench",
+                             .seed = 1,
+                             .code_version = "bench",
+                             .backend = "sv-shots",
+                             .config_json = "{}"};
+        int64_t run;
+        hq_qexec_options o;
+        hq_qexec_options_init(&o);
+        o.shots = SHOTS;
+        o.seed = 1;
+        o.store_inline = md == 1;
+        if (hq_jobdb_open(dbp[md], NULL, &db[md]) || hq_jobdb_run_create(db[md], &spec, &run) ||
+            hq_qexec_create(b, db[md], run, &o, &q[md])) {
+            fprintf(stderr, "bench_orchestrator: %s\n", hq_last_error());
+            return 1;
+        }
     }
-    hq_qexec_options o;
-    hq_qexec_options_init(&o);
-    o.shots = SHOTS;
-    o.seed = 1;
-    hq_qexec *q;
-    if (hq_qexec_create(b, db, run, &o, &q) != HQ_OK) return 1;
     hq_rng rng;
     hq_rng_init(&rng, 5, 0, 0);
-    double t_direct = 0, t_orch = 0, t_replay = 0, c_direct = 0, c_orch = 0;
-    double t_own = 0, t_inner_backend = 0; /* inside hq_qexec_run: its own time, the backend's */
+    double t_direct = 0, c_direct = 0;
+    double t_orch[MODES] = {0}, t_replay[MODES] = {0}, c_orch[MODES] = {0};
+    /* inside hq_qexec_run: its own time, the backend's */
+    double t_own[MODES] = {0}, t_inner_backend[MODES] = {0};
     int64_t circuits = 0;
     for (int step = 0; step < STEPS; step++) {
         double *rows;
@@ -142,57 +153,63 @@ int main(void) {
             hq_circuit_free(mt[1]);
         }
         hq_qbatch qb = {t, n, rows, basis};
-        hq_qexec_stats s0, s1;
-        hq_qexec_get_stats(q, &s0);
-        double w0 = hq_time_now(), c0 = cpu_now();
-        if (hq_qexec_run(q, &qb, cnt) != HQ_OK) {
-            fprintf(stderr, "bench_orchestrator: %s\n", hq_last_error());
-            return 1;
+        for (int k = 0; k < MODES; k++) {
+            int md = (step + k) % MODES; /* alternate which mode goes first */
+            hq_qexec_stats s0, s1;
+            hq_qexec_get_stats(q[md], &s0);
+            double w0 = hq_time_now(), c0 = cpu_now();
+            if (hq_qexec_run(q[md], &qb, cnt) != HQ_OK) {
+                fprintf(stderr, "bench_orchestrator: %s\n", hq_last_error());
+                return 1;
+            }
+            t_orch[md] += hq_time_now() - w0;
+            c_orch[md] += cpu_now() - c0;
+            hq_qexec_get_stats(q[md], &s1);
+            double backend = s1.seconds_backend - s0.seconds_backend;
+            t_inner_backend[md] += backend;
+            t_own[md] += (s1.seconds_total - s0.seconds_total) - backend;
+            for (int64_t i = 0; i < n; i++) hq_counts_free(&cnt[i]);
+            w0 = hq_time_now();
+            hq_qexec_run(q[md], &qb, cnt); /* replay: all cache hits */
+            t_replay[md] += hq_time_now() - w0;
+            for (int64_t i = 0; i < n; i++) hq_counts_free(&cnt[i]);
         }
-        t_orch += hq_time_now() - w0;
-        c_orch += cpu_now() - c0;
-        hq_qexec_get_stats(q, &s1);
-        t_inner_backend += s1.seconds_backend - s0.seconds_backend;
-        t_own += (s1.seconds_total - s0.seconds_total) - (s1.seconds_backend - s0.seconds_backend);
-        for (int64_t i = 0; i < n; i++) hq_counts_free(&cnt[i]);
-        w0 = hq_time_now();
-        hq_qexec_run(q, &qb, cnt); /* replay: all cache hits */
-        t_replay += hq_time_now() - w0;
-        for (int64_t i = 0; i < n; i++) hq_counts_free(&cnt[i]);
         free(cnt);   /* lint: allow-malloc */
         free(rows);  /* lint: allow-malloc */
         free(basis); /* lint: allow-malloc */
     }
-    hq_qexec_stats s;
-    hq_qexec_get_stats(q, &s);
-    hq_qexec_free(q);
-    hq_jobdb_close(db);
-    struct stat stt;
-    double bytes = 0;
-    char path[300];
-    snprintf(path, sizeof path, "%s", dbp);
-    if (stat(path, &stt) == 0) bytes += (double)stt.st_size;
-    snprintf(path, sizeof path, "%s-wal", dbp);
-    if (stat(path, &stt) == 0) bytes += (double)stt.st_size;
-    printf("{\"bench\":\"orchestrator_epoch\",\"steps\":%d,\"circuits_per_step\":%" PRId64
-           ",\"shots\":%d,"
-           "\"direct_s\":%.3f,\"orchestrated_s\":%.3f,\"overhead_pct_wall\":%.1f,\"direct_cpu_s\":%"
-           ".3f,"
-           "\"orchestrated_cpu_s\":%.3f,\"overhead_pct_cpu\":%.1f,\"replay_s\":%.3f,\"us_per_"
-           "circuit_overhead\":%.2f,"
-           "\"executor_own_s\":%.3f,\"backend_in_run_s\":%.3f,\"overhead_pct_paired\":%.1f,"
-           "\"us_per_circuit_paired\":%.2f,"
-           "\"jobs\":%" PRId64 ",\"db_bytes_per_million_evaluations\":%.0f}\n",
-           STEPS, circuits / STEPS, SHOTS, t_direct, t_orch, 100 * (t_orch - t_direct) / t_direct,
-           c_direct, c_orch, 100 * (c_orch - c_direct) / c_direct, t_replay,
-           1e6 * (c_orch - c_direct) / (double)circuits, t_own, t_inner_backend,
-           100 * t_own / t_inner_backend, 1e6 * t_own / (double)circuits, s.jobs_submitted,
-           bytes / (double)circuits * 1e6);
-    unlink(dbp);
-    snprintf(path, sizeof path, "%s-wal", dbp);
-    unlink(path);
-    snprintf(path, sizeof path, "%s-shm", dbp);
-    unlink(path);
+    for (int md = 0; md < MODES; md++) {
+        hq_qexec_stats s;
+        hq_qexec_get_stats(q[md], &s);
+        hq_qexec_free(q[md]);
+        hq_jobdb_close(db[md]);
+        struct stat stt;
+        double bytes = 0;
+        char path[300];
+        snprintf(path, sizeof path, "%s", dbp[md]);
+        if (stat(path, &stt) == 0) bytes += (double)stt.st_size;
+        snprintf(path, sizeof path, "%s-wal", dbp[md]);
+        if (stat(path, &stt) == 0) bytes += (double)stt.st_size;
+        printf("{\"bench\":\"orchestrator_epoch\",\"store\":\"%s\",\"steps\":%d,"
+               "\"circuits_per_step\":%" PRId64 ",\"shots\":%d,"
+               "\"direct_s\":%.3f,\"orchestrated_s\":%.3f,\"overhead_pct_wall\":%.1f,"
+               "\"direct_cpu_s\":%.3f,\"orchestrated_cpu_s\":%.3f,\"overhead_pct_cpu\":%.1f,"
+               "\"replay_s\":%.3f,\"us_per_circuit_overhead\":%.2f,"
+               "\"executor_own_s\":%.3f,\"backend_in_run_s\":%.3f,\"overhead_pct_paired\":%.1f,"
+               "\"us_per_circuit_paired\":%.2f,"
+               "\"jobs\":%" PRId64 ",\"db_bytes_per_million_evaluations\":%.0f}\n",
+               mode_name[md], STEPS, circuits / STEPS, SHOTS, t_direct, t_orch[md],
+               100 * (t_orch[md] - t_direct) / t_direct, c_direct, c_orch[md],
+               100 * (c_orch[md] - c_direct) / c_direct, t_replay[md],
+               1e6 * (c_orch[md] - c_direct) / (double)circuits, t_own[md], t_inner_backend[md],
+               100 * t_own[md] / t_inner_backend[md], 1e6 * t_own[md] / (double)circuits,
+               s.jobs_submitted, bytes / (double)circuits * 1e6);
+        unlink(dbp[md]);
+        snprintf(path, sizeof path, "%s-wal", dbp[md]);
+        unlink(path);
+        snprintf(path, sizeof path, "%s-shm", dbp[md]);
+        unlink(path);
+    }
     rmdir(dir);
     hq_backend_free(b);
     hq_model_free(m);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/sha256.h"
+#include "orchestrator/bgstore.h"
 #include "orchestrator/qexec.h"
 
 #define HQ_MAGIC_QEXEC 0x51455843u /* "QEXC" */
@@ -40,6 +41,8 @@ struct hq_qexec {
     int64_t run_shots;  /* shots the run has (maybe) been charged for, all processes */
     double run_cost;    /* estimated cost of those, USD */
     hq_qexec_stats st;
+    hq_bgstore *bg; /* the storing worker of in-process backends, opened on first use */
+    bool bg_off;    /* none: options, an in-memory database, or it could not start */
 };
 
 /* One distinct circuit of a batch. */
@@ -81,12 +84,19 @@ static double job_cost(const hq_backend_caps *c, int64_t circuits, int64_t shots
            (double)circuits * (double)shots * c->price_per_shot;
 }
 
+/* Circuits per job for n circuits: the backend's limit, the caller's cap, and for an
+ * in-process backend HQ_QEXEC_LOCAL_JOB_CIRCUITS. */
+static int64_t circuits_per_job(const hq_backend_caps *caps, int max_per_job, int64_t n) {
+    int64_t per = caps->max_circuits_per_job > 0 ? caps->max_circuits_per_job : n;
+    if (max_per_job > 0 && max_per_job < per) per = max_per_job;
+    if (caps->local && per > HQ_QEXEC_LOCAL_JOB_CIRCUITS) per = HQ_QEXEC_LOCAL_JOB_CIRCUITS;
+    return per < 1 ? 1 : per;
+}
+
 void hq_qexec_estimate_jobs(const hq_backend_caps *caps, int max_per_job, int64_t circuits,
                             int64_t shots, hq_qexec_estimate *out) {
     memset(out, 0, sizeof *out);
-    int64_t per = caps->max_circuits_per_job > 0 ? caps->max_circuits_per_job : circuits;
-    if (max_per_job > 0 && max_per_job < per) per = max_per_job;
-    if (per < 1) per = 1;
+    int64_t per = circuits_per_job(caps, max_per_job, circuits);
     out->circuits = circuits;
     out->jobs = circuits > 0 ? (circuits + per - 1) / per : 0;
     out->shots = circuits * shots;
@@ -163,6 +173,7 @@ hq_status hq_qexec_create(hq_backend *b, hq_jobdb *db, int64_t run_id, const hq_
 
 void hq_qexec_free(hq_qexec *q) {
     if (!q || q->h.magic != HQ_MAGIC_QEXEC) return;
+    hq_bgstore_free(q->bg);
     for (int i = 0; i < q->n_mt; i++) hq_circuit_free(q->mt[i].circ);
     hq_free(q->mt);
     hq_sha256_abort(q->sha);
@@ -293,6 +304,32 @@ static int64_t hset_get(hset *s, const uniq *u, const uint8_t hash[32], int64_t 
 
 /* ==== dispatch ========================================================================= */
 
+typedef struct digest_key {
+    uint64_t prefix; /* first 8 bytes of the hash, big-endian: orders like memcmp */
+    int64_t i;
+} digest_key;
+
+static int digest_key_cmp(const void *a, const void *b) {
+    const digest_key *x = a, *y = b;
+    if (x->prefix != y->prefix) return x->prefix < y->prefix ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i); /* equal prefixes: the order of the batch */
+}
+
+/* Reorder miss (indices into u) by the circuits' digests. */
+static hq_status sort_by_digest(const uniq *u, int64_t *miss, int64_t n) {
+    digest_key *k = hq_malloc((size_t)n * sizeof *k);
+    if (!k) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+    for (int64_t j = 0; j < n; j++) {
+        uint64_t p = 0;
+        for (int b = 0; b < 8; b++) p = p << 8 | u[miss[j]].hash[b];
+        k[j] = (digest_key){p, miss[j]};
+    }
+    qsort(k, (size_t)n, sizeof *k, digest_key_cmp);
+    for (int64_t j = 0; j < n; j++) miss[j] = k[j].i;
+    hq_free(k);
+    return HQ_OK;
+}
+
 static bool transient(hq_status st) { return st == HQ_ERR_NETWORK || st == HQ_ERR_TIMEOUT; }
 
 static uint64_t stream_of(const uint8_t hash[32]) {
@@ -301,13 +338,61 @@ static uint64_t stream_of(const uint8_t hash[32]) {
     return s;
 }
 
+/* A fetched job whose results are still to be stored. */
+typedef struct unstored {
+    int64_t job, n;
+    hq_jobdb_result *res; /* (n) pointing into the batch's uniq; NULL = nothing held */
+    char calib[HQ_CALIB_ID_MAX];
+    bool handed; /* to the worker, not yet collected */
+} unstored;
+
 typedef struct dispatch {
     hq_qexec *q;
     const hq_qbatch *batch;
     uniq *u;
-    int64_t *miss; /* (n_miss) unique indices, grouped by measured template */
+    int64_t *miss; /* (n_miss) unique indices in job order */
     int64_t n_miss;
+    bool overlap;               /* store job k (worker) while job k + 1 is submitted (simulated) */
+    unstored held;              /* overlap: the last fetched job, stored during the next submit */
+    hq_status bg_st;            /* overlap: the first failure of the worker... */
+    char bg_msg[HQ_ERRMSG_MAX]; /* ...and its message */
 } dispatch;
+
+/* overlap: hand the held job to the worker (right before a submit) */
+static void held_hand_over(dispatch *d) {
+    unstored *h = &d->held;
+    if (!h->res || h->handed || d->bg_st) return;
+    d->bg_st = hq_bgstore_start(d->q->bg, h->job, h->calib, h->n, h->res);
+    if (d->bg_st) snprintf(d->bg_msg, sizeof d->bg_msg, "%s", hq_last_error());
+    h->handed = d->bg_st == HQ_OK;
+}
+
+/* Store the held job: collect the worker's task, or store it here if it was not handed
+ * over. A failure is kept in d->bg_st / bg_msg; the caller's own status and message stay
+ * as they were. */
+static void held_store(dispatch *d) {
+    unstored *h = &d->held;
+    if (!h->res) return;
+    hq_status caller_st = hq_last_status();
+    char caller_msg[HQ_ERRMSG_MAX];
+    snprintf(caller_msg, sizeof caller_msg, "%s", hq_last_error());
+    hq_status st = h->handed
+                       ? hq_bgstore_wait(d->q->bg)
+                       : hq_jobdb_job_complete(d->q->db, h->job, NULL, 0, h->calib, h->n, h->res);
+    if (st == HQ_OK && h->handed) d->q->st.jobs_by_worker++;
+    if (st) {
+        if (!d->bg_st) {
+            d->bg_st = st;
+            snprintf(d->bg_msg, sizeof d->bg_msg, "%s", hq_last_error());
+        }
+        if (caller_st)
+            hq_failf(NULL, caller_st, "%s", caller_msg);
+        else
+            hq_clear_error();
+    }
+    hq_free(h->res);
+    memset(h, 0, sizeof *h);
+}
 
 static hq_status submit_job(dispatch *d, jplan *jp) {
     hq_qexec *q = d->q;
@@ -378,9 +463,11 @@ static hq_status submit_job(dispatch *d, jplan *jp) {
     for (int attempt = 0; st == HQ_OK; attempt++) {
         if (q->db) st = hq_jobdb_job_begin_attempt(q->db, jp->db_job);
         if (st) break;
+        if (d->overlap) held_hand_over(d); /* stored while the backend simulates */
         double t0 = hq_time_now();
         st = hq_backend_submit(q->b, &spec, jp->remote);
         q->st.seconds_backend += hq_time_now() - t0;
+        if (d->overlap) held_store(d); /* collected before this thread writes again */
         if (st == HQ_OK || !transient(st)) break;
         /* maybe accepted: ask the provider before sending it again */
         char msg[HQ_ERRMSG_MAX];
@@ -435,23 +522,39 @@ static hq_status submit_job(dispatch *d, jplan *jp) {
     return st;
 }
 
-/* Fetch a completed job and store its results (evaluations) in one transaction. */
-static hq_status fetch_job(hq_qexec *q, int64_t db_job, const char *remote, int64_t n,
-                           hq_counts *counts) {
+/* Fetch a completed job's n results into counts (timed as the backend's). */
+static hq_status fetch_job(hq_qexec *q, const char *remote, int64_t n, hq_counts *counts) {
     double t0 = hq_time_now();
     hq_status st = hq_backend_fetch(q->b, remote, n, counts);
     q->st.seconds_backend += hq_time_now() - t0;
     if (st) return hq_fail_prefix(NULL, st, "fetching the results of job %s", remote);
-    if (q->db) {
-        char calib[HQ_CALIB_ID_MAX] = "";
-        hq_backend_calibration(q->b, calib, NULL);
-        hq_jobdb_result *res = hq_malloc((size_t)n * sizeof *res);
-        if (!res) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
-        for (int64_t i = 0; st == HQ_OK && i < n; i++)
-            res[i] = (hq_jobdb_result){&counts[i], NULL, 0};
-        if (st == HQ_OK) st = hq_jobdb_job_complete(q->db, db_job, NULL, 0, calib, n, res);
-        hq_free(res);
+    return HQ_OK;
+}
+
+/* Store job's n results as its evaluations (one transaction), under the backend's
+ * calibration now. */
+static hq_status complete_job(hq_qexec *q, int64_t job, int64_t n, const hq_jobdb_result *res) {
+    char calib[HQ_CALIB_ID_MAX] = "";
+    hq_backend_calibration(q->b, calib, NULL);
+    return hq_jobdb_job_complete(q->db, job, NULL, 0, calib, n, res);
+}
+
+/* Store a fetched job's results (now in the batch's uniq) as evaluations, in one
+ * transaction: here, or with overlap held until the next submit hands it to the worker. */
+static hq_status store_job(dispatch *d, const jplan *jp) {
+    hq_qexec *q = d->q;
+    hq_jobdb_result *res = hq_malloc((size_t)jp->count * sizeof *res);
+    if (!res) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+    for (int64_t k = 0; k < jp->count; k++)
+        res[k] = (hq_jobdb_result){&d->u[d->miss[jp->first + k]].counts, NULL, 0};
+    if (d->overlap) {
+        held_store(d); /* not reached with one job in flight; keeps the order if it is */
+        d->held = (unstored){.job = jp->db_job, .n = jp->count, .res = res};
+        hq_backend_calibration(q->b, d->held.calib, NULL);
+        return HQ_OK;
     }
+    hq_status st = complete_job(q, jp->db_job, jp->count, res);
+    hq_free(res);
     return st;
 }
 
@@ -490,7 +593,7 @@ static hq_status poll_job(dispatch *d, jplan *jp) {
     }
     hq_counts *counts = hq_calloc((size_t)jp->count, sizeof *counts);
     if (!counts) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
-    st = fetch_job(q, jp->db_job, jp->remote, jp->count, counts);
+    st = fetch_job(q, jp->remote, jp->count, counts);
     for (int64_t k = 0; k < jp->count; k++) {
         uniq *u = &d->u[d->miss[jp->first + k]];
         if (st == HQ_OK) {
@@ -501,6 +604,7 @@ static hq_status poll_job(dispatch *d, jplan *jp) {
         }
     }
     hq_free(counts);
+    if (st == HQ_OK && q->db) st = store_job(d, jp);
     if (st == HQ_OK) {
         jp->open = false;
         jp->done = true;
@@ -508,12 +612,22 @@ static hq_status poll_job(dispatch *d, jplan *jp) {
     return st;
 }
 
+/* Whether this dispatch stores with overlap; starts the worker on first use. */
+static bool overlap_ready(hq_qexec *q, int64_t n_jobs) {
+    if (!q->db || !q->caps.local || n_jobs < 2 || q->o.store_inline || q->bg_off) return false;
+    if (q->bg) return true;
+    if (hq_bgstore_create(q->db, &q->bg) != HQ_OK) {
+        q->bg_off = true; /* an in-memory database has no second connection */
+        if (hq_last_status() != HQ_ERR_UNSUPPORTED)
+            HQ_LOGW("storing results on the calling thread: %s", hq_last_error());
+        return false;
+    }
+    return true;
+}
+
 static hq_status dispatch_all(dispatch *d) {
     hq_qexec *q = d->q;
-    int64_t per = q->caps.max_circuits_per_job > 0 ? q->caps.max_circuits_per_job : d->n_miss;
-    if (q->o.max_circuits_per_job > 0 && q->o.max_circuits_per_job < per)
-        per = q->o.max_circuits_per_job;
-    if (per < 1) per = 1;
+    int64_t per = circuits_per_job(&q->caps, q->o.max_circuits_per_job, d->n_miss);
     int64_t n_jobs = (d->n_miss + per - 1) / per;
     jplan *jp = hq_calloc((size_t)(n_jobs ? n_jobs : 1), sizeof *jp);
     if (!jp) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
@@ -522,11 +636,12 @@ static hq_status dispatch_all(dispatch *d) {
         jp[j].count = HQ_MIN(per, d->n_miss - j * per);
     }
     int limit = q->o.max_in_flight > 0 ? q->o.max_in_flight : q->caps.max_jobs_in_flight;
-    if (limit < 1) limit = 1;
+    d->overlap = overlap_ready(q, n_jobs);
+    if (limit < 1 || d->overlap) limit = 1; /* in-process jobs finish at submit anyway */
     hq_status st = HQ_OK;
     int64_t next = 0, done = 0;
     int open = 0;
-    while (st == HQ_OK && done < n_jobs) {
+    while (st == HQ_OK && !d->bg_st && done < n_jobs) {
         while (st == HQ_OK && open < limit && next < n_jobs) {
             st = submit_job(d, &jp[next++]);
             if (st == HQ_OK) open++;
@@ -551,6 +666,8 @@ static hq_status dispatch_all(dispatch *d) {
             }
         }
     }
+    held_store(d); /* the last fetched job, also after a failure: what was paid for is kept */
+    if (st == HQ_OK && d->bg_st) st = hq_failf(NULL, d->bg_st, "%s", d->bg_msg);
     hq_free(jp);
     return st;
 }
@@ -650,10 +767,13 @@ hq_status hq_qexec_run(hq_qexec *q, const hq_qbatch *batch, hq_counts *out) {
         hq_free(ev);
         hq_free(found);
     }
-    /* misses grouped by measured template, so jobs carry long parameter-row entries */
+    /* misses grouped by measured template, so jobs carry long parameter-row entries; an
+     * in-process backend takes them in digest order instead (it simulates row by row), so
+     * each job's results fill one range of the evaluations table */
     for (int m = 0; st == HQ_OK && m < q->n_mt; m++)
         for (int64_t i = 0; i < n_u; i++)
             if (!u[i].have && u[i].mt == m) miss[n_miss++] = i;
+    if (st == HQ_OK && q->caps.local && q->db && n_miss > 1) st = sort_by_digest(u, miss, n_miss);
     /* 4. budgets */
     if (st == HQ_OK && n_miss > 0) {
         int64_t add = n_miss * q->o.shots;
@@ -676,7 +796,7 @@ hq_status hq_qexec_run(hq_qexec *q, const hq_qbatch *batch, hq_counts *out) {
     }
     /* 5. dispatch */
     if (st == HQ_OK && n_miss > 0) {
-        dispatch d = {q, batch, u, miss, n_miss};
+        dispatch d = {.q = q, .batch = batch, .u = u, .miss = miss, .n_miss = n_miss};
         st = dispatch_all(&d);
         q->st.circuits_run += n_miss;
     }
@@ -764,9 +884,15 @@ static hq_status settle_job(hq_qexec *q, const hq_jobdb_job *j) {
     }
     hq_counts *counts = hq_calloc((size_t)j->n_circuits, sizeof *counts);
     if (!counts) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
-    st = fetch_job(q, j->id, remote, j->n_circuits, counts);
+    hq_jobdb_result *res = hq_malloc((size_t)j->n_circuits * sizeof *res);
+    st = res ? fetch_job(q, remote, j->n_circuits, counts)
+             : hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+    for (int64_t k = 0; st == HQ_OK && k < j->n_circuits; k++)
+        res[k] = (hq_jobdb_result){&counts[k], NULL, 0};
+    if (st == HQ_OK) st = complete_job(q, j->id, j->n_circuits, res);
     for (int64_t k = 0; k < j->n_circuits; k++) hq_counts_free(&counts[k]);
     hq_free(counts);
+    hq_free(res);
     return st;
 }
 

@@ -16,6 +16,13 @@
  *      with a growing interval, fetches, and stores every result as an evaluation in one
  *      transaction — several jobs in flight at once, up to the backend's limit.
  * One training step is therefore one job round trip per backend, not one per circuit.
+ *   With an in-process backend (caps.local) and a database file, jobs hold at most
+ *   HQ_QEXEC_LOCAL_JOB_CIRCUITS circuits and go one at a time, and job k's results are
+ *   stored on a second connection by a worker thread (orchestrator/bgstore.h) while the
+ *   backend simulates job k + 1: the database work then runs on the otherwise idle second
+ *   core instead of after the simulation. The protocol does not change — each job is still
+ *   recorded before it is sent, and the calling thread writes only while the worker is
+ *   idle — so a crash leaves the same states as with storing inline.
  *
  * Sampling seeds of simulator backends come from (run seed, circuit hash), so a result
  * does not depend on how circuits were packed into jobs: a resumed run that re-plans a
@@ -77,7 +84,16 @@ typedef struct hq_qexec_options {
     double price_job;         /* USD per job; > 0 overrides the backend's price table */
     double price_circuit;     /* USD per circuit; > 0 overrides */
     double price_shot;        /* USD per shot; > 0 overrides */
+    bool store_inline;        /* store results on the calling thread, never in the worker
+                                 (the overlap above off: benchmarks, comparisons) */
 } hq_qexec_options;
+
+/* Circuits per job for in-process backends (below the backend's own limit): small enough
+ * that the results of one job are stored while the next simulates, large enough that a
+ * job's four bookkeeping commits cost next to nothing per circuit. */
+#ifndef HQ_QEXEC_LOCAL_JOB_CIRCUITS
+#define HQ_QEXEC_LOCAL_JOB_CIRCUITS 2048
+#endif
 
 void hq_qexec_options_init(hq_qexec_options *o);
 
@@ -88,6 +104,7 @@ typedef struct hq_qexec_stats {
     int64_t circuits_run;    /* distinct circuits sent to the backend */
     int64_t jobs_submitted;  /* jobs accepted by the backend in this process */
     int64_t jobs_recovered;  /* open jobs settled by hq_qexec_recover */
+    int64_t jobs_by_worker;  /* jobs whose results the storing worker committed */
     int64_t shots_submitted; /* shots of accepted jobs (this process) */
     double cost;             /* estimated cost of accepted jobs, USD (this process) */
     double seconds_backend;  /* wall time in the backend's calls (submit, find by token,
@@ -127,7 +144,8 @@ void hq_qexec_get_stats(const hq_qexec *q, hq_qexec_stats *out);
 
 /* Planning arithmetic shared with `hqcnn plan`: jobs, cost and time for `circuits`
  * distinct circuits of `shots` each on a backend with these capabilities (max circuits
- * per job capped by max_per_job if > 0). */
+ * per job capped by max_per_job if > 0, and by HQ_QEXEC_LOCAL_JOB_CIRCUITS for an
+ * in-process backend) — exactly the packing hq_qexec_run uses. */
 typedef struct hq_qexec_estimate {
     int64_t circuits, jobs, shots;
     double cost_usd, seconds;

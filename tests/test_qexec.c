@@ -3,6 +3,7 @@
  * dispatch through the sv-shots provider and the job database; recovery after a SIGKILL
  * right after a submission (nothing submitted twice, bit-identical results).
  */
+#include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "orchestrator/bgstore.h"
 #include "orchestrator/qexec.h"
 #include "tests/hq_test.h"
 
@@ -35,12 +37,21 @@ typedef struct env {
     int64_t run;
 } env;
 
-static hq_status env_open(env *e, const char *name, const char *store, int per_job) {
+typedef struct env_cfg {
+    int per_job;       /* max circuits per job, 0 = the default */
+    bool store_inline; /* no storing worker */
+    const char *vfs;   /* the database's SQLite VFS, NULL = default */
+} env_cfg;
+
+static hq_status env_open_cfg(env *e, const char *name, const char *store, env_cfg c) {
     memset(e, 0, sizeof *e);
     char dbp[4096], opts[4096];
     snprintf(dbp, sizeof dbp, "%s.db", hq_test_tmpfile(name));
     snprintf(opts, sizeof opts, "{\"store\": \"%s\"}", hq_test_tmpfile(store));
-    hq_status st = hq_jobdb_open(dbp, NULL, &e->db);
+    hq_jobdb_options dbo;
+    hq_jobdb_options_init(&dbo);
+    dbo.vfs = c.vfs;
+    hq_status st = hq_jobdb_open(dbp, &dbo, &e->db);
     if (st) return st;
     hq_jobdb_run spec = {
         .name = "r", .seed = 5, .code_version = "t", .backend = "sv-shots", .config_json = "{}"};
@@ -56,9 +67,14 @@ static hq_status env_open(env *e, const char *name, const char *store, int per_j
     hq_qexec_options_init(&o);
     o.shots = 2000;
     o.seed = 77;
-    o.max_circuits_per_job = per_job;
+    o.max_circuits_per_job = c.per_job;
+    o.store_inline = c.store_inline;
     o.poll_initial_s = 0.001;
     return hq_qexec_create(e->b, e->db, e->run, &o, &e->q);
+}
+
+static hq_status env_open(env *e, const char *name, const char *store, int per_job) {
+    return env_open_cfg(e, name, store, (env_cfg){.per_job = per_job});
 }
 
 static void env_close(env *e) {
@@ -250,6 +266,300 @@ HQ_TEST(qexec_recover_after_kill_between_submit_and_bookkeeping) {
     for (int r = 0; r < NR; r++) hq_counts_free(&got[r]), hq_counts_free(&want[r]);
     env_close(&e);
     hq_circuit_free(t);
+}
+
+/* A batch larger than one in-process job (HQ_QEXEC_LOCAL_JOB_CIRCUITS): NBIG distinct
+ * circuits, alternating bases. */
+#define NBIG      5000
+#define NBIG_JOBS 3 /* 2048 + 2048 + 904 */
+static double big_rows[NBIG * 2];
+static uint8_t big_basis[NBIG];
+static void make_big(void) {
+    for (int r = 0; r < NBIG; r++) {
+        big_rows[2 * r] = 0.001 * r;
+        big_rows[2 * r + 1] = 0.7;
+        big_basis[r] = r % 2 ? HQ_BASIS_X : HQ_BASIS_Z;
+    }
+}
+
+static int64_t count_differences(const hq_counts *a, const hq_counts *b, int64_t n) {
+    int64_t d = 0;
+    for (int64_t r = 0; r < n; r++) d += !same_counts(&a[r], &b[r]);
+    return d;
+}
+
+static void free_counts(hq_counts *c, int64_t n) {
+    for (int64_t r = 0; c && r < n; r++) hq_counts_free(&c[r]);
+    hq_free(c);
+}
+
+/* With an in-process backend and a database file, job k's results are stored by the
+ * worker while job k + 1 simulates. Everything must be as with storing inline and as
+ * without any database: the same histograms, jobs, records and cache. */
+HQ_TEST(qexec_overlap_store_matches_inline) {
+    make_big();
+    hq_circuit *t = tmpl2();
+    hq_qbatch b = {t, NBIG, big_rows, big_basis};
+    env w, in;
+    HQ_REQUIRE_OK(env_open_cfg(&w, "ow", "sow", (env_cfg){0}));
+    HQ_REQUIRE_OK(env_open_cfg(&in, "oi", "soi", (env_cfg){.store_inline = true}));
+    hq_backend *b0;
+    HQ_REQUIRE_OK(hq_backend_create("sv-shots", NULL, &b0));
+    hq_qexec_options o;
+    hq_qexec_options_init(&o);
+    o.shots = 2000;
+    o.seed = 77;
+    hq_qexec *q0;
+    HQ_REQUIRE_OK(hq_qexec_create(b0, NULL, 0, &o, &q0));
+    hq_counts *cw = hq_calloc(NBIG, sizeof *cw), *ci = hq_calloc(NBIG, sizeof *ci),
+              *c0 = hq_calloc(NBIG, sizeof *c0), *again = hq_calloc(NBIG, sizeof *again);
+    HQ_REQUIRE(cw && ci && c0 && again);
+    HQ_REQUIRE_OK(hq_qexec_run(w.q, &b, cw));
+    HQ_REQUIRE_OK(hq_qexec_run(in.q, &b, ci));
+    HQ_REQUIRE_OK(hq_qexec_run(q0, &b, c0)); /* no database: packed by template, not digest */
+    HQ_CHECK_EQ_INT(count_differences(cw, ci, NBIG), 0);
+    HQ_CHECK_EQ_INT(count_differences(cw, c0, NBIG), 0);
+    /* statistics agree with theory: P(q0 = 1) = sin^2(theta/2) in Z */
+    for (int r = 0; r < NBIG; r += 500) {
+        double th = big_rows[2 * r];
+        double p1 = (double)(hq_counts_get(&cw[r], 1) + hq_counts_get(&cw[r], 3)) / 2000.0;
+        double want = big_basis[r] == HQ_BASIS_Z ? sin(th / 2) * sin(th / 2) : (1 - sin(th)) / 2;
+        HQ_CHECKF(fabs(p1 - want) < 0.05, "row %d: P(1)=%.3f, expected %.3f", r, p1, want);
+    }
+    hq_qexec_stats sw, si, s0;
+    hq_qexec_get_stats(w.q, &sw);
+    hq_qexec_get_stats(in.q, &si);
+    hq_qexec_get_stats(q0, &s0);
+    HQ_CHECK_EQ_INT(sw.jobs_submitted, NBIG_JOBS);
+    HQ_CHECK_EQ_INT(si.jobs_submitted, NBIG_JOBS);
+    HQ_CHECK_EQ_INT(s0.jobs_submitted, NBIG_JOBS);
+    HQ_CHECK_EQ_INT(sw.jobs_by_worker, NBIG_JOBS - 1); /* the last one: no next job */
+    HQ_CHECK_EQ_INT(si.jobs_by_worker, 0);
+    hq_backend_caps caps;
+    hq_backend_get_caps(w.b, &caps);
+    hq_qexec_estimate est;
+    hq_qexec_estimate_jobs(&caps, 0, NBIG, 2000, &est);
+    HQ_CHECK_EQ_INT(est.jobs, NBIG_JOBS); /* `hqcnn plan` predicts the packing */
+    env *envs[2] = {&w, &in};
+    for (int k = 0; k < 2; k++) {
+        env *e = envs[k];
+        hq_jobdb_run_stats rs;
+        HQ_CHECK_OK(hq_jobdb_run_get_stats(e->db, e->run, &rs));
+        HQ_CHECK_EQ_INT(rs.jobs[HQ_JOB_COMPLETED], NBIG_JOBS);
+        HQ_CHECK_EQ_INT(rs.evaluations, NBIG);
+        HQ_CHECK_EQ_INT(rs.shots_completed, (int64_t)NBIG * 2000);
+        hq_jobdb_job *jobs;
+        int64_t nj, total = 0;
+        HQ_REQUIRE_OK(hq_jobdb_job_list(e->db, e->run, HQ_JOB_MASK_ALL, &jobs, &nj));
+        HQ_CHECK_EQ_INT(nj, NBIG_JOBS);
+        for (int64_t j = 0; j < nj; j++) {
+            HQ_CHECK_EQ_INT(jobs[j].state, HQ_JOB_COMPLETED);
+            HQ_CHECK_EQ_INT(jobs[j].attempts, 1);
+            HQ_CHECK(jobs[j].remote_id && jobs[j].remote_id[0]);
+            total += jobs[j].n_circuits;
+        }
+        HQ_CHECK_EQ_INT(total, NBIG);
+        hq_jobdb_jobs_free(jobs, nj);
+        /* replayed from the cache: everything the worker stored is what was returned */
+        HQ_REQUIRE_OK(hq_qexec_run(e->q, &b, again));
+        hq_qexec_stats s;
+        hq_qexec_get_stats(e->q, &s);
+        HQ_CHECK_EQ_INT(s.cache_hits, NBIG);
+        HQ_CHECK_EQ_INT(s.jobs_submitted, NBIG_JOBS);
+        HQ_CHECK_EQ_INT(count_differences(again, cw, NBIG), 0);
+        for (int64_t r = 0; r < NBIG; r++) hq_counts_free(&again[r]);
+    }
+    free_counts(cw, NBIG);
+    free_counts(ci, NBIG);
+    free_counts(c0, NBIG);
+    free_counts(again, 0);
+    hq_qexec_free(q0);
+    hq_backend_free(b0);
+    env_close(&w);
+    env_close(&in);
+    hq_circuit_free(t);
+}
+
+/* The worker's connection fails (disk full): the run stops with the cause named, the
+ * jobs the provider accepted stay on record, and after recovery nothing is paid twice
+ * and the results are those of an uninterrupted run. */
+HQ_TEST(qexec_overlap_worker_failure_keeps_everything) {
+    make_big();
+    hq_circuit *t = tmpl2();
+    hq_qbatch b = {t, NBIG, big_rows, big_basis};
+    env ref;
+    HQ_REQUIRE_OK(env_open_cfg(&ref, "wfref", "swfref", (env_cfg){.store_inline = true}));
+    hq_counts *want = hq_calloc(NBIG, sizeof *want), *got = hq_calloc(NBIG, sizeof *got);
+    HQ_REQUIRE(want && got);
+    HQ_REQUIRE_OK(hq_qexec_run(ref.q, &b, want));
+    env_close(&ref);
+    env e;
+    HQ_REQUIRE_OK(env_open_cfg(&e, "wf", "swf", (env_cfg){.vfs = "hqfault"}));
+    /* every write of the worker's connection finds the disk full; this thread's do not */
+    hq_jobdb_fault f = {.kind = HQ_JOBDB_FAULT_FULL,
+                        .write_bytes = -1,
+                        .write_calls = 1,
+                        .sync_calls = -1,
+                        .read_calls = -1,
+                        .sticky = true,
+                        .other_threads = true};
+    hq_jobdb_fault_set(&f);
+    HQ_CHECK_FAILS(hq_qexec_run(e.q, &b, got), HQ_ERR_IO, "storing the results of job 1");
+    HQ_CHECK(strstr(hq_last_error(), "disk full"));
+    hq_jobdb_fault_stats fs;
+    hq_jobdb_fault_get_stats(&fs);
+    hq_jobdb_fault_set(NULL);
+    HQ_CHECK(fs.failures >= 1);
+    hq_qexec_stats s;
+    hq_qexec_get_stats(e.q, &s);
+    HQ_CHECK_EQ_INT(s.jobs_submitted, 2); /* job 2 was simulated while job 1 failed to store,
+                                             job 3 never sent */
+    HQ_CHECK_EQ_INT(s.jobs_by_worker, 0);
+    hq_jobdb_job *jobs;
+    int64_t nj;
+    HQ_REQUIRE_OK(hq_jobdb_job_list(e.db, e.run, HQ_JOB_MASK_ALL, &jobs, &nj));
+    HQ_CHECK_EQ_INT(nj, 2);
+    if (nj == 2) {
+        /* job 1: accepted, its results not stored; job 2 (fetched when the failure was
+         * known) stored on this thread's connection before the call returned */
+        HQ_CHECK_EQ_INT(jobs[0].state, HQ_JOB_QUEUED);
+        HQ_CHECK_EQ_INT(jobs[1].state, HQ_JOB_COMPLETED);
+    }
+    hq_jobdb_jobs_free(jobs, nj);
+    /* resume: a new executor settles job 1 from the provider's store */
+    hq_qexec_free(e.q);
+    hq_qexec_options o;
+    hq_qexec_options_init(&o);
+    o.shots = 2000;
+    o.seed = 77;
+    o.poll_initial_s = 0.001;
+    HQ_REQUIRE_OK(hq_qexec_create(e.b, e.db, e.run, &o, &e.q));
+    HQ_REQUIRE_OK(hq_qexec_recover(e.q));
+    HQ_REQUIRE_OK(hq_qexec_run(e.q, &b, got));
+    hq_qexec_get_stats(e.q, &s);
+    HQ_CHECK_EQ_INT(s.jobs_recovered, 1);
+    HQ_CHECK_EQ_INT(s.cache_hits, 2 * HQ_QEXEC_LOCAL_JOB_CIRCUITS);
+    HQ_CHECK_EQ_INT(s.jobs_submitted, 1);
+    int64_t accepted;
+    HQ_CHECK_OK(hq_backend_submitted_count(e.b, &accepted));
+    HQ_CHECK_EQ_INT(accepted, NBIG_JOBS);
+    HQ_CHECK_EQ_INT(count_differences(got, want, NBIG), 0);
+    free_counts(want, NBIG);
+    free_counts(got, NBIG);
+    env_close(&e);
+    hq_circuit_free(t);
+}
+
+/* SIGKILL right after each of the three submissions (the worker storing the previous job
+ * at that moment, or done with it): recovery and the rerun give the uninterrupted results
+ * and the provider accepts no job twice. */
+HQ_TEST(qexec_overlap_kill_after_each_submission) {
+    make_big();
+    hq_circuit *t = tmpl2();
+    hq_qbatch b = {t, NBIG, big_rows, big_basis};
+    env ref;
+    HQ_REQUIRE_OK(env_open_cfg(&ref, "okref", "sokref", (env_cfg){.store_inline = true}));
+    hq_counts *want = hq_calloc(NBIG, sizeof *want), *got = hq_calloc(NBIG, sizeof *got);
+    HQ_REQUIRE(want && got);
+    HQ_REQUIRE_OK(hq_qexec_run(ref.q, &b, want));
+    env_close(&ref);
+    for (int kill_at = 1; kill_at <= NBIG_JOBS; kill_at++) {
+        char name[32], store[32], at[16];
+        snprintf(name, sizeof name, "ok%d", kill_at);
+        snprintf(store, sizeof store, "sok%d", kill_at);
+        snprintf(at, sizeof at, "%d", kill_at);
+        pid_t pid = fork();
+        HQ_REQUIRE(pid >= 0);
+        if (pid == 0) {
+            setenv("HQCNN_FAULT_KILL_AFTER_SUBMIT", at, 1);
+            env c;
+            if (env_open_cfg(&c, name, store, (env_cfg){0}) == HQ_OK) hq_qexec_run(c.q, &b, got);
+            _exit(3);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        HQ_CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "kill after submission %d",
+                  kill_at);
+        env e;
+        HQ_REQUIRE_OK(env_open_cfg(&e, name, store, (env_cfg){0}));
+        HQ_REQUIRE_OK(hq_qexec_recover(e.q));
+        HQ_REQUIRE_OK(hq_qexec_run(e.q, &b, got));
+        hq_qexec_stats s;
+        hq_qexec_get_stats(e.q, &s);
+        HQ_CHECKF(s.jobs_submitted == NBIG_JOBS - kill_at,
+                  "kill at %d: %" PRId64 " jobs sent again", kill_at, s.jobs_submitted);
+        int64_t accepted;
+        HQ_CHECK_OK(hq_backend_submitted_count(e.b, &accepted));
+        HQ_CHECKF(accepted == NBIG_JOBS, "kill at %d: %" PRId64 " jobs accepted", kill_at,
+                  accepted);
+        HQ_CHECKF(count_differences(got, want, NBIG) == 0, "kill at %d: results differ", kill_at);
+        for (int64_t r = 0; r < NBIG; r++) hq_counts_free(&got[r]);
+        env_close(&e);
+    }
+    free_counts(want, NBIG);
+    free_counts(got, 0);
+    hq_circuit_free(t);
+}
+
+/* The storing worker on its own: a task handed over is committed on the second
+ * connection; one task at a time; its failure comes back with the worker's message;
+ * freeing finishes a task in progress. */
+HQ_TEST(bgstore_hand_over_and_errors) {
+    env e;
+    HQ_REQUIRE_OK(env_open(&e, "bg", "sbg", 0));
+    hq_jobdb *mem;
+    hq_bgstore *bg = NULL;
+    HQ_REQUIRE_OK(hq_jobdb_open(":memory:", NULL, &mem));
+    HQ_CHECK_FAILS(hq_bgstore_create(mem, &bg), HQ_ERR_UNSUPPORTED, "in-memory");
+    HQ_CHECK(bg == NULL);
+    hq_jobdb_close(mem);
+    HQ_REQUIRE_OK(hq_bgstore_create(e.db, &bg));
+    HQ_CHECK_OK(hq_bgstore_wait(bg)); /* nothing handed over */
+    uint8_t dig[3][2 * 32];
+    int64_t job[3];
+    char tok[HQ_JOBDB_TOKEN_LEN + 1];
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < 64; i++) dig[k][i] = (uint8_t)(31 * k + 7 * i + 1);
+        hq_jobdb_job_spec js = {.run_id = e.run,
+                                .backend = "sv-shots",
+                                .shots = 10,
+                                .n_circuits = 2,
+                                .digests = dig[k]};
+        HQ_REQUIRE_OK(hq_jobdb_job_create(e.db, &js, &job[k], tok));
+    }
+    hq_counts c[2];
+    for (int i = 0; i < 2; i++) {
+        hq_counts_init(&c[i], 1);
+        HQ_REQUIRE_OK(hq_counts_add(&c[i], (uint64_t)i, 10));
+    }
+    hq_jobdb_result res[2] = {{&c[0], NULL, 0}, {&c[1], NULL, 0}};
+    HQ_REQUIRE_OK(hq_bgstore_start(bg, job[0], "none", 2, res));
+    HQ_CHECK_FAILS(hq_bgstore_start(bg, job[1], "none", 2, res), HQ_ERR_MISUSE, "not collected");
+    HQ_CHECK_OK(hq_bgstore_wait(bg));
+    hq_jobdb_job j;
+    HQ_REQUIRE_OK(hq_jobdb_job_get(e.db, job[0], &j)); /* seen on the first connection */
+    HQ_CHECK_EQ_INT(j.state, HQ_JOB_COMPLETED);
+    hq_jobdb_job_clear(&j);
+    /* a wrong result count: the database refuses, the message comes back to this thread */
+    HQ_REQUIRE_OK(hq_bgstore_start(bg, job[1], NULL, 1, res));
+    HQ_CHECK_FAILS(hq_bgstore_wait(bg), HQ_ERR_INVALID_ARG, "storing the results of job 2");
+    HQ_CHECK(strstr(hq_last_error(), "has 2 circuits but 1 results were given"));
+    HQ_CHECK_OK(hq_bgstore_wait(bg)); /* collected once */
+    HQ_REQUIRE_OK(hq_jobdb_job_get(e.db, job[1], &j));
+    HQ_CHECK_EQ_INT(j.state, HQ_JOB_PENDING);
+    hq_jobdb_job_clear(&j);
+    /* freeing with a task in progress finishes it first */
+    HQ_REQUIRE_OK(hq_bgstore_start(bg, job[2], NULL, 2, res));
+    hq_bgstore_free(bg);
+    HQ_REQUIRE_OK(hq_jobdb_job_get(e.db, job[2], &j));
+    HQ_CHECK_EQ_INT(j.state, HQ_JOB_COMPLETED);
+    hq_jobdb_job_clear(&j);
+    hq_jobdb_run_stats rs;
+    HQ_CHECK_OK(hq_jobdb_run_get_stats(e.db, e.run, &rs));
+    HQ_CHECK_EQ_INT(rs.evaluations, 4);
+    hq_bgstore_free(NULL);
+    for (int i = 0; i < 2; i++) hq_counts_free(&c[i]);
+    env_close(&e);
 }
 
 /* The poll schedule: flat at the initial interval while the job is young, then a fixed
