@@ -4,6 +4,7 @@
 #   make test         run the test suite (no network, no GPU, no cloud credentials)
 #   make test-slow    the slow suites (crash/resume torture, long statistical tests)
 #   make check        the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make check-thread the threaded suites (storing worker, crash tests) under ThreadSanitizer
 #   make bench        benchmarks, JSON lines on stdout (also saved to build/bench.jsonl)
 #   make fuzz         libFuzzer targets (clang), FUZZ_TIME seconds each (default 60);
 #                     FUZZ=fuzz_qasm (names in tests/fuzz/) runs only those
@@ -89,7 +90,7 @@ LIB       := $(BUILD)/libhqcnn.a
 BIN       := $(BUILD)/hqcnn
 TESTS     := $(BUILD)/hq_tests
 
-.PHONY: all lib test test-slow check check-slow bench fuzz lint format format-check clean help deps
+.PHONY: all lib test test-slow check check-slow check-thread bench fuzz lint format format-check clean help deps
 all: $(BIN) $(TESTS) $(BENCH_BIN)
 lib: $(LIB)
 
@@ -143,6 +144,12 @@ check:
 
 check-slow:
 	$(MAKE) BUILD=build/san SANITIZE=address,undefined test-slow
+
+# the suites that run threads of their own (the executor's storing worker, crash tests)
+# under ThreadSanitizer
+check-thread:
+	TSAN_OPTIONS=halt_on_error=1 $(MAKE) BUILD=build/tsan SANITIZE=thread test \
+	  T="qexec bgstore db_open_again train_crash"
 
 bench: $(BENCH_BIN) $(BIN)
 	@mkdir -p $(BUILD)
