@@ -43,6 +43,18 @@ typedef struct env_cfg {
     const char *vfs;   /* the database's SQLite VFS, NULL = default */
 } env_cfg;
 
+/* (A new) executor on e's backend and database. */
+static hq_status env_executor(env *e, env_cfg c) {
+    hq_qexec_options o;
+    hq_qexec_options_init(&o);
+    o.shots = 2000;
+    o.seed = 77;
+    o.max_circuits_per_job = c.per_job;
+    o.store_inline = c.store_inline;
+    o.poll_initial_s = 0.001;
+    return hq_qexec_create(e->b, e->db, e->run, &o, &e->q);
+}
+
 static hq_status env_open_cfg(env *e, const char *name, const char *store, env_cfg c) {
     memset(e, 0, sizeof *e);
     char dbp[4096], opts[4096];
@@ -63,14 +75,7 @@ static hq_status env_open_cfg(env *e, const char *name, const char *store, env_c
         return st;
     }
     if ((st = hq_backend_create("sv-shots", opts, &e->b)) != HQ_OK) return st;
-    hq_qexec_options o;
-    hq_qexec_options_init(&o);
-    o.shots = 2000;
-    o.seed = 77;
-    o.max_circuits_per_job = c.per_job;
-    o.store_inline = c.store_inline;
-    o.poll_initial_s = 0.001;
-    return hq_qexec_create(e->b, e->db, e->run, &o, &e->q);
+    return env_executor(e, c);
 }
 
 static hq_status env_open(env *e, const char *name, const char *store, int per_job) {
@@ -282,6 +287,22 @@ static void make_big(void) {
     }
 }
 
+/* The batch's histograms from an executor that stores inline (the reference), or NULL. */
+static hq_counts *big_reference(const char *name, const hq_qbatch *b) {
+    env ref = {0};
+    char store[64];
+    snprintf(store, sizeof store, "s%s", name);
+    hq_counts *want = hq_calloc(NBIG, sizeof *want);
+    if (want && env_open_cfg(&ref, name, store, (env_cfg){.store_inline = true}) == HQ_OK &&
+        hq_qexec_run(ref.q, b, want) == HQ_OK) {
+        env_close(&ref);
+        return want;
+    }
+    env_close(&ref);
+    hq_free(want);
+    return NULL;
+}
+
 static int64_t count_differences(const hq_counts *a, const hq_counts *b, int64_t n) {
     int64_t d = 0;
     for (int64_t r = 0; r < n; r++) d += !same_counts(&a[r], &b[r]);
@@ -387,12 +408,8 @@ HQ_TEST(qexec_overlap_worker_failure_keeps_everything) {
     make_big();
     hq_circuit *t = tmpl2();
     hq_qbatch b = {t, NBIG, big_rows, big_basis};
-    env ref;
-    HQ_REQUIRE_OK(env_open_cfg(&ref, "wfref", "swfref", (env_cfg){.store_inline = true}));
-    hq_counts *want = hq_calloc(NBIG, sizeof *want), *got = hq_calloc(NBIG, sizeof *got);
+    hq_counts *want = big_reference("wfref", &b), *got = hq_calloc(NBIG, sizeof *got);
     HQ_REQUIRE(want && got);
-    HQ_REQUIRE_OK(hq_qexec_run(ref.q, &b, want));
-    env_close(&ref);
     env e;
     HQ_REQUIRE_OK(env_open_cfg(&e, "wf", "swf", (env_cfg){.vfs = "hqfault"}));
     /* every write of the worker's connection finds the disk full; this thread's do not */
@@ -428,12 +445,7 @@ HQ_TEST(qexec_overlap_worker_failure_keeps_everything) {
     hq_jobdb_jobs_free(jobs, nj);
     /* resume: a new executor settles job 1 from the provider's store */
     hq_qexec_free(e.q);
-    hq_qexec_options o;
-    hq_qexec_options_init(&o);
-    o.shots = 2000;
-    o.seed = 77;
-    o.poll_initial_s = 0.001;
-    HQ_REQUIRE_OK(hq_qexec_create(e.b, e.db, e.run, &o, &e.q));
+    HQ_REQUIRE_OK(env_executor(&e, (env_cfg){0}));
     HQ_REQUIRE_OK(hq_qexec_recover(e.q));
     HQ_REQUIRE_OK(hq_qexec_run(e.q, &b, got));
     hq_qexec_get_stats(e.q, &s);
@@ -457,12 +469,8 @@ HQ_TEST(qexec_overlap_kill_after_each_submission) {
     make_big();
     hq_circuit *t = tmpl2();
     hq_qbatch b = {t, NBIG, big_rows, big_basis};
-    env ref;
-    HQ_REQUIRE_OK(env_open_cfg(&ref, "okref", "sokref", (env_cfg){.store_inline = true}));
-    hq_counts *want = hq_calloc(NBIG, sizeof *want), *got = hq_calloc(NBIG, sizeof *got);
+    hq_counts *want = big_reference("okref", &b), *got = hq_calloc(NBIG, sizeof *got);
     HQ_REQUIRE(want && got);
-    HQ_REQUIRE_OK(hq_qexec_run(ref.q, &b, want));
-    env_close(&ref);
     for (int kill_at = 1; kill_at <= NBIG_JOBS; kill_at++) {
         char name[32], store[32], at[16];
         snprintf(name, sizeof name, "ok%d", kill_at);
