@@ -509,6 +509,83 @@ HQ_TEST(qexec_overlap_kill_after_each_submission) {
     hq_circuit_free(t);
 }
 
+/* Two processes run the same large batch into one database file at once, each with its
+ * storing worker (four connections writing): both succeed, every result is stored once,
+ * and the cache serves exactly what an executor without a database computes. */
+HQ_TEST(qexec_overlap_two_processes_share_a_database) {
+    make_big();
+    hq_circuit *t = tmpl2();
+    hq_qbatch b = {t, NBIG, big_rows, big_basis};
+    char dbp[4096];
+    snprintf(dbp, sizeof dbp, "%s", hq_test_tmpfile("two.db"));
+    pid_t pid[2];
+    for (int w = 0; w < 2; w++) {
+        pid[w] = fork();
+        HQ_REQUIRE(pid[w] >= 0);
+        if (pid[w] == 0) {
+            env c = {0};
+            char name[16];
+            snprintf(name, sizeof name, "p%d", w);
+            hq_jobdb_run spec = {.name = name,
+                                 .seed = 5,
+                                 .code_version = "t",
+                                 .backend = "sv-shots",
+                                 .config_json = "{}"};
+            hq_counts *got = hq_calloc(NBIG, sizeof *got);
+            hq_status st = got ? hq_jobdb_open(dbp, NULL, &c.db) : HQ_ERR_NOMEM;
+            if (!st) st = hq_jobdb_run_create(c.db, &spec, &c.run);
+            if (!st) st = hq_backend_create("sv-shots", NULL, &c.b);
+            if (!st) st = env_executor(&c, (env_cfg){0});
+            if (!st) st = hq_qexec_run(c.q, &b, got);
+            hq_qexec_stats s = {0};
+            if (!st) hq_qexec_get_stats(c.q, &s);
+            if (st) fprintf(stderr, "    process %d: %s\n", w, hq_last_error());
+            _exit(st ? 1 : s.jobs_by_worker == NBIG_JOBS - 1 ? 0 : 2);
+        }
+    }
+    for (int w = 0; w < 2; w++) {
+        int status;
+        HQ_REQUIRE(waitpid(pid[w], &status, 0) == pid[w]);
+        HQ_CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "process %d exited with %d", w,
+                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    env e;
+    HQ_REQUIRE_OK(env_open(&e, "two", "stwo", 0));
+    hq_counts *got = hq_calloc(NBIG, sizeof *got), *want = hq_calloc(NBIG, sizeof *want);
+    HQ_REQUIRE(got && want);
+    for (int w = 0; w < 2; w++) {
+        hq_jobdb_run r;
+        char name[16];
+        snprintf(name, sizeof name, "p%d", w);
+        HQ_REQUIRE_OK(hq_jobdb_run_find(e.db, name, &r));
+        hq_jobdb_run_stats rs;
+        HQ_CHECK_OK(hq_jobdb_run_get_stats(e.db, r.id, &rs));
+        HQ_CHECK_EQ_INT(rs.jobs[HQ_JOB_COMPLETED], NBIG_JOBS);
+        hq_jobdb_run_clear(&r);
+    }
+    HQ_REQUIRE_OK(hq_qexec_run(e.q, &b, got)); /* all from the cache */
+    hq_qexec_stats s;
+    hq_qexec_get_stats(e.q, &s);
+    HQ_CHECK_EQ_INT(s.cache_hits, NBIG);
+    HQ_CHECK_EQ_INT(s.jobs_submitted, 0);
+    hq_backend *b0;
+    HQ_REQUIRE_OK(hq_backend_create("sv-shots", NULL, &b0));
+    hq_qexec *q0;
+    hq_qexec_options o;
+    hq_qexec_options_init(&o);
+    o.shots = 2000;
+    o.seed = 77;
+    HQ_REQUIRE_OK(hq_qexec_create(b0, NULL, 0, &o, &q0));
+    HQ_REQUIRE_OK(hq_qexec_run(q0, &b, want));
+    HQ_CHECK_EQ_INT(count_differences(got, want, NBIG), 0);
+    free_counts(got, NBIG);
+    free_counts(want, NBIG);
+    hq_qexec_free(q0);
+    hq_backend_free(b0);
+    env_close(&e);
+    hq_circuit_free(t);
+}
+
 /* The storing worker on its own: a task handed over is committed on the second
  * connection; one task at a time; its failure comes back with the worker's message;
  * freeing finishes a task in progress. */
