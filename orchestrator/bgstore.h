@@ -2,7 +2,7 @@
  * orchestrator/bgstore.h — store a completed job's results on a second connection to the
  * job database, in a worker thread, while the calling thread goes on (the executor uses it
  * so that storing job k overlaps the simulation of job k + 1 by an in-process backend; see
- * docs/db.md, "The executor over the database").
+ * docs/db.md, "Storing while the next job simulates").
  *
  *     hq_bgstore *s;
  *     hq_bgstore_create(db, &s);                 // opens the second connection, starts the thread

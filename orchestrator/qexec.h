@@ -91,9 +91,7 @@ typedef struct hq_qexec_options {
 /* Circuits per job for in-process backends (below the backend's own limit): small enough
  * that the results of one job are stored while the next simulates, large enough that a
  * job's four bookkeeping commits cost next to nothing per circuit. */
-#ifndef HQ_QEXEC_LOCAL_JOB_CIRCUITS
 #define HQ_QEXEC_LOCAL_JOB_CIRCUITS 2048
-#endif
 
 void hq_qexec_options_init(hq_qexec_options *o);
 
