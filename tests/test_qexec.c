@@ -303,6 +303,25 @@ static hq_counts *big_reference(const char *name, const hq_qbatch *b) {
     return NULL;
 }
 
+/* The batch's histograms from an executor without a database (jobs packed by template,
+ * not digest), or NULL; *jobs: the jobs it submitted. */
+static hq_counts *run_without_database(const hq_qbatch *b, int64_t *jobs) {
+    env e = {0};
+    hq_counts *out = hq_calloc(NBIG, sizeof *out);
+    hq_status st = out ? hq_backend_create("sv-shots", NULL, &e.b) : HQ_ERR_NOMEM;
+    if (!st) st = env_executor(&e, (env_cfg){0}); /* e.db is NULL */
+    if (!st) st = hq_qexec_run(e.q, b, out);
+    hq_qexec_stats s = {0};
+    if (!st) hq_qexec_get_stats(e.q, &s);
+    *jobs = s.jobs_submitted;
+    env_close(&e);
+    if (st) {
+        hq_free(out);
+        return NULL;
+    }
+    return out;
+}
+
 static int64_t count_differences(const hq_counts *a, const hq_counts *b, int64_t n) {
     int64_t d = 0;
     for (int64_t r = 0; r < n; r++) d += !same_counts(&a[r], &b[r]);
@@ -324,20 +343,12 @@ HQ_TEST(qexec_overlap_store_matches_inline) {
     env w, in;
     HQ_REQUIRE_OK(env_open_cfg(&w, "ow", "sow", (env_cfg){0}));
     HQ_REQUIRE_OK(env_open_cfg(&in, "oi", "soi", (env_cfg){.store_inline = true}));
-    hq_backend *b0;
-    HQ_REQUIRE_OK(hq_backend_create("sv-shots", NULL, &b0));
-    hq_qexec_options o;
-    hq_qexec_options_init(&o);
-    o.shots = 2000;
-    o.seed = 77;
-    hq_qexec *q0;
-    HQ_REQUIRE_OK(hq_qexec_create(b0, NULL, 0, &o, &q0));
+    int64_t jobs0 = 0;
     hq_counts *cw = hq_calloc(NBIG, sizeof *cw), *ci = hq_calloc(NBIG, sizeof *ci),
-              *c0 = hq_calloc(NBIG, sizeof *c0), *again = hq_calloc(NBIG, sizeof *again);
+              *c0 = run_without_database(&b, &jobs0), *again = hq_calloc(NBIG, sizeof *again);
     HQ_REQUIRE(cw && ci && c0 && again);
     HQ_REQUIRE_OK(hq_qexec_run(w.q, &b, cw));
     HQ_REQUIRE_OK(hq_qexec_run(in.q, &b, ci));
-    HQ_REQUIRE_OK(hq_qexec_run(q0, &b, c0)); /* no database: packed by template, not digest */
     HQ_CHECK_EQ_INT(count_differences(cw, ci, NBIG), 0);
     HQ_CHECK_EQ_INT(count_differences(cw, c0, NBIG), 0);
     /* statistics agree with theory: P(q0 = 1) = sin^2(theta/2) in Z */
@@ -347,13 +358,12 @@ HQ_TEST(qexec_overlap_store_matches_inline) {
         double want = big_basis[r] == HQ_BASIS_Z ? sin(th / 2) * sin(th / 2) : (1 - sin(th)) / 2;
         HQ_CHECKF(fabs(p1 - want) < 0.05, "row %d: P(1)=%.3f, expected %.3f", r, p1, want);
     }
-    hq_qexec_stats sw, si, s0;
+    hq_qexec_stats sw, si;
     hq_qexec_get_stats(w.q, &sw);
     hq_qexec_get_stats(in.q, &si);
-    hq_qexec_get_stats(q0, &s0);
     HQ_CHECK_EQ_INT(sw.jobs_submitted, NBIG_JOBS);
     HQ_CHECK_EQ_INT(si.jobs_submitted, NBIG_JOBS);
-    HQ_CHECK_EQ_INT(s0.jobs_submitted, NBIG_JOBS);
+    HQ_CHECK_EQ_INT(jobs0, NBIG_JOBS);
     HQ_CHECK_EQ_INT(sw.jobs_by_worker, NBIG_JOBS - 1); /* the last one: no next job */
     HQ_CHECK_EQ_INT(si.jobs_by_worker, 0);
     hq_backend_caps caps;
@@ -394,8 +404,6 @@ HQ_TEST(qexec_overlap_store_matches_inline) {
     free_counts(ci, NBIG);
     free_counts(c0, NBIG);
     free_counts(again, 0);
-    hq_qexec_free(q0);
-    hq_backend_free(b0);
     env_close(&w);
     env_close(&in);
     hq_circuit_free(t);
@@ -551,7 +559,8 @@ HQ_TEST(qexec_overlap_two_processes_share_a_database) {
     }
     env e;
     HQ_REQUIRE_OK(env_open(&e, "two", "stwo", 0));
-    hq_counts *got = hq_calloc(NBIG, sizeof *got), *want = hq_calloc(NBIG, sizeof *want);
+    int64_t jobs0 = 0;
+    hq_counts *got = hq_calloc(NBIG, sizeof *got), *want = run_without_database(&b, &jobs0);
     HQ_REQUIRE(got && want);
     for (int w = 0; w < 2; w++) {
         hq_jobdb_run r;
@@ -568,20 +577,9 @@ HQ_TEST(qexec_overlap_two_processes_share_a_database) {
     hq_qexec_get_stats(e.q, &s);
     HQ_CHECK_EQ_INT(s.cache_hits, NBIG);
     HQ_CHECK_EQ_INT(s.jobs_submitted, 0);
-    hq_backend *b0;
-    HQ_REQUIRE_OK(hq_backend_create("sv-shots", NULL, &b0));
-    hq_qexec *q0;
-    hq_qexec_options o;
-    hq_qexec_options_init(&o);
-    o.shots = 2000;
-    o.seed = 77;
-    HQ_REQUIRE_OK(hq_qexec_create(b0, NULL, 0, &o, &q0));
-    HQ_REQUIRE_OK(hq_qexec_run(q0, &b, want));
     HQ_CHECK_EQ_INT(count_differences(got, want, NBIG), 0);
     free_counts(got, NBIG);
     free_counts(want, NBIG);
-    hq_qexec_free(q0);
-    hq_backend_free(b0);
     env_close(&e);
     hq_circuit_free(t);
 }
