@@ -20,7 +20,9 @@
  *         reference, which stays here as nn_conv2d_ref_*.
  */
 #include <math.h>
+#include <stdlib.h>
 
+#include "nn/conv_direct.h"
 #include "nn/layer_impl.h"
 
 /* Budget for one thread's im2col buffer; keeps the gemm operands in the 1 MiB L2. */
@@ -43,7 +45,42 @@ typedef struct conv_ctx {
     int64_t dcol_floats; /* scratch: dcol for col2im, K x g*HWo (when not flip) */
     int64_t tmp_floats;  /* scratch: one chunk of y / dy / dx */
     int64_t part_floats; /* one slot's partial gradient: cout*K + cout */
+    bool direct;         /* 3x3 "same" convolution by the kernels of nn/conv_direct.c */
+    nn_direct_geom dg;   /* direct: the padded planes */
+    int64_t xpad_floats; /* direct, private: x of one image, padded */
+    int64_t dpad_floats; /* direct, private: dy of one image, padded */
+    int64_t yw_floats;   /* direct, scratch: one image's output (or dx) in padded columns */
+    int64_t dyt_floats;  /* direct, scratch: dy of one image, transposed */
+    int64_t dwt_floats;  /* direct, scratch: the slot's weight gradient, transposed */
+    int64_t apk_floats;  /* direct, shared scratch: packed weights (forward or flipped) */
 } conv_ctx;
+
+static inline int ceil4(int v) { return (v + 3) / 4 * 4; }
+
+/* The shared scratch: per-slot partial gradients | a (cout, K) weight copy (flipped for
+ * the backward pass, folded for evaluation) | the direct path's packed weights. */
+static float *conv_wcopy(const hq_layer *l) {
+    const conv_ctx *c = l->ctx;
+    return (float *)l->scratch + nn_align((size_t)NN_MAX_SLOTS * (size_t)c->part_floats * 4) / 4;
+}
+static float *conv_apk(const hq_layer *l) {
+    const conv_ctx *c = l->ctx;
+    return conv_wcopy(l) + nn_align((size_t)c->kk * c->cout * 4) / 4;
+}
+
+/*
+ * The direct path (nn/conv_direct.c) takes 3x3 convolutions with stride 1 and padding 1
+ * (input and output planes match) on planes at least 4 wide, when the CPU has AVX2 + FMA:
+ * all five convolutions of the HQCNN backbone. $HQCNN_NN_DIRECT=0 turns it off (the
+ * im2col + sgemm path below, also the one for every other shape); tests compare the two.
+ */
+static bool conv_use_direct(const conv_ctx *c) {
+    if (c->stride != 1 || c->k != 3 || c->pad != 1 || c->w < 4 || c->h < 4 ||
+        !nn_direct_available())
+        return false;
+    const char *e = getenv("HQCNN_NN_DIRECT");
+    return !(e && !strcmp(e, "0"));
+}
 
 /* ==== im2col / col2im ================================================================= */
 
@@ -184,15 +221,34 @@ static hq_status conv_plan(hq_layer *l, const cJSON *cfg, const nn_plan_ctx *pc)
     int64_t t1 = (int64_t)c->cout * hwo, t2 = (int64_t)c->cin * hwi;
     c->tmp_floats = (t1 > t2 ? t1 : t2) * c->g;
     c->part_floats = (int64_t)c->cout * c->kk + c->cout;
+    c->direct = conv_use_direct(c);
+    if (c->direct) {
+        nn_direct_geom *dg = &c->dg;
+        nn_direct_geom_init(dg, c->h, c->w);
+        c->g = 1;
+        c->colx_floats = c->coly_floats = c->dcol_floats = c->tmp_floats = 0;
+        c->xpad_floats = c->cin * dg->plane + dg->slack;
+        c->dpad_floats = c->cout * dg->plane + dg->slack;
+        c->yw_floats = (int64_t)ceil4(c->cout > c->cin ? c->cout : c->cin) * dg->npad;
+        int m16 = (c->cout + 15) / 16 * 16;
+        c->dyt_floats = (int64_t)m16 * c->h * c->w;
+        c->dwt_floats = (int64_t)nn_direct_dwt_rows(c->cin) * m16;
+        int64_t fwd = (int64_t)ceil4(c->cout) * c->kk, bwd = (int64_t)ceil4(c->cin) * c->cout * 9;
+        c->apk_floats = fwd > bwd ? fwd : bwd;
+    }
 
     l->out = hq_shape4(l->in.n, c->cout, c->ho, c->wo);
     nn_add_param(l, "weight", true, 4, (int64_t[]){c->cout, c->cin, c->k, c->k});
     if (c->bias) nn_add_param(l, "bias", true, 1, (int64_t[]){c->cout});
     l->cache_bytes = 0;
-    l->private_thread = nn_align((size_t)c->colx_floats * 4) + nn_align((size_t)c->coly_floats * 4);
-    l->scratch_thread = nn_align((size_t)c->dcol_floats * 4) + nn_align((size_t)c->tmp_floats * 4);
+    l->private_thread = nn_align((size_t)c->colx_floats * 4) +
+                        nn_align((size_t)c->coly_floats * 4) +
+                        nn_align((size_t)c->xpad_floats * 4) + nn_align((size_t)c->dpad_floats * 4);
+    l->scratch_thread = nn_align((size_t)c->dcol_floats * 4) + nn_align((size_t)c->tmp_floats * 4) +
+                        nn_align((size_t)c->yw_floats * 4) + nn_align((size_t)c->dyt_floats * 4) +
+                        nn_align((size_t)c->dwt_floats * 4);
     l->scratch_shared = nn_align((size_t)NN_MAX_SLOTS * (size_t)c->part_floats * 4) +
-                        nn_align((size_t)c->kk * c->cout * 4);
+                        nn_align((size_t)c->kk * c->cout * 4) + nn_align((size_t)c->apk_floats * 4);
     return HQ_OK;
 }
 
@@ -251,10 +307,36 @@ static void conv_fwd_task(void *arg, int s, int thread) {
     }
 }
 
+/* the direct path: one image at a time, padded, convolved into (ceil4(cout), npad) and
+ * compacted (the output rows are w of every wp columns) */
+static void conv_fwd_direct_task(void *arg, int s, int thread) {
+    conv_job *j = arg;
+    hq_layer *l = j->l;
+    conv_ctx *c = l->ctx;
+    const nn_direct_geom *dg = &c->dg;
+    float *xpad = nn_private(l, thread), *yw = nn_scratch_thread(l, thread);
+    const float *bias = c->bias ? l->params[1].data : NULL;
+    int64_t hw = (int64_t)c->h * c->w, in_s = c->cin * hw, out_s = c->cout * hw;
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int b = nn_slot_begin(j->n, j->n_slots, s); b < b1; b++) {
+        nn_direct_pad(xpad, j->x + b * in_s, c->cin, dg);
+        nn_direct_conv(yw, dg->npad, xpad, c->cin, dg, j->wf, bias, c->cout);
+        for (int o = 0; o < c->cout; o++)
+            for (int r = 0; r < c->h; r++)
+                memcpy(j->y + b * out_s + o * hw + (int64_t)r * c->w,
+                       yw + o * dg->npad + (int64_t)r * dg->wp, (size_t)c->w * sizeof(float));
+    }
+}
+
 static hq_status conv_forward(hq_layer *l, float *y, const float *x, int n, const hq_pass *pass) {
     HQ_UNUSED(pass);
+    conv_ctx *c = l->ctx;
     conv_job j = {.l = l, .y = y, .x = x, .n = n, .n_slots = nn_n_slots(n)};
-    nn_pool_run(l->pool, j.n_slots, conv_fwd_task, &j);
+    if (c->direct) {
+        j.wf = conv_apk(l);
+        nn_direct_pack(conv_apk(l), l->params[0].data, c->cout, c->kk);
+    }
+    nn_pool_run(l->pool, j.n_slots, c->direct ? conv_fwd_direct_task : conv_fwd_task, &j);
     return HQ_OK;
 }
 
@@ -283,12 +365,13 @@ typedef struct conv_fold_job {
 /* a if a >= b or a is NaN, else b */
 static inline float max_nan(float a, float b) { return a >= b || isnan(a) ? a : b; }
 
-/* y (h/2, w/2) = relu(2x2 max of v (h, w)); a NaN in a window gives NaN (as PyTorch's
- * max pool); relu after max = max after relu. Odd last rows / columns are dropped. */
-static void relu_pool_plane(float *restrict y, const float *restrict v, int h, int w) {
+/* y (h/2, w/2) = relu(2x2 max of v (h, w), row stride ldv); a NaN in a window gives NaN
+ * (as PyTorch's max pool); relu after max = max after relu. Odd last rows / columns are
+ * dropped. */
+static void relu_pool_plane(float *restrict y, const float *restrict v, int h, int w, int64_t ldv) {
     int ph = h / 2, pw = w / 2;
     for (int oh = 0; oh < ph; oh++) {
-        const float *r0 = v + (int64_t)(2 * oh) * w, *r1 = r0 + w;
+        const float *r0 = v + (2 * oh) * ldv, *r1 = r0 + ldv;
         float *yr = y + (int64_t)oh * pw;
         int ow = 0;
 #if NN_HAVE_SHUFFLE
@@ -315,6 +398,23 @@ static void relu_pool_plane(float *restrict y, const float *restrict v, int h, i
     }
 }
 
+/* one output plane of the fold: relu (+ pool) or a copy of v (ho x wo, row stride ldv) */
+static void fold_store(const conv_fold_job *j, float *restrict yo, const float *restrict v,
+                       int64_t ldv) {
+    const conv_ctx *c = j->l->ctx;
+    if (j->pool) {
+        relu_pool_plane(yo, v, c->ho, c->wo, ldv);
+        return;
+    }
+    for (int r = 0; r < c->ho; r++, yo += c->wo, v += ldv) {
+        if (j->relu)
+            for (int q = 0; q < c->wo; q++)
+                yo[q] = v[q] < 0.0f ? 0.0f : v[q]; /* NaN passes, as in torch.relu */
+        else
+            memcpy(yo, v, (size_t)c->wo * sizeof(float));
+    }
+}
+
 static void conv_fold_task(void *arg, int s, int thread) {
     conv_fold_job *j = arg;
     hq_layer *l = j->l;
@@ -337,28 +437,35 @@ static void conv_fold_task(void *arg, int s, int thread) {
         nn_sgemm(false, false, c->cout, (int)nc, c->kk, 1.0f, j->wf, c->kk, colx, (int)c->ldx, 1.0f,
                  tmp, (int)nc);
         for (int i = 0; i < gn; i++)
-            for (int o = 0; o < c->cout; o++) {
-                const float *v = tmp + o * nc + i * hwo;
-                float *yo = j->y + ((int64_t)(b + i) * c->cout + o) * plane;
-                if (j->pool) {
-                    relu_pool_plane(yo, v, c->ho, c->wo);
-                } else if (j->relu) {
-                    for (int64_t p = 0; p < hwo; p++)
-                        yo[p] = v[p] < 0.0f ? 0.0f : v[p]; /* NaN passes, as in torch.relu */
-                } else {
-                    memcpy(yo, v, (size_t)hwo * sizeof(float));
-                }
-            }
+            for (int o = 0; o < c->cout; o++)
+                fold_store(j, j->y + ((int64_t)(b + i) * c->cout + o) * plane,
+                           tmp + o * nc + i * hwo, c->wo);
+    }
+}
+
+static void conv_fold_direct_task(void *arg, int s, int thread) {
+    conv_fold_job *j = arg;
+    hq_layer *l = j->l;
+    conv_ctx *c = l->ctx;
+    const nn_direct_geom *dg = &c->dg;
+    float *xpad = nn_private(l, thread), *yw = nn_scratch_thread(l, thread);
+    int64_t in_s = (int64_t)c->cin * c->h * c->w;
+    int64_t plane = j->pool ? (int64_t)(c->ho / 2) * (c->wo / 2) : (int64_t)c->ho * c->wo;
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int b = nn_slot_begin(j->n, j->n_slots, s); b < b1; b++) {
+        nn_direct_pad(xpad, j->x + b * in_s, c->cin, dg);
+        nn_direct_conv(yw, dg->npad, xpad, c->cin, dg, j->wf, j->bf, c->cout);
+        for (int o = 0; o < c->cout; o++)
+            fold_store(j, j->y + ((int64_t)b * c->cout + o) * plane, yw + o * dg->npad, dg->wp);
     }
 }
 
 hq_status nn_conv2d_forward_folded(hq_layer *l, const hq_layer *bn, float *y, const float *x,
                                    int n) {
     conv_ctx *c = l->ctx;
-    /* the shared scratch of the backward pass: per-slot partials (>= cout floats) and the
-     * flipped kernel (cout*K floats) */
-    float *bf = l->scratch;
-    float *wf = bf + nn_align((size_t)NN_MAX_SLOTS * (size_t)c->part_floats * 4) / 4;
+    /* the shared scratch of the backward pass: per-slot partials (>= 2 cout floats) and the
+     * weight copy (cout*K floats) */
+    float *bf = l->scratch, *wf = conv_wcopy(l);
     float *scale = bf + c->cout;
     bool relu, pool;
     nn_batchnorm_eval_affine(bn, scale, bf, &relu, &pool);
@@ -377,7 +484,11 @@ hq_status nn_conv2d_forward_folded(hq_layer *l, const hq_layer *bn, float *y, co
                        .pool = pool,
                        .n = n,
                        .n_slots = nn_n_slots(n)};
-    nn_pool_run(l->pool, j.n_slots, conv_fold_task, &j);
+    if (c->direct) {
+        j.wf = conv_apk(l);
+        nn_direct_pack(conv_apk(l), wf, c->cout, c->kk);
+    }
+    nn_pool_run(l->pool, j.n_slots, c->direct ? conv_fold_direct_task : conv_fold_task, &j);
     return HQ_OK;
 }
 
@@ -454,6 +565,43 @@ static void conv_bwd_task(void *arg, int s, int thread) {
     }
 }
 
+/* the direct path, per image: the weight gradient accumulates transposed over the slot
+ * (nn_direct_dwt) and is added to the slot's partial at its end; dx is the flipped
+ * kernel's convolution of the padded dy (a same convolution: padding k-1-pad = pad) */
+static void conv_bwd_direct_task(void *arg, int s, int thread) {
+    conv_job *j = arg;
+    hq_layer *l = j->l;
+    conv_ctx *c = l->ctx;
+    const nn_direct_geom *dg = &c->dg;
+    float *xpad = nn_private(l, thread);
+    float *dpad = xpad + nn_align((size_t)c->xpad_floats * 4) / 4;
+    float *yw = nn_scratch_thread(l, thread);
+    float *dyt = yw + nn_align((size_t)c->yw_floats * 4) / 4;
+    float *dwt = dyt + nn_align((size_t)c->dyt_floats * 4) / 4;
+    int64_t hw = (int64_t)c->h * c->w, in_s = c->cin * hw, out_s = c->cout * hw;
+    float *dw = j->part + (int64_t)s * c->part_floats; /* (cout, K) */
+    float *db = dw + (int64_t)c->cout * c->kk;         /* (cout) */
+    memset(dw, 0, (size_t)c->part_floats * sizeof(float));
+    memset(dwt, 0, (size_t)c->dwt_floats * sizeof(float));
+    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
+    for (int b = nn_slot_begin(j->n, j->n_slots, s); b < b1; b++) {
+        const float *dyb = j->dy + b * out_s;
+        nn_direct_pad(xpad, j->x + b * in_s, c->cin, dg);
+        nn_direct_transpose_dy(dyt, dyb, c->cout, dg);
+        nn_direct_dwt(dwt, dyt, c->cout, xpad, c->cin, dg);
+        if (c->bias)
+            for (int o = 0; o < c->cout; o++) db[o] += (float)row_sum(dyb + o * hw, hw);
+        if (!j->dx) continue;
+        nn_direct_pad(dpad, dyb, c->cout, dg);
+        nn_direct_conv(yw, dg->npad, dpad, c->cout, dg, j->wf, NULL, c->cin);
+        for (int ci = 0; ci < c->cin; ci++)
+            for (int r = 0; r < c->h; r++)
+                memcpy(j->dx + b * in_s + ci * hw + (int64_t)r * c->w,
+                       yw + ci * dg->npad + (int64_t)r * dg->wp, (size_t)c->w * sizeof(float));
+    }
+    nn_direct_dwt_add(dw, dwt, c->cout, c->kk);
+}
+
 typedef struct reduce_job {
     float *dst;        /* += sum of parts */
     const float *part; /* n_parts x stride */
@@ -479,9 +627,8 @@ static hq_status conv_backward(hq_layer *l, float *dx, const float *dy, const fl
                                const float *y, int n) {
     HQ_UNUSED(y);
     conv_ctx *c = l->ctx;
-    float *part = l->scratch;
-    float *wf = part + nn_align((size_t)NN_MAX_SLOTS * (size_t)c->part_floats * 4) / 4;
-    if (dx && c->flip) {
+    float *part = l->scratch, *wf = conv_wcopy(l);
+    if (dx && (c->flip || c->direct)) {
         /* wf[ci][co][kh][kw] = w[co][ci][k-1-kh][k-1-kw] */
         const float *w = l->params[0].data;
         int k = c->k, kk2 = k * k;
@@ -499,7 +646,11 @@ static hq_status conv_backward(hq_layer *l, float *dx, const float *dy, const fl
                   .wf = wf,
                   .n = n,
                   .n_slots = nn_n_slots(n)};
-    nn_pool_run(l->pool, j.n_slots, conv_bwd_task, &j);
+    if (dx && c->direct) {
+        j.wf = conv_apk(l);
+        nn_direct_pack(conv_apk(l), wf, c->cin, c->cout * 9);
+    }
+    nn_pool_run(l->pool, j.n_slots, c->direct ? conv_bwd_direct_task : conv_bwd_task, &j);
     /* weight grads (cout*K) then bias grads (cout) are contiguous in each part, and the
      * params are bound separately: reduce each */
     reduce_job r = {.dst = l->params[0].grad,
@@ -518,6 +669,8 @@ static hq_status conv_backward(hq_layer *l, float *dx, const float *dy, const fl
     }
     return HQ_OK;
 }
+
+bool nn_conv2d_direct(const hq_layer *l) { return ((const conv_ctx *)l->ctx)->direct; }
 
 const nn_layer_ops nn_conv2d_ops = {
     .type = "conv2d",

@@ -245,6 +245,8 @@ hq_status nn_layer_plan(const cJSON *cfg, hq_shape in, int index, const nn_plan_
 /* Free a layer made by nn_layer_plan / hq_layer_create. */
 void nn_layer_destroy(hq_layer *l);
 
+/* True when conv2d layer l runs on the direct 3x3 kernels of nn/conv_direct.c (tests). */
+bool nn_conv2d_direct(const hq_layer *l);
 /* Reference (naive, direct) kernels kept beside the optimized ones: tests compare. */
 void nn_conv2d_ref_forward(float *y, const float *x, const float *w, const float *b, int n, int cin,
                            int h, int wd, int cout, int k, int stride, int pad);

@@ -18,6 +18,7 @@
 #include "backends/circuit.h"
 #include "backends/sv_ref.h"
 #include "core/rng.h"
+#include "nn/conv_direct.h"
 #include "nn/layer.h"
 #include "nn/layer_impl.h"
 #include "tests/hq_test.h"
@@ -156,7 +157,24 @@ typedef struct conv_case {
     bool bias;
 } conv_case;
 
-static void conv_vs_ref(const conv_case *cc, int threads) {
+/* The conv2d path a layer of this shape should take: the direct 3x3 kernels unless
+ * $HQCNN_NN_DIRECT is "0" (mode), the shape is not theirs or the CPU lacks AVX2 + FMA. */
+static bool expect_direct(const char *mode, int k, int stride, int pad, int h, int w) {
+    return !(mode && !strcmp(mode, "0")) && nn_direct_available() && k == 3 && stride == 1 &&
+           pad == 1 && h >= 4 && w >= 4;
+}
+
+static void set_direct_mode(const char *mode) {
+    if (mode)
+        setenv("HQCNN_NN_DIRECT", mode, 1);
+    else
+        unsetenv("HQCNN_NN_DIRECT");
+}
+
+/* both conv2d paths: direct kernels where eligible (NULL), im2col + sgemm ("0") */
+static const char *const conv_modes[] = {NULL, "0"};
+
+static void conv_vs_ref(const conv_case *cc, int threads, const char *mode) {
     char json[256];
     snprintf(json, sizeof json,
              "{\"type\":\"conv2d\",\"out\":%d,\"kernel\":%d,\"stride\":%d,\"padding\":%d,"
@@ -164,7 +182,12 @@ static void conv_vs_ref(const conv_case *cc, int threads) {
              cc->cout, cc->k, cc->stride, cc->pad, cc->bias ? "true" : "false");
     hq_shape in = hq_shape4(cc->n, cc->cin, cc->h, cc->w);
     hq_layer *l;
+    set_direct_mode(mode);
     HQ_REQUIRE_OK(hq_layer_create(json, in, &l));
+    set_direct_mode(NULL);
+    HQ_CHECKF(nn_conv2d_direct(l) == expect_direct(mode, cc->k, cc->stride, cc->pad, cc->h, cc->w),
+              "%s on (%d,%d,%d,%d), HQCNN_NN_DIRECT=%s: wrong path", json, cc->n, cc->cin, cc->h,
+              cc->w, mode ? mode : "(unset)");
     hq_nn_pool *pool = NULL;
     if (threads > 1) {
         HQ_REQUIRE_OK(hq_nn_pool_create(threads, &pool));
@@ -207,8 +230,9 @@ static void conv_vs_ref(const conv_case *cc, int threads) {
     for (int i = 0; cc->bias && i < cc->cout; i++)
         edb = fmax(edb, fabs(b.grad[i] - rdb[i]) / (1 + fabs(rdb[i])));
     HQ_CHECKF(ey < 1e-5 && edx < 1e-5 && edw < 2e-5 && edb < 2e-5,
-              "%s on (%d,%d,%d,%d), %d threads: max err y %.3g dx %.3g dw %.3g db %.3g", json,
-              cc->n, cc->cin, cc->h, cc->w, threads, ey, edx, edw, edb);
+              "%s on (%d,%d,%d,%d), %d threads, %s: max err y %.3g dx %.3g dw %.3g db %.3g", json,
+              cc->n, cc->cin, cc->h, cc->w, threads, nn_conv2d_direct(l) ? "direct" : "im2col", ey,
+              edx, edw, edb);
     hq_free(ry);
     hq_free(rdx);
     hq_free(rdw);
@@ -234,11 +258,21 @@ HQ_TEST(nn_conv2d_matches_direct_reference) {
         {2, 2, 7, 7, 3, 3, 1, 3, true},     /* padding > k-1: col2im path */
         {17, 2, 5, 5, 3, 3, 3, 2, true},    /* stride 3, more samples than slots */
         {1, 5, 4, 6, 2, 2, 2, 0, true},     /* even kernel */
+        /* the direct kernels' edges: 4 x 4 planes, channel counts off their tiles of 4
+         * (forward) and 16 (weight gradient), an odd count of 3-row kernel blocks (cin 3,
+         * 5, 7), more samples than slots; and planes too narrow for them */
+        {17, 5, 4, 4, 7, 3, 1, 1, true},
+        {3, 3, 5, 9, 20, 3, 1, 1, true},
+        {2, 7, 28, 28, 33, 3, 1, 1, false},
+        {2, 64, 7, 7, 64, 3, 1, 1, true}, /* the deep 7x7 layer */
+        {3, 4, 3, 8, 5, 3, 1, 1, true},
+        {2, 4, 9, 2, 5, 3, 1, 1, true},
     };
-    for (size_t i = 0; i < HQ_ARRAY_LEN(cases); i++) {
-        conv_vs_ref(&cases[i], 1);
-        conv_vs_ref(&cases[i], 2);
-    }
+    for (size_t m = 0; m < HQ_ARRAY_LEN(conv_modes); m++)
+        for (size_t i = 0; i < HQ_ARRAY_LEN(cases); i++) {
+            conv_vs_ref(&cases[i], 1, conv_modes[m]);
+            conv_vs_ref(&cases[i], 2, conv_modes[m]);
+        }
 }
 
 HQ_TEST(nn_conv2d_reused_buffers_stay_valid) {
@@ -246,7 +280,9 @@ HQ_TEST(nn_conv2d_reused_buffers_stay_valid) {
      * (different chunk counts, partial chunks) and strides, compare with the reference
      * after each call */
     static const int cfg[][4] = {{16, 1, 1, 3}, {8, 3, 1, 3}, {4, 3, 2, 3}, {16, 2, 0, 3}};
-    for (size_t c = 0; c < HQ_ARRAY_LEN(cfg); c++) {
+    for (size_t mc = 0; mc < 2 * HQ_ARRAY_LEN(cfg); mc++) {
+        size_t c = mc % HQ_ARRAY_LEN(cfg);
+        const char *mode = conv_modes[mc / HQ_ARRAY_LEN(cfg)];
         int cin = cfg[c][0] / 4, cout = 5, k = cfg[c][3], pad = cfg[c][2], stride = c == 2 ? 2 : 1;
         char json[160];
         snprintf(json, sizeof json,
@@ -254,7 +290,10 @@ HQ_TEST(nn_conv2d_reused_buffers_stay_valid) {
                  "\"padding\":%d}",
                  cout, k, stride, pad);
         hq_layer *l;
+        set_direct_mode(mode);
         HQ_REQUIRE_OK(hq_layer_create(json, hq_shape4(19, cin, 7, 7), &l));
+        set_direct_mode(NULL);
+        HQ_CHECK(nn_conv2d_direct(l) == expect_direct(mode, k, stride, pad, 7, 7));
         HQ_REQUIRE_OK(hq_layer_init(l, 3));
         hq_shape os = hq_layer_out_shape(l);
         hq_tensor x, y, dy, dx;
@@ -291,7 +330,8 @@ HQ_TEST(nn_conv2d_reused_buffers_stay_valid) {
             for (int64_t i = 0; i < nx; i++) e = fmax(e, fabs(dx.data[i] - rdx[i]));
             for (int64_t i = 0; i < w.numel; i++)
                 e = fmax(e, fabs(w.grad[i] - rdw[i]) / (1 + fabs(rdw[i])));
-            HQ_CHECKF(e < 2e-5, "%s, call %zu (batch %d): max error %.3g", json, t, n, e);
+            HQ_CHECKF(e < 2e-5, "%s, %s, call %zu (batch %d): max error %.3g", json,
+                      nn_conv2d_direct(l) ? "direct" : "im2col", t, n, e);
             hq_free(ry);
             hq_free(rdx);
             hq_free(rdw);
@@ -322,7 +362,7 @@ typedef struct fold_case {
  * w*a, b*a + d): tolerance (K + 8) u S' with S' = |a| (sum |w x| + |b| + |mean|) + |beta|.
  * ReLU and max are 1-Lipschitz, so the bound carries to the pooled output.
  */
-static void fold_vs_ref(const fold_case *fc, int threads) {
+static void fold_vs_ref(const fold_case *fc, int threads, const char *mode) {
     char cj[160], bj[80];
     snprintf(cj, sizeof cj,
              "{\"type\":\"conv2d\",\"out\":%d,\"kernel\":%d,\"stride\":%d,\"padding\":%d}",
@@ -332,7 +372,10 @@ static void fold_vs_ref(const fold_case *fc, int threads) {
              : fc->mode == 1 ? ",\"relu\":true"
                              : "");
     hq_layer *conv, *bn;
+    set_direct_mode(mode);
     HQ_REQUIRE_OK(hq_layer_create(cj, hq_shape4(fc->n, fc->cin, fc->h, fc->w), &conv));
+    set_direct_mode(NULL);
+    HQ_CHECK(nn_conv2d_direct(conv) == expect_direct(mode, fc->k, fc->s, fc->p, fc->h, fc->w));
     hq_shape cs = hq_layer_out_shape(conv);
     HQ_REQUIRE_OK(hq_layer_create(bj, cs, &bn));
     hq_nn_pool *pool = NULL;
@@ -417,9 +460,10 @@ static void fold_vs_ref(const fold_case *fc, int threads) {
         worst = fmax(worst, fabs(y[i] - ref) / bd);
     }
     HQ_CHECKF(worst <= 1.0 && bad_nan == 0,
-              "folded %s + %s on (%d,%d,%d,%d), %d threads: error %.3g of the bound, %lld NaN "
+              "folded %s + %s on (%d,%d,%d,%d), %d threads, %s: error %.3g of the bound, %lld NaN "
               "mismatches",
-              cj, bj, fc->n, fc->cin, fc->h, fc->w, threads, worst, (long long)bad_nan);
+              cj, bj, fc->n, fc->cin, fc->h, fc->w, threads,
+              nn_conv2d_direct(conv) ? "direct" : "im2col", worst, (long long)bad_nan);
     if (fc->nan) { /* the NaN reached the output (or the test would not test it) */
         int64_t nn = 0;
         for (int64_t i = 0; i < ny; i++) nn += isnan(y[i]);
@@ -453,11 +497,13 @@ HQ_TEST(nn_conv2d_folded_batchnorm_matches_direct_reference) {
         {3, 64, 14, 14, 64, 3, 1, 1, 2, false}, /* 64 input channels, chunks */
         {2, 40, 1, 1, 3, 3, 1, 1, 0, false},    /* 1x1 plane: all but the centre is padding */
         {2, 30, 3, 2, 9, 3, 1, 1, 0, true},     /* tiny plane, NaN without relu */
+        {3, 3, 4, 4, 33, 3, 1, 1, 2, true},     /* direct: 4 x 4, 33 channels, NaN pooled */
     };
-    for (size_t i = 0; i < HQ_ARRAY_LEN(cases); i++) {
-        fold_vs_ref(&cases[i], 1);
-        fold_vs_ref(&cases[i], 2);
-    }
+    for (size_t m = 0; m < HQ_ARRAY_LEN(conv_modes); m++)
+        for (size_t i = 0; i < HQ_ARRAY_LEN(cases); i++) {
+            fold_vs_ref(&cases[i], 1, conv_modes[m]);
+            fold_vs_ref(&cases[i], 2, conv_modes[m]);
+        }
 }
 
 /* ==== finite differences for every layer ============================================== */
