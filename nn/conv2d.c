@@ -18,6 +18,9 @@
  *         (a well-shaped gemm, no scatter-add); otherwise the textbook transposed gemm
  *         dcol (K, g*HWo) = W^T . dy and col2im. Both are tested against the direct
  *         reference, which stays here as nn_conv2d_ref_*.
+ * 3x3 convolutions with stride 1 and padding 1 skip all of this when the CPU has AVX2 +
+ * FMA: the kernels of nn/conv_direct.c work on zero-padded planes, one image at a time
+ * (conv_use_direct; the *_direct_task functions).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -269,7 +272,8 @@ typedef struct conv_job {
     const float *dy; /* backward: (n, cout, ho, wo) */
     float *dx;       /* backward: (n, cin, h, w) or NULL */
     float *part;     /* backward: per-slot partial grads */
-    const float *wf; /* backward: flipped kernel (cin, cout*k*k) */
+    const float *wf; /* backward: flipped kernel (cin, cout*k*k); direct path: the packed
+                      * weights of the call (forward or flipped) */
     int n, n_slots;
 } conv_job;
 
@@ -316,15 +320,12 @@ static void conv_fwd_direct_task(void *arg, int s, int thread) {
     const nn_direct_geom *dg = &c->dg;
     float *xpad = nn_private(l, thread), *yw = nn_scratch_thread(l, thread);
     const float *bias = c->bias ? l->params[1].data : NULL;
-    int64_t hw = (int64_t)c->h * c->w, in_s = c->cin * hw, out_s = c->cout * hw;
+    int64_t in_s = (int64_t)c->cin * c->h * c->w, out_s = (int64_t)c->cout * c->h * c->w;
     int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
     for (int b = nn_slot_begin(j->n, j->n_slots, s); b < b1; b++) {
         nn_direct_pad(xpad, j->x + b * in_s, c->cin, dg);
         nn_direct_conv(yw, dg->npad, xpad, c->cin, dg, j->wf, bias, c->cout);
-        for (int o = 0; o < c->cout; o++)
-            for (int r = 0; r < c->h; r++)
-                memcpy(j->y + b * out_s + o * hw + (int64_t)r * c->w,
-                       yw + o * dg->npad + (int64_t)r * dg->wp, (size_t)c->w * sizeof(float));
+        nn_direct_unpad(j->y + b * out_s, yw, dg->npad, c->cout, dg);
     }
 }
 
@@ -594,10 +595,7 @@ static void conv_bwd_direct_task(void *arg, int s, int thread) {
         if (!j->dx) continue;
         nn_direct_pad(dpad, dyb, c->cout, dg);
         nn_direct_conv(yw, dg->npad, dpad, c->cout, dg, j->wf, NULL, c->cin);
-        for (int ci = 0; ci < c->cin; ci++)
-            for (int r = 0; r < c->h; r++)
-                memcpy(j->dx + b * in_s + ci * hw + (int64_t)r * c->w,
-                       yw + ci * dg->npad + (int64_t)r * dg->wp, (size_t)c->w * sizeof(float));
+        nn_direct_unpad(j->dx + b * in_s, yw, dg->npad, c->cin, dg);
     }
     nn_direct_dwt_add(dw, dwt, c->cout, c->kk);
 }

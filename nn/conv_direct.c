@@ -66,6 +66,14 @@ void nn_direct_pad(float *restrict dst, const float *restrict src, int c, const 
     }
 }
 
+void nn_direct_unpad(float *restrict dst, const float *restrict src, int64_t ld, int c,
+                     const nn_direct_geom *g) {
+    for (int ci = 0; ci < c; ci++)
+        for (int r = 0; r < g->h; r++)
+            memcpy(dst + ((int64_t)ci * g->h + r) * g->w, src + ci * ld + (int64_t)r * g->wp,
+                   (size_t)g->w * sizeof(float));
+}
+
 void nn_direct_pack(float *restrict apk, const float *restrict a, int m, int kk) {
     int m4 = (m + 3) / 4 * 4;
     for (int mb = 0; mb < m4 / 4; mb++)

@@ -31,6 +31,10 @@ bool nn_direct_available(void);
 void nn_direct_geom_init(nn_direct_geom *g, int h, int w);
 /* Copy c planes of h x w into the interiors of dst's padded planes. */
 void nn_direct_pad(float *restrict dst, const float *restrict src, int c, const nn_direct_geom *g);
+/* dst (c planes of h x w) = the first w columns of each of the h rows of src's c channels
+ * (row stride wp, channel stride ld): nn_direct_conv's output without its garbage. */
+void nn_direct_unpad(float *restrict dst, const float *restrict src, int64_t ld, int c,
+                     const nn_direct_geom *g);
 /* Pack a (m, kk) row-major into (ceil(m/4), kk, 4) blocks, rows past m zero. */
 void nn_direct_pack(float *restrict apk, const float *restrict a, int m, int kk);
 /* y (4*ceil(m/4) rows, row stride ldy >= npad) = bias + A . B, where A is packed (m rows,
