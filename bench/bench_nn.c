@@ -9,8 +9,10 @@
  *
  *   build/bench/bench_nn [--threads N] [--batch B] [--rounds R] [--layers]
  * --layers adds one line per layer with its forward (training mode), backward and
- * evaluation forward CPU time (all threads) at batch B. $HQCNN_NN_NO_FOLD=1 times the
- * evaluation forward without batch-norm folding (the reference path).
+ * evaluation forward CPU time (all threads) at batch B, and for convolutions the path
+ * ("conv": "direct" kernels or "im2col" + sgemm). $HQCNN_NN_NO_FOLD=1 times the
+ * evaluation forward without batch-norm folding (the reference path), $HQCNN_NN_DIRECT=0
+ * the convolutions on im2col + sgemm.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -174,12 +176,16 @@ static int bench_model(const char *name, const char *cfg_path, int threads, int 
         for (int i = 0; i < nl; i++) {
             hq_layer *l = hq_model_layer(m, i);
             if (l->alias) continue;
+            bool conv = !strcmp(hq_layer_type(l), "conv2d");
             printf("{\"bench\":\"nn_%s_layer\",\"layer\":%d,\"type\":\"%s%s\",\"batch\":%d,"
                    "\"forward_cpu_ms\":%.3f,\"backward_cpu_ms\":%.3f,"
-                   "\"eval_forward_cpu_ms\":%.3f%s}\n",
+                   "\"eval_forward_cpu_ms\":%.3f%s%s}\n",
                    name, i, hq_layer_type(l), l->fuse_relu ? "+relu" : "", n, 1e3 * tf[i] / reps,
                    1e3 * tb[i] / reps, 1e3 * te[i] / reps,
-                   l->fold ? ",\"eval\":\"batch norm folded in\"" : "");
+                   l->fold ? ",\"eval\":\"batch norm folded in\"" : "",
+                   !conv                 ? ""
+                   : nn_conv2d_direct(l) ? ",\"conv\":\"direct\""
+                                         : ",\"conv\":\"im2col\"");
         }
         hq_free(tf);
         hq_free(tb);
