@@ -164,11 +164,12 @@ static bool expect_direct(const char *mode, int k, int stride, int pad, int h, i
            pad == 1 && h >= 4 && w >= 4;
 }
 
-static void set_direct_mode(const char *mode) {
-    if (mode)
-        setenv("HQCNN_NN_DIRECT", mode, 1);
-    else
-        unsetenv("HQCNN_NN_DIRECT");
+/* hq_layer_create with $HQCNN_NN_DIRECT set to mode (NULL: unset), unset again after */
+static hq_status create_in_mode(const char *json, hq_shape in, const char *mode, hq_layer **l) {
+    if (mode) setenv("HQCNN_NN_DIRECT", mode, 1);
+    hq_status st = hq_layer_create(json, in, l);
+    unsetenv("HQCNN_NN_DIRECT");
+    return st;
 }
 
 /* both conv2d paths: direct kernels where eligible (NULL), im2col + sgemm ("0") */
@@ -182,9 +183,7 @@ static void conv_vs_ref(const conv_case *cc, int threads, const char *mode) {
              cc->cout, cc->k, cc->stride, cc->pad, cc->bias ? "true" : "false");
     hq_shape in = hq_shape4(cc->n, cc->cin, cc->h, cc->w);
     hq_layer *l;
-    set_direct_mode(mode);
-    HQ_REQUIRE_OK(hq_layer_create(json, in, &l));
-    set_direct_mode(NULL);
+    HQ_REQUIRE_OK(create_in_mode(json, in, mode, &l));
     HQ_CHECKF(nn_conv2d_direct(l) == expect_direct(mode, cc->k, cc->stride, cc->pad, cc->h, cc->w),
               "%s on (%d,%d,%d,%d), HQCNN_NN_DIRECT=%s: wrong path", json, cc->n, cc->cin, cc->h,
               cc->w, mode ? mode : "(unset)");
@@ -290,9 +289,7 @@ HQ_TEST(nn_conv2d_reused_buffers_stay_valid) {
                  "\"padding\":%d}",
                  cout, k, stride, pad);
         hq_layer *l;
-        set_direct_mode(mode);
-        HQ_REQUIRE_OK(hq_layer_create(json, hq_shape4(19, cin, 7, 7), &l));
-        set_direct_mode(NULL);
+        HQ_REQUIRE_OK(create_in_mode(json, hq_shape4(19, cin, 7, 7), mode, &l));
         HQ_CHECK(nn_conv2d_direct(l) == expect_direct(mode, k, stride, pad, 7, 7));
         HQ_REQUIRE_OK(hq_layer_init(l, 3));
         hq_shape os = hq_layer_out_shape(l);
@@ -372,9 +369,7 @@ static void fold_vs_ref(const fold_case *fc, int threads, const char *mode) {
              : fc->mode == 1 ? ",\"relu\":true"
                              : "");
     hq_layer *conv, *bn;
-    set_direct_mode(mode);
-    HQ_REQUIRE_OK(hq_layer_create(cj, hq_shape4(fc->n, fc->cin, fc->h, fc->w), &conv));
-    set_direct_mode(NULL);
+    HQ_REQUIRE_OK(create_in_mode(cj, hq_shape4(fc->n, fc->cin, fc->h, fc->w), mode, &conv));
     HQ_CHECK(nn_conv2d_direct(conv) == expect_direct(mode, fc->k, fc->s, fc->p, fc->h, fc->w));
     hq_shape cs = hq_layer_out_shape(conv);
     HQ_REQUIRE_OK(hq_layer_create(bj, cs, &bn));
