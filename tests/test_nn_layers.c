@@ -166,7 +166,10 @@ static bool expect_direct(const char *mode, int k, int stride, int pad, int h, i
 
 /* hq_layer_create with $HQCNN_NN_DIRECT set to mode (NULL: unset), unset again after */
 static hq_status create_in_mode(const char *json, hq_shape in, const char *mode, hq_layer **l) {
-    if (mode) setenv("HQCNN_NN_DIRECT", mode, 1);
+    if (mode)
+        setenv("HQCNN_NN_DIRECT", mode, 1);
+    else
+        unsetenv("HQCNN_NN_DIRECT");
     hq_status st = hq_layer_create(json, in, l);
     unsetenv("HQCNN_NN_DIRECT");
     return st;
