@@ -272,8 +272,7 @@ typedef struct conv_job {
     const float *dy; /* backward: (n, cout, ho, wo) */
     float *dx;       /* backward: (n, cin, h, w) or NULL */
     float *part;     /* backward: per-slot partial grads */
-    const float *wf; /* backward: flipped kernel (cin, cout*k*k); direct path: the packed
-                      * weights of the call (forward or flipped) */
+    const float *wf; /* backward: flipped kernel (cin, cout*k*k); direct path: packed */
     int n, n_slots;
 } conv_job;
 
@@ -311,33 +310,21 @@ static void conv_fwd_task(void *arg, int s, int thread) {
     }
 }
 
-/* the direct path: one image at a time, padded, convolved into (ceil4(cout), npad) and
- * compacted (the output rows are w of every wp columns) */
-static void conv_fwd_direct_task(void *arg, int s, int thread) {
-    conv_job *j = arg;
-    hq_layer *l = j->l;
-    conv_ctx *c = l->ctx;
-    const nn_direct_geom *dg = &c->dg;
-    float *xpad = nn_private(l, thread), *yw = nn_scratch_thread(l, thread);
-    const float *bias = c->bias ? l->params[1].data : NULL;
-    int64_t in_s = (int64_t)c->cin * c->h * c->w, out_s = (int64_t)c->cout * c->h * c->w;
-    int b1 = nn_slot_begin(j->n, j->n_slots, s + 1);
-    for (int b = nn_slot_begin(j->n, j->n_slots, s); b < b1; b++) {
-        nn_direct_pad(xpad, j->x + b * in_s, c->cin, dg);
-        nn_direct_conv(yw, dg->npad, xpad, c->cin, dg, j->wf, bias, c->cout);
-        nn_direct_unpad(j->y + b * out_s, yw, dg->npad, c->cout, dg);
-    }
-}
+/* The direct path's forward (defined with the folded evaluation below): y = the
+ * convolution with weights w (cout, K) and bias (may be NULL), then relu / 2x2 pool. */
+static void conv_direct_forward(hq_layer *l, float *y, const float *x, int n, const float *w,
+                                const float *bias, bool relu, bool pool);
 
 static hq_status conv_forward(hq_layer *l, float *y, const float *x, int n, const hq_pass *pass) {
     HQ_UNUSED(pass);
     conv_ctx *c = l->ctx;
-    conv_job j = {.l = l, .y = y, .x = x, .n = n, .n_slots = nn_n_slots(n)};
     if (c->direct) {
-        j.wf = conv_apk(l);
-        nn_direct_pack(conv_apk(l), l->params[0].data, c->cout, c->kk);
+        conv_direct_forward(l, y, x, n, l->params[0].data, c->bias ? l->params[1].data : NULL,
+                            false, false);
+        return HQ_OK;
     }
-    nn_pool_run(l->pool, j.n_slots, c->direct ? conv_fwd_direct_task : conv_fwd_task, &j);
+    conv_job j = {.l = l, .y = y, .x = x, .n = n, .n_slots = nn_n_slots(n)};
+    nn_pool_run(l->pool, j.n_slots, conv_fwd_task, &j);
     return HQ_OK;
 }
 
@@ -357,8 +344,8 @@ typedef struct conv_fold_job {
     hq_layer *l;
     float *y;        /* (n, cout, ho, wo), or (n, cout, ho/2, wo/2) when pooled */
     const float *x;  /* (n, cin, h, w) */
-    const float *wf; /* folded weights (cout, K) */
-    const float *bf; /* folded bias (cout) */
+    const float *wf; /* folded weights (cout, K); direct path: packed, maybe unfolded */
+    const float *bf; /* folded bias (cout); direct path: the conv's bias or NULL */
     bool relu, pool;
     int n, n_slots;
 } conv_fold_job;
@@ -444,7 +431,10 @@ static void conv_fold_task(void *arg, int s, int thread) {
     }
 }
 
-static void conv_fold_direct_task(void *arg, int s, int thread) {
+/* the direct path, training forward or folded evaluation: one image at a time, padded,
+ * convolved into (ceil4(cout), npad) and stored without the padding columns (fold_store:
+ * a plain copy without relu and pool) */
+static void conv_direct_fwd_task(void *arg, int s, int thread) {
     conv_fold_job *j = arg;
     hq_layer *l = j->l;
     conv_ctx *c = l->ctx;
@@ -459,6 +449,22 @@ static void conv_fold_direct_task(void *arg, int s, int thread) {
         for (int o = 0; o < c->cout; o++)
             fold_store(j, j->y + ((int64_t)b * c->cout + o) * plane, yw + o * dg->npad, dg->wp);
     }
+}
+
+static void conv_direct_forward(hq_layer *l, float *y, const float *x, int n, const float *w,
+                                const float *bias, bool relu, bool pool) {
+    conv_ctx *c = l->ctx;
+    conv_fold_job j = {.l = l,
+                       .y = y,
+                       .x = x,
+                       .wf = conv_apk(l),
+                       .bf = bias,
+                       .relu = relu,
+                       .pool = pool,
+                       .n = n,
+                       .n_slots = nn_n_slots(n)};
+    nn_direct_pack(conv_apk(l), w, c->cout, c->kk);
+    nn_pool_run(l->pool, j.n_slots, conv_direct_fwd_task, &j);
 }
 
 hq_status nn_conv2d_forward_folded(hq_layer *l, const hq_layer *bn, float *y, const float *x,
@@ -476,6 +482,10 @@ hq_status nn_conv2d_forward_folded(hq_layer *l, const hq_layer *bn, float *y, co
         for (int q = 0; q < c->kk; q++) wf[(int64_t)o * c->kk + q] = w[(int64_t)o * c->kk + q] * a;
         bf[o] = (bias ? bias[o] : 0.0f) * a + bf[o];
     }
+    if (c->direct) {
+        conv_direct_forward(l, y, x, n, wf, bf, relu, pool);
+        return HQ_OK;
+    }
     conv_fold_job j = {.l = l,
                        .y = y,
                        .x = x,
@@ -485,11 +495,7 @@ hq_status nn_conv2d_forward_folded(hq_layer *l, const hq_layer *bn, float *y, co
                        .pool = pool,
                        .n = n,
                        .n_slots = nn_n_slots(n)};
-    if (c->direct) {
-        j.wf = conv_apk(l);
-        nn_direct_pack(conv_apk(l), wf, c->cout, c->kk);
-    }
-    nn_pool_run(l->pool, j.n_slots, c->direct ? conv_fold_direct_task : conv_fold_task, &j);
+    nn_pool_run(l->pool, j.n_slots, conv_fold_task, &j);
     return HQ_OK;
 }
 
