@@ -124,6 +124,17 @@ void hq_softmax_rows(float *probs, const float *logits, int n, int c) {
     }
 }
 
+void hq_scores_unweight(float *probs, const float *weights, int64_t n, int c) {
+    for (int64_t i = 0; i < n; i++) {
+        float *p = probs + i * c;
+        double s = 0;
+        for (int k = 0; k < c; k++) s += weights[k] > 0 ? (double)p[k] / weights[k] : 0.0;
+        if (!(s > 0)) continue;
+        for (int k = 0; k < c; k++)
+            p[k] = weights[k] > 0 ? (float)((double)p[k] / weights[k] / s) : 0.0f;
+    }
+}
+
 hq_status hq_loss_balanced_weights(float *weights, const int32_t *labels, int64_t n, int c) {
     if (!weights || !labels || n < 1 || c < 1)
         return hq_failf(NULL, HQ_ERR_INVALID_ARG,

@@ -66,6 +66,18 @@ hq_status hq_loss_balanced_weights(float *weights, const int32_t *labels, int64_
 /* probs (n, c) = softmax of each row of logits (n, c); probs may equal logits. */
 void hq_softmax_rows(float *probs, const float *logits, int n, int c);
 
+/*
+ * Undo class weights in predicted probabilities (the prior correction of Saerens, Latinne
+ * and Decaestecker, 2002). A weighted cross-entropy is minimised by q(k|x) proportional to
+ * w[k] p(k|x), so each row of probs (n, c) is rewritten in place as
+ *     p(k|x) = (q(k|x) / w[k]) / sum_j q(j|x) / w[j]
+ * (computed in double). A class of weight 0 (absent from the training labels) gets
+ * probability 0; a row left with no mass is not changed. For two classes the positive
+ * score stays a strictly increasing function of the old one, so the binary ROC AUC is
+ * unchanged and only the 0.5 threshold moves; multi-class AUC and every argmax may change.
+ */
+void hq_scores_unweight(float *probs, const float *weights, int64_t n, int c);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "nn/loss.h"
+#include "nn/metrics.h"
 #include "nn/optim.h"
 #include "tests/hq_test.h"
 
@@ -190,6 +191,57 @@ HQ_TEST(nn_loss_balanced_weights) {
     HQ_CHECK_FAILS(hq_loss_balanced_weights(w, lab, 546, 2), HQ_ERR_INVALID_ARG,
                    "label 7 of sample 5 out of range [0, 2)");
     hq_free(lab);
+}
+
+HQ_TEST(nn_loss_scores_unweight) {
+    /* hand values: (0.6, 0.4) / (2, 0.5) = (0.3, 0.8) -> (3/11, 8/11) */
+    float a[2] = {0.6f, 0.4f};
+    hq_scores_unweight(a, (const float[]){2.0f, 0.5f}, 1, 2);
+    HQ_CHECK_NEAR(a[0], 3.0 / 11, 1e-7);
+    HQ_CHECK_NEAR(a[1], 8.0 / 11, 1e-7);
+    /* a class of weight 0 gets 0: (0.2, 0.5, 0.3) / (1, 2, 0) -> (0.2, 0.25, 0) / 0.45 */
+    float b[6] = {0.2f, 0.5f, 0.3f, 0.0f, 0.0f, 1.0f};
+    hq_scores_unweight(b, (const float[]){1.0f, 2.0f, 0.0f}, 2, 3);
+    HQ_CHECK_NEAR(b[0], 0.2 / 0.45, 1e-7);
+    HQ_CHECK_NEAR(b[1], 0.25 / 0.45, 1e-7);
+    HQ_CHECK(b[2] == 0.0f);
+    HQ_CHECK(b[3] == 0.0f && b[4] == 0.0f && b[5] == 1.0f); /* no mass left: unchanged */
+    /* it inverts the weighted loss's minimiser. For a posterior p and weights w, the
+     * expected weighted cross-entropy sum_y p_y w_y (-log s_y) has zero gradient where
+     * s = q = w p / sum(w p): the loss of one row per class y with class weights p_y w_y
+     * (logits log q) must have gradient rows summing to 0, and unweighting q gives p. */
+    const float w[4] = {0.4f, 1.7f, 3.0f, 0.9f};
+    for (int t = 0; t < 3; t++) {
+        float p[4], q[16], lg[16], d[16], cw[4];
+        double z = 0, loss;
+        for (int k = 0; k < 4; k++) p[k] = (float)(1 + ((k + 1) * (t + 2)) % 5);
+        for (int k = 0; k < 4; k++) z += p[k];
+        for (int k = 0; k < 4; k++) p[k] = (float)(p[k] / z);
+        z = 0;
+        for (int k = 0; k < 4; k++) z += (double)w[k] * p[k];
+        for (int k = 0; k < 4; k++) q[k] = (float)(w[k] * p[k] / z), cw[k] = w[k] * p[k];
+        for (int r = 0; r < 16; r++) lg[r] = logf(q[r % 4]);
+        HQ_REQUIRE_OK(hq_loss_softmax_ce(&loss, d, lg, (const int32_t[]){0, 1, 2, 3}, cw, 4, 4));
+        for (int k = 0; k < 4; k++)
+            HQ_CHECK_NEAR(d[k] + d[4 + k] + d[8 + k] + d[12 + k], 0.0, 1e-6);
+        hq_scores_unweight(q, w, 1, 4);
+        for (int k = 0; k < 4; k++) HQ_CHECK_NEAR(q[k], p[k], 1e-6);
+    }
+    /* binary: the positive score stays in the same order, so the ROC AUC is unchanged */
+    enum { N = 40 };
+    float sc[2 * N];
+    int32_t lab[N];
+    for (int i = 0; i < N; i++) {
+        float p1 = 0.02f + 0.024f * (float)((i * 17) % N); /* distinct, 0.024 apart */
+        sc[2 * i] = 1 - p1, sc[2 * i + 1] = p1;
+        lab[i] = (i * 7) % 3 == 0;
+    }
+    double auc0, auc1;
+    HQ_REQUIRE_OK(hq_metrics_auc(HQ_TASK_BINARY, lab, sc, N, 2, &auc0));
+    hq_scores_unweight(sc, (const float[]){546.0f / 294, 546.0f / 798}, N, 2);
+    HQ_REQUIRE_OK(hq_metrics_auc(HQ_TASK_BINARY, lab, sc, N, 2, &auc1));
+    HQ_CHECK(auc0 > 0.1 && auc0 < 0.9);
+    HQ_CHECK(auc1 == auc0);
 }
 
 HQ_TEST(nn_loss_errors) {
