@@ -153,10 +153,15 @@ static const char eval_usage[] =
     "usage: hqcnn eval WEIGHTS|RUN [--split test|val|train] [options]\n"
     "\n"
     "Evaluate a weight file (.hqw) or a run's best weights on a dataset split with the\n"
-    "MedMNIST metrics (ACC, AUC, F1, confusion matrix).\n"
+    "MedMNIST metrics (ACC, AUC, F1, confusion matrix). Images are scored as the run\n"
+    "scored them (its train.tta and train.prior_correction; a weight file in a run\n"
+    "directory follows that run's config.json), so a run's test split gives its metrics.\n"
     "\n"
     "  --split S        split to evaluate (default test)\n"
     "  --dataset NAME   dataset (default: the run's)\n"
+    "  --tta T          none or hflip (default: the run's train.tta)\n"
+    "  --prior-correction on|off  divide the scores by the class weights of the run's\n"
+    "                   loss (default: the run's train.prior_correction)\n"
     "  --data-dir DIR   directory searched first for the dataset file\n"
     "  --backend NAME   quantum backend: sv (exact, default) or a shot-based one\n"
     "  --options JSON   that backend's options\n"
@@ -167,13 +172,15 @@ static const char eval_usage[] =
 
 int hq_cmd_eval(int argc, char **argv) {
     const char *split = "test", *dataset = NULL, *data_dir = NULL, *backend = NULL, *options = NULL,
-               *shots = NULL, *threads = NULL, *db = NULL;
+               *shots = NULL, *threads = NULL, *db = NULL, *tta = NULL, *prior = NULL;
     bool json = false;
-    const hq_cli_opt opts[] = {{"--split", &split, NULL},       {"--dataset", &dataset, NULL},
-                               {"--data-dir", &data_dir, NULL}, {"--backend", &backend, NULL},
-                               {"--options", &options, NULL},   {"--shots", &shots, NULL},
-                               {"--threads", &threads, NULL},   {"--db", &db, NULL},
-                               {"--json", NULL, &json}};
+    const hq_cli_opt opts[] = {
+        {"--split", &split, NULL},       {"--dataset", &dataset, NULL},
+        {"--data-dir", &data_dir, NULL}, {"--backend", &backend, NULL},
+        {"--options", &options, NULL},   {"--shots", &shots, NULL},
+        {"--threads", &threads, NULL},   {"--db", &db, NULL},
+        {"--tta", &tta, NULL},           {"--prior-correction", &prior, NULL},
+        {"--json", NULL, &json}};
     const char *pos[1];
     int n_pos,
         rc = hq_cli_parse(argc, argv, 1, opts, HQ_ARRAY_LEN(opts), pos, 1, &n_pos, eval_usage);
@@ -191,7 +198,9 @@ int hq_cmd_eval(int argc, char **argv) {
                       .backend = backend,
                       .backend_options = options,
                       .shots = nshots,
-                      .threads = (int)nthreads};
+                      .threads = (int)nthreads,
+                      .tta = tta,
+                      .prior = prior};
     hq_metrics m;
     int64_t cm[1024];
     int64_t n_cm = 0;

@@ -142,22 +142,11 @@ static hq_status parse_model(ctx *x, const cJSON *v) {
 static hq_status parse_train(ctx *x, const cJSON *t) {
     hq_train_config *c = x->c;
     if (!t) return HQ_OK;
-    static const char *const keys[] = {"epochs",
-                                       "batch_size",
-                                       "seed",
-                                       "threads",
-                                       "optimizer",
-                                       "class_weights",
-                                       "augment",
-                                       "select",
-                                       "checkpoint_every",
-                                       "keep_checkpoints",
-                                       "subset",
-                                       "ema",
-                                       "tta",
-                                       "label_smoothing",
-                                       "mixup",
-                                       NULL};
+    static const char *const keys[] = {
+        "epochs",           "batch_size", "seed",   "threads",          "optimizer",
+        "class_weights",    "augment",    "select", "checkpoint_every", "keep_checkpoints",
+        "subset",           "ema",        "tta",    "label_smoothing",  "mixup",
+        "prior_correction", NULL};
     hq_status st = check_keys(t, "train", keys);
     if (st == HQ_OK) st = get_int(t, "epochs", "train", 1, 100000, &c->epochs);
     if (st == HQ_OK) st = get_int(t, "batch_size", "train", 1, 4096, &c->batch_size);
@@ -225,6 +214,13 @@ static hq_status parse_train(ctx *x, const cJSON *t) {
             c->tta_hflip = true;
         else
             st = bad("train.tta", "must be \"none\" or \"hflip\"", NULL);
+    }
+    const cJSON *pc = cJSON_GetObjectItemCaseSensitive(t, "prior_correction");
+    if (st == HQ_OK && pc && !cJSON_IsNull(pc)) {
+        if (!cJSON_IsBool(pc))
+            st = bad("train.prior_correction", "must be true or false", NULL);
+        else
+            c->prior_correction = cJSON_IsTrue(pc);
     }
     char sel[32] = "";
     if (st == HQ_OK) st = get_str(t, "select", "train", sel, sizeof sel);
@@ -402,6 +398,7 @@ hq_status hq_train_config_to_json(const hq_train_config *c, hq_sbuf *o) {
         hq_sbuf_puts(o, ",\"mixup\":");
         hq_sbuf_put_double(o, c->mixup);
     }
+    if (c->prior_correction) hq_sbuf_puts(o, ",\"prior_correction\":true");
     hq_sbuf_putc(o, '}');
     hq_sbuf_puts(o, ",\"quantum\":{\"backend\":");
     hq_sbuf_put_json_str(o, c->backend);

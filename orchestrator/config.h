@@ -23,6 +23,12 @@
  *                                          than ~1000 steps never reaches 0.99
  *       "tta": "none" | "hflip",           test-time augmentation: average the scores of
  *                                          each image and its mirror image
+ *       "prior_correction": false,         divide the evaluation scores by the class
+ *                                          weights and renormalise: a weighted loss learns
+ *                                          w_k p(k|x) (normalised), this gives back p(k|x),
+ *                                          so ACC's 0.5 threshold / argmax follows the data's
+ *                                          class balance; binary AUC is unchanged (nn/loss.h
+ *                                          hq_scores_unweight). No effect without weights
  *       "label_smoothing": 0,              eps in [0, 1): train against (1 - eps) onehot +
  *                                          eps / classes, composed with the class weights
  *                                          as PyTorch's label_smoothing (nn/loss.h); 0 = off
@@ -92,6 +98,8 @@ typedef struct hq_train_config {
     hq_select select;       /* best-epoch criterion */
     double ema;             /* weight EMA decay in [0, 1), 0 = off */
     bool tta_hflip;         /* average scores over the image and its mirror */
+    bool prior_correction;  /* evaluation scores divided by the class weights, renormalised
+                               (undoes the weighted loss's shift of the posterior) */
     double label_smoothing; /* eps in [0, 1), 0 = off */
     double mixup;           /* Beta(alpha, alpha) parameter alpha, 0 = off */
     int checkpoint_every;   /* steps, >= 1 */

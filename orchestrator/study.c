@@ -42,10 +42,11 @@ typedef struct study {
     int q; /* index of the quantum layer */
     int n_layers;
     hq_dataset *d;
-    int64_t n_img;   /* test images evaluated */
-    bool tta;        /* scores averaged over each image and its mirror (the run's "tta") */
-    int64_t n;       /* circuit rows: the images, then (tta) their mirrors */
-    int nq, K, D, S; /* qubits, observables (2 nq), outcomes (2^nq), symbols */
+    int64_t n_img;      /* test images evaluated */
+    bool tta;           /* scores averaged over each image and its mirror (the run's "tta") */
+    hq_scoring scoring; /* the run's scoring (tta, prior correction) */
+    int64_t n;          /* circuit rows: the images, then (tta) their mirrors */
+    int nq, K, D, S;    /* qubits, observables (2 nq), outcomes (2^nq), symbols */
     const hq_circuit *tmpl;
     hq_circuit *meas[2]; /* template + basis change (Z, X) + measurements */
     double *sym;         /* (n, S) symbol values of every row */
@@ -98,65 +99,29 @@ static hq_status measured_template(const hq_circuit *t, int basis, hq_circuit **
 
 static hq_status load_model(study *s) {
     const hq_study_opts *o = s->o;
-    char weights[2300] = "", ds[64] = "";
-    hq_status st = HQ_OK;
-    if (o->dataset) snprintf(ds, sizeof ds, "%s", o->dataset);
-    if (hq_file_exists(o->what)) {
-        snprintf(weights, sizeof weights, "%s", o->what);
+    hq_eval_target tg;
+    hq_status st = hq_eval_target_find(o->what, s->db, hq_jobdb_path(s->db), &tg);
+    if (st) return st;
+    char weights[2300], ds[64];
+    snprintf(weights, sizeof weights, "%s", tg.weights);
+    snprintf(ds, sizeof ds, "%s", o->dataset ? o->dataset : tg.dataset);
+    if (tg.run_id) {
+        snprintf(s->run_name, sizeof s->run_name, "study-%s", tg.run_name);
+    } else {
         char hex[HQ_SHA256_HEX_LEN];
         snprintf(s->run_name, sizeof s->run_name, "study-%s", o->what);
         if (hq_sha256_hex(o->what, strlen(o->what), hex) == HQ_OK) {
             hex[12] = '\0';
             snprintf(s->run_name, sizeof s->run_name, "study-file-%s", hex);
         }
-        /* a run directory's config.json names the dataset and the test-time augmentation */
-        char cfg_path[2400], *text = NULL;
-        size_t len;
-        hq_path_dirname(cfg_path, sizeof cfg_path, o->what);
-        snprintf(cfg_path + strlen(cfg_path), sizeof cfg_path - strlen(cfg_path), "/config.json");
-        if (hq_file_exists(cfg_path) && hq_file_read(cfg_path, 1 << 22, &text, &len) == HQ_OK) {
-            cJSON *c = cJSON_Parse(text);
-            const cJSON *dn = cJSON_GetObjectItemCaseSensitive(c, "dataset");
-            const cJSON *tt = cJSON_GetObjectItemCaseSensitive(
-                cJSON_GetObjectItemCaseSensitive(c, "train"), "tta");
-            if (!ds[0] && cJSON_IsString(dn)) snprintf(ds, sizeof ds, "%s", dn->valuestring);
-            if (!o->tta && cJSON_IsString(tt)) s->tta = !strcmp(tt->valuestring, "hflip");
-            cJSON_Delete(c);
-        }
-        hq_free(text);
-        hq_clear_error();
-        if (!ds[0])
-            return hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                            "a weight file does not name its dataset: add --dataset NAME");
-    } else {
-        hq_jobdb_run jr;
-        memset(&jr, 0, sizeof jr);
-        int64_t id;
-        st = hq_parse_i64(o->what, 1, INT64_MAX, &id) == HQ_OK
-                 ? hq_jobdb_run_get(s->db, id, &jr)
-                 : hq_jobdb_run_find(s->db, o->what, &jr);
-        if (st == HQ_ERR_NOT_FOUND)
-            return hq_failf(NULL, st,
-                            "'%s' is neither a weight file nor a run of %s (see 'hqcnn runs')",
-                            o->what, hq_jobdb_path(s->db));
-        if (st) return st;
-        cJSON *c = cJSON_Parse(jr.config_json);
-        const cJSON *od = c ? cJSON_GetObjectItemCaseSensitive(c, "out_dir") : NULL;
-        const cJSON *dn = c ? cJSON_GetObjectItemCaseSensitive(c, "dataset") : NULL;
-        const cJSON *tt = c ? cJSON_GetObjectItemCaseSensitive(
-                                  cJSON_GetObjectItemCaseSensitive(c, "train"), "tta")
-                            : NULL;
-        if (!o->tta && cJSON_IsString(tt)) s->tta = !strcmp(tt->valuestring, "hflip");
-        if (od && cJSON_IsString(od))
-            snprintf(weights, sizeof weights, "%s/best.hqw", od->valuestring);
-        if (!ds[0] && dn && cJSON_IsString(dn)) snprintf(ds, sizeof ds, "%s", dn->valuestring);
-        cJSON_Delete(c);
-        snprintf(s->run_name, sizeof s->run_name, "study-%s", jr.name);
-        hq_jobdb_run_clear(&jr);
-        if (!weights[0] || !hq_file_exists(weights))
-            return hq_failf(NULL, HQ_ERR_NOT_FOUND, "run '%s' has no best weights (%s) yet",
-                            o->what, weights);
     }
+    /* scored as the run scored its test split: its tta and prior correction */
+    if (tg.config_json) st = hq_scoring_of_config(tg.config_json, o->data_dir, -1, &s->scoring);
+    hq_eval_target_clear(&tg);
+    if (st) return st;
+    if (!ds[0])
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                        "a weight file does not name its dataset: add --dataset NAME");
     hq_model_opts mo = {.max_batch = EVAL_BATCH, .threads = o->threads};
     st = hq_model_create_from_weights(weights, &mo, &s->m);
     if (st) return st;
@@ -183,7 +148,8 @@ static hq_status load_model(study *s) {
                         hq_model_classes(s->m), ds, s->d->n_classes);
     if (o->tta && strcmp(o->tta, "none") && strcmp(o->tta, "hflip"))
         return hq_failf(NULL, HQ_ERR_INVALID_ARG, "unknown tta '%s' (none, hflip)", o->tta);
-    if (o->tta) s->tta = !strcmp(o->tta, "hflip");
+    if (o->tta) s->scoring.tta_hflip = !strcmp(o->tta, "hflip");
+    s->tta = s->scoring.tta_hflip;
     s->n_img = o->subset > 0 && o->subset < s->d->n ? o->subset : s->d->n;
     s->n = s->n_img * (s->tta ? 2 : 1);
     for (int b = 0; b < 2 && st == HQ_OK; b++) st = measured_template(s->tmpl, b, &s->meas[b]);
@@ -267,6 +233,7 @@ static hq_status head_metrics(study *s, const double *expect, hq_metrics *m, flo
     /* with tta: the mean of the image's and its mirror's scores */
     for (int64_t r = 0; st == HQ_OK && s->tta && r < s->n_img * C; r++)
         scores[r] = 0.5f * (scores[r] + scores[s->n_img * C + r]);
+    if (st == HQ_OK && s->scoring.unweight) hq_scores_unweight(scores, s->scoring.w, s->n_img, C);
     if (st == HQ_OK) st = hq_metrics_evaluate(s->d->task, s->d->labels, scores, s->n_img, C, m);
     hq_free(e);
     if (st == HQ_OK && scores_out)

@@ -50,6 +50,7 @@ typedef struct trainer {
     hq_augment aug;
     float cw[HQ_CONFIG_MAX_CLASSES];
     const float *cwp;
+    hq_scoring scoring; /* how evaluation turns logits into scores */
     /* shot-based quantum backend */
     hq_backend *be;
     hq_qexec *qx;
@@ -122,6 +123,35 @@ static hq_status load_data(trainer *t) {
     return HQ_OK;
 }
 
+hq_status hq_train_class_weights(const hq_train_config *c, const hq_dataset *train, float *cw,
+                                 bool *weighted) {
+    int C = train->n_classes;
+    *weighted = c->cw_mode != HQ_CW_NONE;
+    if (*weighted && C > HQ_CONFIG_MAX_CLASSES)
+        return hq_failf(NULL, HQ_ERR_UNSUPPORTED, "too many classes (%d) for class weights", C);
+    if (c->cw_mode == HQ_CW_LIST) {
+        if (c->n_cw != C)
+            return hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                            "config: train.class_weights has %d values, %s has %d classes", c->n_cw,
+                            c->dataset, C);
+        memcpy(cw, c->cw, (size_t)C * sizeof *cw);
+    } else if (c->cw_mode == HQ_CW_BALANCED) {
+        int64_t counts[HQ_CONFIG_MAX_CLASSES] = {0};
+        hq_status st = hq_dataset_class_counts(train, counts);
+        if (st) return st;
+        for (int k = 0; k < C; k++)
+            cw[k] = counts[k] ? (float)((double)train->n / ((double)C * (double)counts[k])) : 0.0f;
+    }
+    return HQ_OK;
+}
+
+static void scoring_init(hq_scoring *sc, const hq_train_config *c, const float *cw, int C) {
+    memset(sc, 0, sizeof *sc);
+    sc->tta_hflip = c->tta_hflip;
+    sc->unweight = c->prior_correction && cw;
+    if (sc->unweight) memcpy(sc->w, cw, (size_t)C * sizeof *cw);
+}
+
 static hq_status build_model(trainer *t) {
     const hq_dataset *d = t->ds[HQ_SPLIT_TRAIN];
     t->max_batch = HQ_MAX(t->cfg.batch_size, EVAL_BATCH);
@@ -137,25 +167,11 @@ static hq_status build_model(trainer *t) {
     if (st) return hq_fail_prefix(NULL, st, "config: train.optimizer");
     st = hq_augment_parse(t->cfg.augment_json, &t->aug);
     if (st) return st;
-    /* class weights */
-    int C = d->n_classes;
-    if (t->cfg.cw_mode == HQ_CW_LIST) {
-        if (t->cfg.n_cw != C)
-            return hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                            "config: train.class_weights has %d values, %s has %d classes",
-                            t->cfg.n_cw, t->cfg.dataset, C);
-        memcpy(t->cw, t->cfg.cw, (size_t)C * sizeof *t->cw);
-        t->cwp = t->cw;
-    } else if (t->cfg.cw_mode == HQ_CW_BALANCED) {
-        int64_t counts[HQ_CONFIG_MAX_CLASSES] = {0};
-        if (C > HQ_CONFIG_MAX_CLASSES)
-            return hq_failf(NULL, HQ_ERR_UNSUPPORTED, "too many classes (%d)", C);
-        st = hq_dataset_class_counts(d, counts);
-        if (st) return st;
-        for (int c = 0; c < C; c++)
-            t->cw[c] = counts[c] ? (float)((double)d->n / ((double)C * (double)counts[c])) : 0.0f;
-        t->cwp = t->cw;
-    }
+    bool weighted;
+    st = hq_train_class_weights(&t->cfg, d, t->cw, &weighted);
+    if (st) return st;
+    t->cwp = weighted ? t->cw : NULL;
+    scoring_init(&t->scoring, &t->cfg, t->cwp, d->n_classes);
     size_t img = (size_t)d->c * (size_t)d->h * (size_t)d->w;
     t->xb = hq_malloc((size_t)t->max_batch * img * sizeof *t->xb);
     t->xa = hq_malloc((size_t)t->max_batch * img * sizeof *t->xa);
@@ -232,43 +248,53 @@ static hq_status setup_backend(trainer *t) {
 
 /* ==== evaluation ====================================================================== */
 
-/* softmax scores (n, C) of a split; hooks the exact simulator if eval_exact */
-static hq_status scores_of(trainer *t, const hq_dataset *d, float *scores) {
+/* Scores (n, C) of every image of d under sc: the softmax of the logits of the forward
+ * pass `pass`, in batches of at most max_batch; with tta, averaged with the scores of the
+ * mirror image (left-right; mirror is scratch for max_batch images); with the prior
+ * correction, divided by the class weights (hq_scores_unweight). */
+static hq_status model_scores(hq_model *m, const hq_dataset *d, int max_batch, const hq_pass *pass,
+                              const hq_scoring *sc, float *mirror, float *scores) {
     int C = d->n_classes;
     size_t img = (size_t)d->c * (size_t)d->h * (size_t)d->w;
-    bool swap = t->qx && t->cfg.eval_exact;
-    if (swap) hq_model_set_qeval(t->m, NULL, NULL);
-    t->q_train = false;
+    if (C > HQ_CONFIG_MAX_CLASSES)
+        return hq_failf(NULL, HQ_ERR_UNSUPPORTED, "%d classes: evaluation handles up to %d", C,
+                        HQ_CONFIG_MAX_CLASSES);
     hq_status st = HQ_OK;
-    for (int64_t i = 0; st == HQ_OK && i < d->n; i += t->max_batch) {
-        int n = (int)HQ_MIN((int64_t)t->max_batch, d->n - i);
-        hq_tensor x = hq_tensor_view(d->images + (size_t)i * img, hq_shape4(n, d->c, d->h, d->w));
-        hq_pass pass = {.train = false, .seed = t->cfg.seed, .epoch = 0, .step = (uint64_t)t->step};
-        t->q_step = (uint64_t)t->step;
-        hq_tensor logits;
-        st = hq_model_forward(t->m, &x, &pass, &logits);
-        float *sc = scores + (size_t)i * (size_t)C;
-        if (st == HQ_OK) hq_softmax_rows(sc, logits.data, n, C);
-        if (st == HQ_OK && t->cfg.tta_hflip) {
-            /* the mirror images (left-right), scores averaged */
-            const float *src = d->images + (size_t)i * img;
-            for (int r = 0; r < n; r++)
-                for (int ch = 0; ch < d->c; ch++)
-                    for (int y = 0; y < d->h; y++) {
-                        const float *row = src + (((size_t)r * d->c + ch) * d->h + y) * d->w;
-                        float *dst = t->xa + (((size_t)r * d->c + ch) * d->h + y) * d->w;
-                        for (int xx = 0; xx < d->w; xx++) dst[xx] = row[d->w - 1 - xx];
-                    }
-            hq_tensor xf = hq_tensor_view(t->xa, hq_shape4(n, d->c, d->h, d->w));
-            st = hq_model_forward(t->m, &xf, &pass, &logits);
-            float tmp[64];
+    for (int64_t i = 0; st == HQ_OK && i < d->n; i += max_batch) {
+        int n = (int)HQ_MIN((int64_t)max_batch, d->n - i);
+        const float *src = d->images + (size_t)i * img;
+        hq_tensor x = hq_tensor_view((float *)src, hq_shape4(n, d->c, d->h, d->w)), logits;
+        st = hq_model_forward(m, &x, pass, &logits);
+        float *out = scores + (size_t)i * (size_t)C;
+        if (st == HQ_OK) hq_softmax_rows(out, logits.data, n, C);
+        if (st == HQ_OK && sc->tta_hflip) {
+            for (int64_t r = 0; r < (int64_t)n * d->c * d->h; r++) {
+                const float *row = src + (size_t)r * d->w;
+                float *dst = mirror + (size_t)r * d->w;
+                for (int xx = 0; xx < d->w; xx++) dst[xx] = row[d->w - 1 - xx];
+            }
+            hq_tensor xf = hq_tensor_view(mirror, hq_shape4(n, d->c, d->h, d->w));
+            st = hq_model_forward(m, &xf, pass, &logits);
+            float tmp[HQ_CONFIG_MAX_CLASSES];
             for (int r = 0; st == HQ_OK && r < n; r++) {
                 hq_softmax_rows(tmp, logits.data + (size_t)r * (size_t)C, 1, C);
                 for (int k = 0; k < C; k++)
-                    sc[(size_t)r * C + k] = 0.5f * (sc[(size_t)r * C + k] + tmp[k]);
+                    out[(size_t)r * C + k] = 0.5f * (out[(size_t)r * C + k] + tmp[k]);
             }
         }
+        if (st == HQ_OK && sc->unweight) hq_scores_unweight(out, sc->w, n, C);
     }
+    return st;
+}
+
+/* softmax scores (n, C) of a split; hooks the exact simulator if eval_exact */
+static hq_status scores_of(trainer *t, const hq_dataset *d, float *scores) {
+    bool swap = t->qx && t->cfg.eval_exact;
+    if (swap) hq_model_set_qeval(t->m, NULL, NULL);
+    t->q_train = false;
+    t->q_step = (uint64_t)t->step;
+    hq_pass pass = {.train = false, .seed = t->cfg.seed, .epoch = 0, .step = (uint64_t)t->step};
+    hq_status st = model_scores(t->m, d, t->max_batch, &pass, &t->scoring, t->xa, scores);
     if (swap) hq_model_set_qeval(t->m, qeval_hook, t);
     return st;
 }
@@ -785,60 +811,135 @@ static hq_status eval_hook(void *ctx, const hq_circuit *tmpl, int64_t n_rows, co
     return hq_qshots_eval(e->qx, tmpl, n_rows, sym, &so, expect, NULL);
 }
 
+void hq_eval_target_clear(hq_eval_target *t) {
+    hq_free(t->config_json);
+    memset(t, 0, sizeof *t);
+}
+
+static void target_config(hq_eval_target *t, const char *json) {
+    cJSON *c = cJSON_Parse(json);
+    const cJSON *dn = cJSON_GetObjectItemCaseSensitive(c, "dataset");
+    if (cJSON_IsString(dn)) snprintf(t->dataset, sizeof t->dataset, "%s", dn->valuestring);
+    cJSON_Delete(c);
+    t->config_json = hq_strdup(json);
+}
+
+hq_status hq_eval_target_find(const char *what, hq_jobdb *db, const char *db_path,
+                              hq_eval_target *t) {
+    memset(t, 0, sizeof *t);
+    if (hq_file_exists(what)) {
+        snprintf(t->weights, sizeof t->weights, "%s", what);
+        /* a run directory's config.json is the run's resolved config */
+        char cfg[2400], *text = NULL;
+        size_t len;
+        hq_path_dirname(cfg, sizeof cfg, what);
+        snprintf(cfg + strlen(cfg), sizeof cfg - strlen(cfg), "/config.json");
+        if (hq_file_exists(cfg) && hq_file_read(cfg, 1 << 22, &text, &len) == HQ_OK)
+            target_config(t, text);
+        hq_free(text);
+        hq_clear_error();
+        return HQ_OK;
+    }
+    if (!db)
+        return hq_failf(NULL, HQ_ERR_NOT_FOUND,
+                        "'%s' is neither a weight file nor a run (no job database at %s)", what,
+                        db_path);
+    hq_jobdb_run jr;
+    memset(&jr, 0, sizeof jr);
+    int64_t id;
+    hq_status st = hq_parse_i64(what, 1, INT64_MAX, &id) == HQ_OK
+                       ? hq_jobdb_run_get(db, id, &jr)
+                       : hq_jobdb_run_find(db, what, &jr);
+    if (st == HQ_ERR_NOT_FOUND)
+        return hq_failf(NULL, st,
+                        "'%s' is neither a weight file nor a run of %s (see 'hqcnn runs')", what,
+                        db_path);
+    if (st) return st;
+    t->run_id = jr.id;
+    snprintf(t->run_name, sizeof t->run_name, "%s", jr.name);
+    target_config(t, jr.config_json);
+    cJSON *c = cJSON_Parse(jr.config_json);
+    const cJSON *od = cJSON_GetObjectItemCaseSensitive(c, "out_dir");
+    if (cJSON_IsString(od)) snprintf(t->weights, sizeof t->weights, "%s/best.hqw", od->valuestring);
+    cJSON_Delete(c);
+    if (!t->weights[0] || !hq_file_exists(t->weights))
+        st = hq_failf(NULL, HQ_ERR_NOT_FOUND,
+                      "run %s has no best weights yet (%s); it has not finished an epoch", jr.name,
+                      t->weights[0] ? t->weights : "no run directory recorded");
+    hq_jobdb_run_clear(&jr);
+    if (!st && !t->config_json) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+    return st;
+}
+
+hq_status hq_scoring_of_config(const char *config_json, const char *data_dir, int prior,
+                               hq_scoring *out) {
+    memset(out, 0, sizeof *out);
+    hq_train_config c;
+    hq_status st = hq_train_config_parse(config_json, ".", &c);
+    if (st) return hq_fail_prefix(NULL, st, "the run's stored config");
+    out->tta_hflip = c.tta_hflip;
+    if (prior >= 0) c.prior_correction = prior > 0;
+    if (prior > 0 && c.cw_mode == HQ_CW_NONE)
+        st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                      "the prior correction undoes class weights, and this run trained without "
+                      "them (train.class_weights \"none\"): nothing to correct");
+    if (st == HQ_OK && c.prior_correction && c.cw_mode != HQ_CW_NONE) {
+        /* the weights of the run's loss: its training split (and subset) */
+        if (data_dir) snprintf(c.data_dir, sizeof c.data_dir, "%s", data_dir);
+        hq_medmnist_opts mo = {.data_dir = c.data_dir[0] ? c.data_dir : NULL, .size = 28};
+        hq_dataset *tr = NULL;
+        st = hq_medmnist_load(c.dataset, HQ_SPLIT_TRAIN, &mo, &tr);
+        if (st == HQ_OK && c.subset[HQ_SPLIT_TRAIN] > 0 && c.subset[HQ_SPLIT_TRAIN] < tr->n)
+            tr->n = c.subset[HQ_SPLIT_TRAIN];
+        if (st == HQ_OK) st = hq_train_class_weights(&c, tr, out->w, &out->unweight);
+        hq_dataset_free(tr);
+    }
+    hq_train_config_free(&c);
+    return st;
+}
+
 hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, hq_metrics *out,
                       int64_t *confusion, int64_t *n_confusion, char *dataset, size_t cap) {
     hq_eval_opts def = {0};
     if (!o) o = &def;
     memset(out, 0, sizeof *out);
     if (n_confusion) *n_confusion = 0;
-    char weights[2300] = "", ds_name[64] = "";
+    if (o->tta && strcmp(o->tta, "none") && strcmp(o->tta, "hflip"))
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG, "unknown tta '%s' (none, hflip)", o->tta);
+    if (o->prior && strcmp(o->prior, "on") && strcmp(o->prior, "off"))
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG, "prior correction '%s' must be on or off",
+                        o->prior);
+    const char *path = o->db_path ? o->db_path : HQ_DEFAULT_DB;
     hq_jobdb *db = NULL;
-    int64_t run_id = 0;
     hq_status st = HQ_OK;
-    if (o->dataset) snprintf(ds_name, sizeof ds_name, "%s", o->dataset);
-    if (hq_file_exists(what)) {
-        snprintf(weights, sizeof weights, "%s", what);
-        if (!ds_name[0])
-            st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                          "a weight file does not say which dataset it is for: add --dataset NAME");
-    } else {
-        const char *path = o->db_path ? o->db_path : HQ_DEFAULT_DB;
+    if (!hq_file_exists(what)) {
         hq_jobdb_options dbo;
         hq_jobdb_options_init(&dbo);
         dbo.no_create = true;
         st = hq_jobdb_open(path, &dbo, &db);
-        if (st == HQ_ERR_NOT_FOUND)
-            st = hq_failf(NULL, st,
-                          "'%s' is neither a weight file nor a run (no job database at %s)", what,
-                          path);
-        hq_jobdb_run jr;
-        memset(&jr, 0, sizeof jr);
-        if (st == HQ_OK) {
-            int64_t id;
-            st = hq_parse_i64(what, 1, INT64_MAX, &id) == HQ_OK ? hq_jobdb_run_get(db, id, &jr)
-                                                                : hq_jobdb_run_find(db, what, &jr);
-            if (st == HQ_ERR_NOT_FOUND)
-                st = hq_failf(NULL, st,
-                              "'%s' is neither a weight file nor a run of %s (see 'hqcnn runs')",
-                              what, path);
-        }
-        if (st == HQ_OK) {
-            run_id = jr.id;
-            cJSON *c = cJSON_Parse(jr.config_json);
-            const cJSON *od = c ? cJSON_GetObjectItemCaseSensitive(c, "out_dir") : NULL;
-            const cJSON *dn = c ? cJSON_GetObjectItemCaseSensitive(c, "dataset") : NULL;
-            if (od && cJSON_IsString(od))
-                snprintf(weights, sizeof weights, "%s/best.hqw", od->valuestring);
-            if (!ds_name[0] && dn && cJSON_IsString(dn))
-                snprintf(ds_name, sizeof ds_name, "%s", dn->valuestring);
-            cJSON_Delete(c);
-            if (!weights[0] || !hq_file_exists(weights))
-                st = hq_failf(NULL, HQ_ERR_NOT_FOUND,
-                              "run %s has no best weights yet (%s); it has not finished an epoch",
-                              jr.name, weights[0] ? weights : "no run directory recorded");
-        }
-        hq_jobdb_run_clear(&jr);
+        if (st == HQ_ERR_NOT_FOUND) st = HQ_OK, db = NULL, hq_clear_error();
     }
+    hq_eval_target tg = {0};
+    if (st == HQ_OK) st = hq_eval_target_find(what, db, path, &tg);
+    char ds_name[64] = "";
+    snprintf(ds_name, sizeof ds_name, "%s", o->dataset ? o->dataset : tg.dataset);
+    if (st == HQ_OK && !ds_name[0])
+        st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                      "a weight file does not say which dataset it is for: add --dataset NAME");
+    /* score as the run did (tta, prior correction), unless the options say otherwise */
+    hq_scoring sc = {0};
+    int prior = o->prior ? !strcmp(o->prior, "on") : -1;
+    if (st == HQ_OK && tg.config_json)
+        st = hq_scoring_of_config(tg.config_json, o->data_dir, prior, &sc);
+    else if (st == HQ_OK && prior > 0)
+        st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                      "it needs the class weights of the run's loss, and the weight file %s has "
+                      "no run config.json beside it",
+                      what);
+    if (st && prior > 0) st = hq_fail_prefix(NULL, st, "--prior-correction on");
+    if (st == HQ_OK && o->tta) sc.tta_hflip = !strcmp(o->tta, "hflip");
+    const char *weights = tg.weights;
+    int64_t run_id = tg.run_id;
     hq_dataset *d = NULL;
     hq_medmnist_opts mo = {.data_dir = o->data_dir, .path = NULL, .size = 28};
     if (st == HQ_OK) st = hq_medmnist_load(ds_name, split, &mo, &d);
@@ -863,17 +964,15 @@ hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, h
         scores = hq_malloc((size_t)d->n * (size_t)d->n_classes * sizeof *scores);
         if (!scores) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
     }
-    size_t img = st == HQ_OK ? (size_t)d->c * (size_t)d->h * (size_t)d->w : 0;
-    for (int64_t i = 0; st == HQ_OK && i < d->n; i += EVAL_BATCH) {
-        int n = (int)HQ_MIN((int64_t)EVAL_BATCH, d->n - i);
-        hq_tensor x = hq_tensor_view(d->images + (size_t)i * img, hq_shape4(n, d->c, d->h, d->w)),
-                  logits;
-        hq_pass pass = {.train = false};
-        st = hq_model_forward(m, &x, &pass, &logits);
-        if (st == HQ_OK)
-            hq_softmax_rows(scores + (size_t)i * (size_t)d->n_classes, logits.data, n,
-                            d->n_classes);
+    float *mirror = NULL;
+    if (st == HQ_OK && sc.tta_hflip) {
+        mirror = hq_malloc((size_t)EVAL_BATCH * (size_t)d->c * (size_t)d->h * (size_t)d->w *
+                           sizeof *mirror);
+        if (!mirror) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
     }
+    hq_pass pass = {.train = false};
+    if (st == HQ_OK) st = model_scores(m, d, EVAL_BATCH, &pass, &sc, mirror, scores);
+    hq_free(mirror);
     if (st == HQ_OK) st = hq_metrics_evaluate(d->task, d->labels, scores, d->n, d->n_classes, out);
     if (st == HQ_OK && confusion) {
         int64_t len = hq_metrics_confusion_len(d->task, d->n_classes);
@@ -888,6 +987,7 @@ hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, h
     hq_backend_free(be);
     hq_model_free(m);
     hq_dataset_free(d);
+    hq_eval_target_clear(&tg);
     hq_jobdb_close(db);
     return st;
 }

@@ -25,6 +25,7 @@
 
 #include <stdint.h>
 
+#include "db/jobdb.h"
 #include "nn/medmnist.h"
 #include "nn/metrics.h"
 #include "orchestrator/config.h"
@@ -64,6 +65,48 @@ hq_status hq_train_new(const hq_train_config *cfg, const hq_train_opts *o, hq_tr
  * checkpoint. A finished run is reported again without training. */
 hq_status hq_train_resume(const char *run, const hq_train_opts *o, hq_train_result *res);
 
+/*
+ * The class weights of config c's loss on its training split `train` (already cut to
+ * train.subset): cw (train->n_classes) filled and *weighted true when the loss is weighted
+ * ("balanced": n / (C count_k), 0 for an absent class; or the config's list).
+ */
+hq_status hq_train_class_weights(const hq_train_config *c, const hq_dataset *train, float *cw,
+                                 bool *weighted);
+
+/* How a run turns logits into the scores its metrics see: the softmax, averaged with the
+ * mirror image's (train.tta "hflip"), then divided by the class weights of its loss and
+ * renormalised (train.prior_correction with weights; nn/loss.h hq_scores_unweight). */
+typedef struct hq_scoring {
+    bool tta_hflip;
+    bool unweight;
+    float w[HQ_CONFIG_MAX_CLASSES]; /* the class weights when unweight */
+} hq_scoring;
+
+/*
+ * The scoring of a run's resolved config (JSON text, as a run stores it). prior: -1 the
+ * config's train.prior_correction, 0 off, 1 on (an error for a run without class
+ * weights). When the correction needs "balanced" weights, the config's training split is
+ * loaded (data_dir, if not NULL, searched first) to count its classes.
+ */
+hq_status hq_scoring_of_config(const char *config_json, const char *data_dir, int prior,
+                               hq_scoring *out);
+
+/* What `hqcnn eval` and `hqcnn study` evaluate: a weight file (`what` names an existing
+ * file; the config.json of its run directory, if there is one, is the run's config) or
+ * the best weights of a run of the database (by name or id). */
+typedef struct hq_eval_target {
+    char weights[2300]; /* the weight file */
+    char *config_json;  /* the run's resolved config (owned), NULL if unknown */
+    char dataset[64];   /* the run's dataset, "" if unknown */
+    int64_t run_id;     /* 0 for a weight file */
+    char run_name[256]; /* "" for a weight file */
+} hq_eval_target;
+
+/* Find `what`; db may be NULL only when what is a file (db_path names it in messages). */
+hq_status hq_eval_target_find(const char *what, hq_jobdb *db, const char *db_path,
+                              hq_eval_target *t);
+void hq_eval_target_clear(hq_eval_target *t);
+
 /* Options of hq_eval_run. */
 typedef struct hq_eval_opts {
     const char *db_path;  /* database for run lookups and shot-based caching (NULL = default) */
@@ -73,6 +116,8 @@ typedef struct hq_eval_opts {
     const char *backend_options; /* its JSON options, or NULL */
     int64_t shots;               /* shots per circuit for a shot-based backend */
     int threads;                 /* 0 = all CPUs */
+    const char *tta;             /* "none" / "hflip" / NULL = the run's train.tta */
+    const char *prior;           /* "on" / "off" / NULL = the run's train.prior_correction */
 } hq_eval_opts;
 
 /*

@@ -191,6 +191,8 @@ HQ_TEST(cli_errors_and_exit_statuses) {
         {{"eval", "nothing-here", "--db", "/nonexistent/x.db", NULL},
          1,
          "neither a weight file nor a run"},
+        {{"eval", "r", "--tta", "vflip", NULL}, 2, "unknown tta 'vflip' (none, hflip)"},
+        {{"eval", "r", "--prior-correction", "yes", NULL}, 2, "'yes' must be on or off"},
         {{"plan", NULL}, 2, "--config FILE is required"},
     };
     for (size_t i = 0; i < HQ_ARRAY_LEN(cases); i++) {

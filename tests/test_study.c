@@ -57,8 +57,9 @@ static double num(const cJSON *o, const char *k) {
 
 /* A small trained model (2 epochs on 64 images) as run `name` of database db, its run
  * directory `dir`; tta: the run's train.tta. */
-static hq_status train_small_tta(const char *db, const char *name, const char *dir,
-                                 const char *tta) {
+/* extra: more train keys, each followed by a comma ("" for none) */
+static hq_status train_small_extra(const char *db, const char *name, const char *dir,
+                                   const char *tta, const char *extra) {
     char *model = NULL;
     size_t len;
     hq_status st = hq_file_read("configs/hqcnn-default.json", 0, &model, &len);
@@ -67,9 +68,9 @@ static hq_status train_small_tta(const char *db, const char *name, const char *d
     hq_sbuf_printf(
         &cj,
         "{\"dataset\":\"breastmnist\",\"data_dir\":\"data\",\"model\":%s,\"train\":{\"epochs\":2,"
-        "\"batch_size\":16,\"threads\":1,\"tta\":\"%s\",\"subset\":{\"train\":64,\"val\":16,"
+        "\"batch_size\":16,\"threads\":1,%s\"tta\":\"%s\",\"subset\":{\"train\":64,\"val\":16,"
         "\"test\":16}}}",
-        model, tta);
+        model, extra, tta);
     hq_free(model);
     hq_train_config cfg;
     st = hq_train_config_parse(cj.p, ".", &cfg);
@@ -80,6 +81,11 @@ static hq_status train_small_tta(const char *db, const char *name, const char *d
     st = hq_train_new(&cfg, &to, &tr);
     hq_train_config_free(&cfg);
     return st;
+}
+
+static hq_status train_small_tta(const char *db, const char *name, const char *dir,
+                                 const char *tta) {
+    return train_small_extra(db, name, dir, tta, "");
 }
 
 static hq_status train_small(const char *db, const char *name, const char *dir) {
@@ -504,6 +510,28 @@ HQ_TEST(study_exact_reproduces_run_test_metrics) {
     o.tta = "vflip";
     HQ_CHECK_FAILS(hq_study_run(&o, report, sizeof report), HQ_ERR_INVALID_ARG,
                    "unknown tta 'vflip'");
+    cJSON_Delete(metrics);
+    /* a run scored with the prior correction (its strong class weights undone, which
+     * moves many predictions): the study's exact row scores the same way */
+    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("run-prior"));
+    HQ_REQUIRE_OK(train_small_extra(db, "tp", dir, "hflip",
+                                    "\"class_weights\":[8,0.125],\"prior_correction\":true,"));
+    snprintf(path, sizeof path, "%s/metrics.json", dir);
+    metrics = hq_test_read_json(path);
+    HQ_REQUIRE(metrics);
+    test = cJSON_GetObjectItemCaseSensitive(metrics, "test");
+    o.what = "tp";
+    o.tta = NULL;
+    HQ_REQUIRE_OK(hq_study_run(&o, report, sizeof report));
+    cJSON *doc = read_study(o.out_dir);
+    HQ_REQUIRE(doc);
+    const cJSON *sv =
+        find_result(cJSON_GetObjectItemCaseSensitive(doc, "results"), "sv", "none", 0);
+    HQ_REQUIRE(sv);
+    HQ_CHECK_NEAR(num(sv, "acc"), num(test, "acc"), 1e-12);
+    HQ_CHECK_NEAR(num(sv, "auc"), num(test, "auc"), 1e-12);
+    HQ_CHECK_NEAR(num(sv, "f1"), num(test, "f1"), 1e-12);
+    cJSON_Delete(doc);
     cJSON_Delete(metrics);
 }
 

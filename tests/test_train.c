@@ -346,8 +346,8 @@ HQ_TEST(train_config_label_smoothing_and_mixup) {
     }
 }
 
-/* weights digest of a short training run of small_config with `extra` train keys */
-static bool train_sha(const char *extra, const char *name, char sha[65]) {
+/* A short training run of small_config with `extra` train keys, into the test's "ls.db". */
+static bool train_extra(const char *extra, const char *name, hq_train_result *r) {
     char *json = small_config("sv", NULL, 2, 16, 1000, 0);
     if (!json) return false;
     hq_sbuf b = HQ_SBUF_INIT;
@@ -367,9 +367,15 @@ static bool train_sha(const char *extra, const char *name, char sha[65]) {
     snprintf(db, sizeof db, "%s", hq_test_tmpfile("ls.db"));
     hq_train_opts o = {
         .db_path = db, .out_dir = hq_test_tmpfile(name), .run_name = name, .quiet = true};
-    hq_train_result r;
-    ok = hq_train_new(&c, &o, &r) == HQ_OK && r.finished;
+    ok = hq_train_new(&c, &o, r) == HQ_OK && r->finished;
     hq_train_config_free(&c);
+    return ok;
+}
+
+/* weights digest of train_extra */
+static bool train_sha(const char *extra, const char *name, char sha[65]) {
+    hq_train_result r;
+    bool ok = train_extra(extra, name, &r);
     memcpy(sha, r.weights_sha256, 65);
     return ok;
 }
@@ -389,4 +395,106 @@ HQ_TEST(train_label_smoothing_mixup_deterministic) {
     char zero[65];
     HQ_REQUIRE(train_sha("\"label_smoothing\":0,\"mixup\":0,", "zero", zero));
     HQ_CHECK_STR(zero, plain);
+}
+
+HQ_TEST(train_config_prior_correction) {
+    hq_train_config c;
+    HQ_REQUIRE_OK(hq_train_config_parse(
+        "{\"dataset\":\"b\",\"model\":{},\"train\":{\"prior_correction\":true}}", ".", &c));
+    HQ_CHECK(c.prior_correction);
+    hq_sbuf j = HQ_SBUF_INIT;
+    HQ_REQUIRE_OK(hq_train_config_to_json(&c, &j));
+    hq_train_config_free(&c);
+    HQ_REQUIRE_OK(hq_train_config_parse(j.p, ".", &c));
+    HQ_CHECK(c.prior_correction);
+    hq_train_config_free(&c);
+    hq_sbuf_free(&j);
+    /* off by default and then absent from the stored config */
+    HQ_REQUIRE_OK(hq_train_config_parse("{\"dataset\":\"b\",\"model\":{}}", ".", &c));
+    HQ_CHECK(!c.prior_correction);
+    HQ_REQUIRE_OK(hq_train_config_to_json(&c, &j));
+    HQ_CHECK(!strstr(j.p, "prior_correction"));
+    hq_sbuf_free(&j);
+    hq_train_config_free(&c);
+    HQ_CHECK_FAILS(
+        hq_train_config_parse("{\"dataset\":\"b\",\"model\":{},\"train\":{\"prior_correction\":1}}",
+                              ".", &c),
+        HQ_ERR_INVALID_ARG, "train.prior_correction: must be true or false");
+}
+
+static hq_status eval_opts(const char *what, const char *prior, const char *dataset, hq_metrics *m,
+                           int64_t cm[4]) {
+    char db[4096];
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile("ls.db"));
+    hq_eval_opts eo = {.db_path = db,
+                       .data_dir = "data",
+                       .threads = 1,
+                       .prior = prior,
+                       .dataset = dataset,
+                       .tta = dataset ? "none" : NULL};
+    int64_t n_cm;
+    char ds[64];
+    return hq_eval_run(what, HQ_SPLIT_TEST, &eo, m, cm, &n_cm, ds, sizeof ds);
+}
+
+static bool same_metrics(const hq_metrics *a, const int64_t *ca, const hq_metrics *b,
+                         const int64_t *cb) {
+    return a->n == b->n && a->acc == b->acc && a->auc == b->auc && a->f1 == b->f1 &&
+           !memcmp(ca, cb, 4 * sizeof *ca);
+}
+
+HQ_TEST(train_prior_correction_eval) {
+    /* A: balanced class weights; B: the same + the prior correction. The correction leaves
+     * the binary AUC, the selection score, unchanged, so training and the kept epoch are
+     * identical and only the test ACC/F1 may move. */
+    hq_train_result a, b, n;
+    HQ_REQUIRE(train_extra("\"class_weights\":\"balanced\",", "pa", &a));
+    HQ_REQUIRE(train_extra("\"class_weights\":\"balanced\",\"prior_correction\":true,", "pb", &b));
+    HQ_CHECK_STR(a.weights_sha256, b.weights_sha256);
+    HQ_CHECK_EQ_INT(a.best_epoch, b.best_epoch);
+    HQ_CHECK(a.test.auc == b.test.auc);
+    /* hqcnn eval scores as each run did; --prior-correction switches it either way */
+    hq_metrics ea, eb, ea_on, eb_off, ef;
+    int64_t ca[4], cb[4], ca_on[4], cb_off[4], cf[4];
+    HQ_REQUIRE_OK(eval_opts("pa", NULL, NULL, &ea, ca));
+    HQ_REQUIRE_OK(eval_opts("pb", NULL, NULL, &eb, cb));
+    HQ_REQUIRE_OK(eval_opts("pa", "on", NULL, &ea_on, ca_on));
+    HQ_REQUIRE_OK(eval_opts("pb", "off", NULL, &eb_off, cb_off));
+    HQ_CHECK_EQ_INT(eb.n, 156);
+    HQ_CHECK(same_metrics(&eb, cb, &ea_on, ca_on));
+    HQ_CHECK(same_metrics(&ea, ca, &eb_off, cb_off));
+    HQ_CHECK(ea.auc == eb.auc);
+    /* BreastMNIST's positive class (1) is the common one, w1 < w0: undoing the weights
+     * raises every positive score, so no prediction moves from positive to negative
+     * (confusion [[tn fp] [fn tp]]). This briefly trained model scores every image near
+     * the balanced prior, so the correction moves many of them. */
+    HQ_CHECK(cb[1] + cb[3] > ca[1] + ca[3]);
+    HQ_CHECK(cb[1] >= ca[1] && cb[3] >= ca[3]);
+    /* the run directory's weight file follows its config.json (dataset, scoring) */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/best.hqw", b.out_dir);
+    HQ_REQUIRE_OK(eval_opts(path, NULL, NULL, &ef, cf));
+    HQ_CHECK(same_metrics(&eb, cb, &ef, cf));
+    /* errors: a bad switch; no class weights to undo; a bare weight file */
+    HQ_CHECK_FAILS(eval_opts("pb", "yes", NULL, &ef, cf), HQ_ERR_INVALID_ARG,
+                   "prior correction 'yes' must be on or off");
+    HQ_REQUIRE(train_extra("", "pn", &n));
+    HQ_CHECK_FAILS(eval_opts("pn", "on", NULL, &ef, cf), HQ_ERR_INVALID_ARG,
+                   "this run trained without them (train.class_weights \"none\")");
+    char bare[4200];
+    snprintf(bare, sizeof bare, "%s", hq_test_tmpfile("bare.hqw"));
+    char *blob = NULL;
+    size_t len = 0;
+    HQ_REQUIRE_OK(hq_file_read(path, 0, &blob, &len));
+    HQ_REQUIRE_OK(hq_file_write_atomic(bare, blob, len));
+    hq_free(blob);
+    HQ_CHECK_FAILS(eval_opts(bare, "on", "breastmnist", &ef, cf), HQ_ERR_INVALID_ARG,
+                   "has no run config.json beside it");
+    /* plain scores (no tta, no correction): the run's own ones with both switched off */
+    hq_metrics ep;
+    int64_t cp[4];
+    HQ_REQUIRE_OK(eval_opts(bare, NULL, "breastmnist", &ef, cf));
+    HQ_REQUIRE_OK(eval_opts(path, "off", "breastmnist", &ep, cp));
+    HQ_CHECK(same_metrics(&ef, cf, &ep, cp));
+    HQ_CHECK(ef.auc != eb.auc || ef.acc != eb.acc); /* tta is off: other scores */
 }
