@@ -232,6 +232,8 @@ hq_status hq_file_read(const char *path, size_t max_bytes, char **data, size_t *
 /* Write via a temporary file in the same directory + fsync + rename (atomic replace). */
 hq_status hq_file_write_atomic(const char *path, const void *data, size_t len);
 bool hq_file_exists(const char *path);
+/* True for a regular file (or a link to one); false for a directory or nothing. */
+bool hq_is_regular_file(const char *path);
 /* mkdir -p; mode for created directories. */
 hq_status hq_mkdir_p(const char *path, unsigned mode);
 /* Join dir and name into out (size cap); HQ_ERR_INVALID_ARG if too long. */

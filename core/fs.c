@@ -88,6 +88,11 @@ bool hq_file_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+bool hq_is_regular_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 hq_status hq_mkdir_p(const char *path, unsigned mode) {
     char buf[PATH_MAX];
     size_t n = strlen(path);

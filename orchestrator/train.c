@@ -827,7 +827,7 @@ static void target_config(hq_eval_target *t, const char *json) {
 hq_status hq_eval_target_find(const char *what, hq_jobdb *db, const char *db_path,
                               hq_eval_target *t) {
     memset(t, 0, sizeof *t);
-    if (hq_file_exists(what)) {
+    if (hq_is_regular_file(what)) {
         snprintf(t->weights, sizeof t->weights, "%s", what);
         /* a run directory's config.json is the run's resolved config */
         char cfg[2400], *text = NULL;
@@ -912,7 +912,7 @@ hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, h
     const char *path = o->db_path ? o->db_path : HQ_DEFAULT_DB;
     hq_jobdb *db = NULL;
     hq_status st = HQ_OK;
-    if (!hq_file_exists(what)) {
+    if (!hq_is_regular_file(what)) {
         hq_jobdb_options dbo;
         hq_jobdb_options_init(&dbo);
         dbo.no_create = true;

@@ -249,6 +249,9 @@ HQ_TEST(core_files) {
     HQ_CHECK_FAILS(hq_file_read(p, 3, &data, &len), HQ_ERR_INVALID_ARG, "more than the limit");
     HQ_CHECK_FAILS(hq_file_read(hq_test_tmpfile("nope"), 0, &data, &len), HQ_ERR_NOT_FOUND,
                    "cannot open");
+    HQ_CHECK(hq_is_regular_file(p) && hq_file_exists(p));
+    HQ_CHECK(!hq_is_regular_file(dir) && hq_file_exists(dir));
+    HQ_CHECK(!hq_is_regular_file(hq_test_tmpfile("nope")));
     char j[64];
     HQ_CHECK_OK(hq_path_join(j, sizeof j, "a/", "b"));
     HQ_CHECK_STR(j, "a/b");
