@@ -917,7 +917,11 @@ hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, h
         hq_jobdb_options_init(&dbo);
         dbo.no_create = true;
         st = hq_jobdb_open(path, &dbo, &db);
-        if (st == HQ_ERR_NOT_FOUND) st = HQ_OK, db = NULL, hq_clear_error();
+        if (st == HQ_ERR_NOT_FOUND) { /* hq_eval_target_find names what is missing */
+            hq_clear_error();
+            st = HQ_OK;
+            db = NULL;
+        }
     }
     hq_eval_target tg = {0};
     if (st == HQ_OK) st = hq_eval_target_find(what, db, path, &tg);
@@ -929,14 +933,16 @@ hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, h
     /* score as the run did (tta, prior correction), unless the options say otherwise */
     hq_scoring sc = {0};
     int prior = o->prior ? !strcmp(o->prior, "on") : -1;
-    if (st == HQ_OK && tg.config_json)
-        st = hq_scoring_of_config(tg.config_json, o->data_dir, prior, &sc);
-    else if (st == HQ_OK && prior > 0)
-        st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                      "it needs the class weights of the run's loss, and the weight file %s has "
-                      "no run config.json beside it",
-                      what);
-    if (st && prior > 0) st = hq_fail_prefix(NULL, st, "--prior-correction on");
+    if (st == HQ_OK) {
+        if (tg.config_json)
+            st = hq_scoring_of_config(tg.config_json, o->data_dir, prior, &sc);
+        else if (prior > 0)
+            st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                          "it needs the class weights of the run's loss, and the weight file %s "
+                          "has no run config.json beside it",
+                          what);
+        if (st && prior > 0) st = hq_fail_prefix(NULL, st, "--prior-correction on");
+    }
     if (st == HQ_OK && o->tta) sc.tta_hflip = !strcmp(o->tta, "hflip");
     const char *weights = tg.weights;
     int64_t run_id = tg.run_id;
