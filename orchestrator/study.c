@@ -43,8 +43,8 @@ typedef struct study {
     int n_layers;
     hq_dataset *d;
     int64_t n_img;      /* test images evaluated */
-    bool tta;           /* scores averaged over each image and its mirror (the run's "tta") */
-    hq_scoring scoring; /* the run's scoring (tta, prior correction) */
+    hq_scoring scoring; /* the run's scoring: tta (each image and its mirror, scores
+                           averaged) and the prior correction */
     int64_t n;          /* circuit rows: the images, then (tta) their mirrors */
     int nq, K, D, S;    /* qubits, observables (2 nq), outcomes (2^nq), symbols */
     const hq_circuit *tmpl;
@@ -149,9 +149,8 @@ static hq_status load_model(study *s) {
     if (o->tta && strcmp(o->tta, "none") && strcmp(o->tta, "hflip"))
         return hq_failf(NULL, HQ_ERR_INVALID_ARG, "unknown tta '%s' (none, hflip)", o->tta);
     if (o->tta) s->scoring.tta_hflip = !strcmp(o->tta, "hflip");
-    s->tta = s->scoring.tta_hflip;
     s->n_img = o->subset > 0 && o->subset < s->d->n ? o->subset : s->d->n;
-    s->n = s->n_img * (s->tta ? 2 : 1);
+    s->n = s->n_img * (s->scoring.tta_hflip ? 2 : 1);
     for (int b = 0; b < 2 && st == HQ_OK; b++) st = measured_template(s->tmpl, b, &s->meas[b]);
     return st;
 }
@@ -168,11 +167,11 @@ static hq_status symbol_rows(study *s) {
                         (long long)w.numel, s->S - s->nq);
     const hq_dataset *d = s->d;
     size_t img = (size_t)d->c * (size_t)d->h * (size_t)d->w;
-    float *flip = s->tta ? hq_malloc((size_t)EVAL_BATCH * img * sizeof *flip) : NULL;
-    if (s->tta && !flip) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+    float *flip = s->scoring.tta_hflip ? hq_malloc((size_t)EVAL_BATCH * img * sizeof *flip) : NULL;
+    if (s->scoring.tta_hflip && !flip) return hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
     /* rows [0, n_img): the images; with tta rows [n_img, 2 n_img): their mirrors
      * (left-right, as the training evaluation does) */
-    for (int m = 0; m < (s->tta ? 2 : 1); m++)
+    for (int m = 0; m < (s->scoring.tta_hflip ? 2 : 1); m++)
         for (int64_t i = 0; st == HQ_OK && i < s->n_img; i += EVAL_BATCH) {
             int nb = (int)HQ_MIN((int64_t)EVAL_BATCH, s->n_img - i);
             const float *src = d->images + (size_t)i * img;
@@ -231,7 +230,7 @@ static hq_status head_metrics(study *s, const double *expect, hq_metrics *m, flo
         if (st == HQ_OK) hq_softmax_rows(scores + (size_t)i * (size_t)C, logits.data, nb, C);
     }
     /* with tta: the mean of the image's and its mirror's scores */
-    for (int64_t r = 0; st == HQ_OK && s->tta && r < s->n_img * C; r++)
+    for (int64_t r = 0; st == HQ_OK && s->scoring.tta_hflip && r < s->n_img * C; r++)
         scores[r] = 0.5f * (scores[r] + scores[s->n_img * C + r]);
     if (st == HQ_OK && s->scoring.unweight) hq_scores_unweight(scores, s->scoring.w, s->n_img, C);
     if (st == HQ_OK) st = hq_metrics_evaluate(s->d->task, s->d->labels, scores, s->n_img, C, m);
@@ -1149,8 +1148,8 @@ hq_status hq_study_run(const hq_study_opts *o, char *report_path, size_t cap) {
     if (st == HQ_OK) st = ideal_reference(&s);
     if (st == HQ_OK && !o->quiet)
         fprintf(stderr, "study of %s: %s test split, %" PRId64 " images%s, %d-qubit layer\n",
-                o->what, s.d->info->name, s.n_img, s.tta ? " and their mirrors (tta hflip)" : "",
-                s.nq);
+                o->what, s.d->info->name, s.n_img,
+                s.scoring.tta_hflip ? " and their mirrors (tta hflip)" : "", s.nq);
     for (int i = 0; st == HQ_OK && i < o->n_backends; i++) {
         const char *spec = o->backends[i];
         if (!strcmp(spec, "sv") || !strncmp(spec, "dm:", 3))
@@ -1184,7 +1183,7 @@ hq_status hq_study_run(const hq_study_opts *o, char *report_path, size_t cap) {
                        "\"seed\":%llu,\"jobs_submitted\":%" PRId64
                        ",\"circuits_submitted\":%" PRId64 ",\"shots_submitted\":%" PRId64
                        ",\"cost_usd\":",
-                       ts, s.tta ? "hflip" : "none", s.n, s.n_img, s.nq,
+                       ts, s.scoring.tta_hflip ? "hflip" : "none", s.n, s.n_img, s.nq,
                        (unsigned long long)o->seed, s.total_jobs, s.total_circuits, s.total_shots);
         hq_sbuf_put_double(&doc, s.total_cost);
         hq_sbuf_printf(&doc, ",\"wall_seconds\":%.1f", hq_time_now() - t_start);

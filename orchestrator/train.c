@@ -816,12 +816,24 @@ void hq_eval_target_clear(hq_eval_target *t) {
     memset(t, 0, sizeof *t);
 }
 
-static void target_config(hq_eval_target *t, const char *json) {
+/* Adopt a run's resolved config: its dataset and, for a run of the database (run_dir),
+ * the best weights of its run directory. `where` names the config in messages. */
+static hq_status target_config(hq_eval_target *t, const char *json, const char *where,
+                               bool run_dir) {
     cJSON *c = cJSON_Parse(json);
+    if (!cJSON_IsObject(c)) {
+        cJSON_Delete(c);
+        return hq_failf(NULL, HQ_ERR_PARSE, "%s is not a JSON object: fix it or move it away",
+                        where);
+    }
     const cJSON *dn = cJSON_GetObjectItemCaseSensitive(c, "dataset");
+    const cJSON *od = cJSON_GetObjectItemCaseSensitive(c, "out_dir");
     if (cJSON_IsString(dn)) snprintf(t->dataset, sizeof t->dataset, "%s", dn->valuestring);
+    if (run_dir && cJSON_IsString(od))
+        snprintf(t->weights, sizeof t->weights, "%s/best.hqw", od->valuestring);
     cJSON_Delete(c);
     t->config_json = hq_strdup(json);
+    return t->config_json ? HQ_OK : hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
 }
 
 hq_status hq_eval_target_find(const char *what, hq_jobdb *db, const char *db_path,
@@ -834,11 +846,12 @@ hq_status hq_eval_target_find(const char *what, hq_jobdb *db, const char *db_pat
         size_t len;
         hq_path_dirname(cfg, sizeof cfg, what);
         snprintf(cfg + strlen(cfg), sizeof cfg - strlen(cfg), "/config.json");
-        if (hq_file_exists(cfg) && hq_file_read(cfg, 1 << 22, &text, &len) == HQ_OK)
-            target_config(t, text);
+        if (!hq_is_regular_file(cfg)) return HQ_OK;
+        hq_status st = hq_file_read(cfg, 1 << 22, &text, &len);
+        if (st == HQ_OK) st = target_config(t, text, cfg, false);
         hq_free(text);
-        hq_clear_error();
-        return HQ_OK;
+        if (st) hq_eval_target_clear(t);
+        return st;
     }
     if (!db)
         return hq_failf(NULL, HQ_ERR_NOT_FOUND,
@@ -857,17 +870,13 @@ hq_status hq_eval_target_find(const char *what, hq_jobdb *db, const char *db_pat
     if (st) return st;
     t->run_id = jr.id;
     snprintf(t->run_name, sizeof t->run_name, "%s", jr.name);
-    target_config(t, jr.config_json);
-    cJSON *c = cJSON_Parse(jr.config_json);
-    const cJSON *od = cJSON_GetObjectItemCaseSensitive(c, "out_dir");
-    if (cJSON_IsString(od)) snprintf(t->weights, sizeof t->weights, "%s/best.hqw", od->valuestring);
-    cJSON_Delete(c);
-    if (!t->weights[0] || !hq_file_exists(t->weights))
+    st = target_config(t, jr.config_json, "the run's stored config", true);
+    if (st == HQ_OK && (!t->weights[0] || !hq_file_exists(t->weights)))
         st = hq_failf(NULL, HQ_ERR_NOT_FOUND,
                       "run %s has no best weights yet (%s); it has not finished an epoch", jr.name,
                       t->weights[0] ? t->weights : "no run directory recorded");
     hq_jobdb_run_clear(&jr);
-    if (!st && !t->config_json) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+    if (st) hq_eval_target_clear(t);
     return st;
 }
 

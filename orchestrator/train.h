@@ -102,7 +102,9 @@ typedef struct hq_eval_target {
     char run_name[256]; /* "" for a weight file */
 } hq_eval_target;
 
-/* Find `what`; db may be NULL only when what is a file (db_path names it in messages). */
+/* Find `what`; db may be NULL only when what is a file (db_path names it in messages).
+ * On failure *t is left empty; on success release it with hq_eval_target_clear. A weight
+ * file's config.json that is not a JSON object is an error (HQ_ERR_PARSE) naming it. */
 hq_status hq_eval_target_find(const char *what, hq_jobdb *db, const char *db_path,
                               hq_eval_target *t);
 void hq_eval_target_clear(hq_eval_target *t);

@@ -490,6 +490,18 @@ HQ_TEST(train_prior_correction_eval) {
     hq_free(blob);
     HQ_CHECK_FAILS(eval_opts(bare, "on", "breastmnist", &ef, cf), HQ_ERR_INVALID_ARG,
                    "has no run config.json beside it");
+    /* a damaged config.json beside a weight file is named, not silently ignored */
+    char bad_dir[4200], bad_w[4300], bad_c[4300];
+    snprintf(bad_dir, sizeof bad_dir, "%s", hq_test_tmpfile("badcfg"));
+    HQ_REQUIRE_OK(hq_mkdir_p(bad_dir, 0755));
+    snprintf(bad_w, sizeof bad_w, "%s/best.hqw", bad_dir);
+    snprintf(bad_c, sizeof bad_c, "%s/config.json", bad_dir);
+    HQ_REQUIRE_OK(hq_file_read(path, 0, &blob, &len));
+    HQ_REQUIRE_OK(hq_file_write_atomic(bad_w, blob, len));
+    hq_free(blob);
+    HQ_REQUIRE_OK(hq_file_write_atomic(bad_c, "{\"dataset\":", 12));
+    HQ_CHECK_FAILS(eval_opts(bad_w, NULL, "breastmnist", &ef, cf), HQ_ERR_PARSE,
+                   "config.json is not a JSON object: fix it or move it away");
     /* plain scores (no tta, no correction): the run's own ones with both switched off */
     hq_metrics ep;
     int64_t cp[4];
