@@ -91,7 +91,7 @@ typedef struct hq_scoring {
 hq_status hq_scoring_of_config(const char *config_json, const char *data_dir, int prior,
                                hq_scoring *out);
 
-/* What `hqcnn eval` and `hqcnn study` evaluate: a weight file (`what` names an existing
+/* What `hqcnn eval` and `hqcnn study` evaluate: a weight file (`what` names a regular
  * file; the config.json of its run directory, if there is one, is the run's config) or
  * the best weights of a run of the database (by name or id). */
 typedef struct hq_eval_target {
@@ -123,8 +123,9 @@ typedef struct hq_eval_opts {
 } hq_eval_opts;
 
 /*
- * Evaluate a weight file (`what` names an existing file) or the best weights of run
- * `what` (name or id) on one split.
+ * Evaluate a weight file (`what` names a regular file) or the best weights of run `what`
+ * (name or id) on one split, scored as the run scored its own splits (hq_scoring_of_config
+ * of its config; o->tta and o->prior override).
  *   [out] out        the metrics
  *   [out] confusion  hq_metrics_confusion_len entries (<= 1024), or NULL; *n_confusion
  *                    receives the count
