@@ -233,7 +233,7 @@ static hq_status conv_plan(hq_layer *l, const cJSON *cfg, const nn_plan_ctx *pc)
         c->xpad_floats = c->cin * dg->plane + dg->slack;
         c->dpad_floats = c->cout * dg->plane + dg->slack;
         c->yw_floats = (int64_t)ceil4(c->cout > c->cin ? c->cout : c->cin) * dg->npad;
-        int m16 = (c->cout + 15) / 16 * 16;
+        int m16 = nn_direct_m16(c->cout);
         c->dyt_floats = (int64_t)m16 * c->h * c->w;
         c->dwt_floats = (int64_t)nn_direct_dwt_rows(c->cin) * m16;
         int64_t fwd = (int64_t)ceil4(c->cout) * c->kk, bwd = (int64_t)ceil4(c->cin) * c->cout * 9;

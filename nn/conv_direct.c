@@ -241,7 +241,7 @@ TARGET static void dwt_tile(float *dwt, int64_t ldt, const float *xa0, int64_t o
 
 TARGET static void direct_dwt_avx2(float *dwt, const float *dyt, int m, const float *src, int c,
                                    const nn_direct_geom *g) {
-    int kk = c * 9, m16 = (m + 15) / 16 * 16;
+    int kk = c * 9, m16 = nn_direct_m16(m);
     int64_t hw = (int64_t)g->h * g->w;
     /* kernel rows q0..q0+2 are (ci, kh, kw = 0..2): one plane row read at +0, +1, +2 */
     for (int ob = 0; ob < m16 / 16; ob++)
@@ -279,7 +279,7 @@ void nn_direct_dwt(float *dwt, const float *dyt, int m, const float *src, int c,
 void nn_direct_transpose_dy(float *restrict dyt, const float *restrict dy, int m,
                             const nn_direct_geom *g) {
     int64_t hw = (int64_t)g->h * g->w;
-    int m16 = (m + 15) / 16 * 16;
+    int m16 = nn_direct_m16(m);
     for (int ob = 0; ob < m16 / 16; ob++) {
         float *t = dyt + ob * hw * 16;
         int o1 = m - ob * 16 < 16 ? m - ob * 16 : 16;
@@ -299,7 +299,7 @@ void nn_direct_transpose_dy(float *restrict dyt, const float *restrict dy, int m
 }
 
 void nn_direct_dwt_add(float *restrict dw, const float *restrict dwt, int m, int kk) {
-    int m16 = (m + 15) / 16 * 16;
+    int m16 = nn_direct_m16(m);
     for (int o = 0; o < m; o++)
         for (int q = 0; q < kk; q++) dw[(int64_t)o * kk + q] += dwt[(int64_t)q * m16 + o];
 }

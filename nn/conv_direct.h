@@ -42,13 +42,16 @@ void nn_direct_pack(float *restrict apk, const float *restrict a, int m, int kk)
  * from kh*wp + kw on. bias may be NULL. */
 void nn_direct_conv(float *y, int64_t ldy, const float *src, int c, const nn_direct_geom *g,
                     const float *apk, const float *bias, int m);
+/* m output channels rounded up to 16: nn_direct_dwt's channel tiles, the columns of dwt
+ * and the channels of dyt. */
+static inline int nn_direct_m16(int m) { return (m + 15) / 16 * 16; }
 /* dyt (ceil(m/16) blocks of h*w columns x 16 channels) = dy (m, h*w) transposed, the
  * channels past m zero. */
 void nn_direct_transpose_dy(float *restrict dyt, const float *restrict dy, int m,
                             const nn_direct_geom *g);
 /* Rows of the transposed weight gradient nn_direct_dwt writes: 9c rounded up to 6. */
 static inline int nn_direct_dwt_rows(int c) { return (9 * c + 5) / 6 * 6; }
-/* dwt (nn_direct_dwt_rows(c) x 16*ceil(m/16), kernel rows in (ci, kh, kw) order) += the
+/* dwt (nn_direct_dwt_rows(c) x nn_direct_m16(m), kernel rows in (ci, kh, kw) order) += the
  * weight gradient of one image: src its padded input planes, dyt its transposed dy. */
 void nn_direct_dwt(float *dwt, const float *dyt, int m, const float *src, int c,
                    const nn_direct_geom *g);
