@@ -146,9 +146,7 @@ static hq_status load_model(study *s) {
     if (hq_model_classes(s->m) != s->d->n_classes)
         return hq_failf(NULL, HQ_ERR_INVALID_ARG, "the weights have %d classes, %s has %d",
                         hq_model_classes(s->m), ds, s->d->n_classes);
-    if (o->tta && strcmp(o->tta, "none") && strcmp(o->tta, "hflip"))
-        return hq_failf(NULL, HQ_ERR_INVALID_ARG, "unknown tta '%s' (none, hflip)", o->tta);
-    if (o->tta) s->scoring.tta_hflip = !strcmp(o->tta, "hflip");
+    if (o->tta && (st = hq_tta_parse(o->tta, &s->scoring.tta_hflip)) != HQ_OK) return st;
     s->n_img = o->subset > 0 && o->subset < s->d->n ? o->subset : s->d->n;
     s->n = s->n_img * (s->scoring.tta_hflip ? 2 : 1);
     for (int b = 0; b < 2 && st == HQ_OK; b++) st = measured_template(s->tmpl, b, &s->meas[b]);

@@ -880,6 +880,13 @@ hq_status hq_eval_target_find(const char *what, hq_jobdb *db, const char *db_pat
     return st;
 }
 
+hq_status hq_tta_parse(const char *tta, bool *hflip) {
+    if (strcmp(tta, "none") && strcmp(tta, "hflip"))
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG, "unknown tta '%s' (none, hflip)", tta);
+    *hflip = !strcmp(tta, "hflip");
+    return HQ_OK;
+}
+
 hq_status hq_scoring_of_config(const char *config_json, const char *data_dir, int prior,
                                hq_scoring *out) {
     memset(out, 0, sizeof *out);
@@ -913,14 +920,14 @@ hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, h
     if (!o) o = &def;
     memset(out, 0, sizeof *out);
     if (n_confusion) *n_confusion = 0;
-    if (o->tta && strcmp(o->tta, "none") && strcmp(o->tta, "hflip"))
-        return hq_failf(NULL, HQ_ERR_INVALID_ARG, "unknown tta '%s' (none, hflip)", o->tta);
+    bool tta_hflip = false;
+    hq_status st = o->tta ? hq_tta_parse(o->tta, &tta_hflip) : HQ_OK;
+    if (st) return st;
     if (o->prior && strcmp(o->prior, "on") && strcmp(o->prior, "off"))
         return hq_failf(NULL, HQ_ERR_INVALID_ARG, "prior correction '%s' must be on or off",
                         o->prior);
     const char *path = o->db_path ? o->db_path : HQ_DEFAULT_DB;
     hq_jobdb *db = NULL;
-    hq_status st = HQ_OK;
     if (!hq_is_regular_file(what)) {
         hq_jobdb_options dbo;
         hq_jobdb_options_init(&dbo);
@@ -952,7 +959,7 @@ hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, h
                           what);
         if (st && prior > 0) st = hq_fail_prefix(NULL, st, "--prior-correction on");
     }
-    if (st == HQ_OK && o->tta) sc.tta_hflip = !strcmp(o->tta, "hflip");
+    if (o->tta) sc.tta_hflip = tta_hflip;
     const char *weights = tg.weights;
     int64_t run_id = tg.run_id;
     hq_dataset *d = NULL;

@@ -82,6 +82,10 @@ typedef struct hq_scoring {
     float w[HQ_CONFIG_MAX_CLASSES]; /* the class weights when unweight */
 } hq_scoring;
 
+/* An evaluation's --tta override: "none" or "hflip" into *hflip; anything else is
+ * HQ_ERR_INVALID_ARG naming the two. */
+hq_status hq_tta_parse(const char *tta, bool *hflip);
+
 /*
  * The scoring of a run's resolved config (JSON text, as a run stores it). prior: -1 the
  * config's train.prior_correction, 0 off, 1 on (an error for a run without class
