@@ -150,12 +150,14 @@ int hq_cmd_resume(int argc, char **argv) {
 }
 
 static const char eval_usage[] =
-    "usage: hqcnn eval WEIGHTS|RUN [--split test|val|train] [options]\n"
+    "usage: hqcnn eval WEIGHTS|RUN [WEIGHTS|RUN ...] [--split test|val|train] [options]\n"
     "\n"
     "Evaluate a weight file (.hqw) or a run's best weights on a dataset split with the\n"
     "MedMNIST metrics (ACC, AUC, F1, confusion matrix). Images are scored as the run\n"
     "scored them (its train.tta and train.prior_correction; a weight file in a run\n"
     "directory follows that run's config.json), so a run's test split gives its metrics.\n"
+    "Given several (at most 16), evaluate their ensemble: the mean of the members' class\n"
+    "scores, each member scored as its own run scored; they must be for one dataset.\n"
     "\n"
     "  --split S        split to evaluate (default test)\n"
     "  --dataset NAME   dataset (default: the run's)\n"
@@ -181,12 +183,15 @@ int hq_cmd_eval(int argc, char **argv) {
         {"--threads", &threads, NULL},   {"--db", &db, NULL},
         {"--tta", &tta, NULL},           {"--prior-correction", &prior, NULL},
         {"--json", NULL, &json}};
-    const char *pos[1];
-    int n_pos,
-        rc = hq_cli_parse(argc, argv, 1, opts, HQ_ARRAY_LEN(opts), pos, 1, &n_pos, eval_usage);
+    const char *pos[HQ_EVAL_MAX_MEMBERS + 1];
+    int n_pos, rc = hq_cli_parse(argc, argv, 1, opts, HQ_ARRAY_LEN(opts), pos,
+                                 HQ_EVAL_MAX_MEMBERS + 1, &n_pos, eval_usage);
     if (rc) return rc == HQ_EXIT_HELP ? HQ_EXIT_OK : rc;
-    if (n_pos != 1)
+    if (n_pos < 1)
         return hq_cli_usage("what to evaluate? a .hqw file or a run name\n%s", eval_usage);
+    if (n_pos > HQ_EVAL_MAX_MEMBERS)
+        return hq_cli_usage("an ensemble takes at most %d weight files or runs\n%s",
+                            HQ_EVAL_MAX_MEMBERS, eval_usage);
     hq_split sp;
     if (hq_split_from_str(split, &sp) != HQ_OK) return hq_cli_usage("--split: %s", hq_last_error());
     int64_t nshots = 1000, nthreads = 0;
@@ -205,28 +210,42 @@ int hq_cmd_eval(int argc, char **argv) {
     int64_t cm[1024];
     int64_t n_cm = 0;
     char ds[64] = "";
-    hq_status st = hq_eval_run(pos[0], sp, &o, &m, cm, &n_cm, ds, sizeof ds);
+    hq_status st = hq_eval_ensemble(pos, n_pos, sp, &o, &m, cm, &n_cm, ds, sizeof ds);
     if (st) return hq_cli_fail(st);
-    if (json) {
-        printf("{\"what\":\"%s\",\"dataset\":\"%s\",\"split\":\"%s\",\"n\":%" PRId64
-               ",\"acc\":%.6f,\"auc\":",
-               pos[0], ds, hq_split_str(sp), m.n, m.acc);
+    hq_sbuf what = HQ_SBUF_INIT, b = HQ_SBUF_INIT; /* what: "a" or "a + b + c" */
+    for (int i = 0; i < n_pos; i++) hq_sbuf_printf(&what, "%s%s", i ? " + " : "", pos[i]);
+    st = hq_sbuf_status(&what);
+    if (st == HQ_OK && json) {
+        hq_sbuf_puts(&b, "{\"what\":");
+        hq_sbuf_put_json_str(&b, what.p);
+        hq_sbuf_printf(&b,
+                       ",\"members\":%d,\"dataset\":\"%s\",\"split\":\"%s\",\"n\":%" PRId64
+                       ",\"acc\":%.6f,\"auc\":",
+                       n_pos, ds, hq_split_str(sp), m.n, m.acc);
         if (isnan(m.auc))
-            printf("null");
+            hq_sbuf_puts(&b, "null");
         else
-            printf("%.6f", m.auc);
-        printf(",\"f1\":%.6f,\"confusion\":[", m.f1);
-        for (int64_t i = 0; i < n_cm; i++) printf("%s%" PRId64, i ? "," : "", cm[i]);
-        printf("]}\n");
-    } else {
-        printf("%s on %s/%s (n = %" PRId64 "): ACC %.4f  AUC %.4f  F1 %.4f\n", pos[0], ds,
-               hq_split_str(sp), m.n, m.acc, m.auc, m.f1);
+            hq_sbuf_printf(&b, "%.6f", m.auc);
+        hq_sbuf_printf(&b, ",\"f1\":%.6f,\"confusion\":[", m.f1);
+        for (int64_t i = 0; i < n_cm; i++) hq_sbuf_printf(&b, "%s%" PRId64, i ? "," : "", cm[i]);
+        hq_sbuf_puts(&b, "]}\n");
+    } else if (st == HQ_OK) {
+        hq_sbuf_printf(&b, "%s on %s/%s (n = %" PRId64 "): ACC %.4f  AUC %.4f  F1 %.4f\n", what.p,
+                       ds, hq_split_str(sp), m.n, m.acc, m.auc, m.f1);
         if (n_cm == 4)
-            printf("confusion [[tn fp] [fn tp]]: [[%" PRId64 " %" PRId64 "] [%" PRId64 " %" PRId64
-                   "]]\n",
-                   cm[0], cm[1], cm[2], cm[3]);
+            hq_sbuf_printf(&b,
+                           "confusion [[tn fp] [fn tp]]: [[%" PRId64 " %" PRId64 "] [%" PRId64
+                           " %" PRId64 "]]\n",
+                           cm[0], cm[1], cm[2], cm[3]);
     }
-    return HQ_EXIT_OK;
+    if (st == HQ_OK) st = hq_sbuf_status(&b);
+    if (st == HQ_OK)
+        fputs(b.p, stdout);
+    else
+        hq_failf(NULL, st, "out of memory");
+    hq_sbuf_free(&what);
+    hq_sbuf_free(&b);
+    return st ? hq_cli_fail(st) : HQ_EXIT_OK;
 }
 
 static const char plan_usage[] =

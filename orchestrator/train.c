@@ -914,13 +914,83 @@ hq_status hq_scoring_of_config(const char *config_json, const char *data_dir, in
     return st;
 }
 
-hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, hq_metrics *out,
-                      int64_t *confusion, int64_t *n_confusion, char *dataset, size_t cap) {
+/* Scores (d->n, C) of one evaluated model, tg (named `what` in messages), scored as its run
+ * did unless o (already checked) overrides it. A shot-based backend caches its circuits
+ * under the run of tg in db. mirror is scratch for EVAL_BATCH images. */
+static hq_status eval_member(const hq_eval_target *tg, const char *what, const hq_eval_opts *o,
+                             hq_jobdb *db, const hq_dataset *d, float *mirror, float *scores) {
+    hq_scoring sc = {0};
+    int prior = o->prior ? !strcmp(o->prior, "on") : -1;
+    hq_status st = HQ_OK;
+    if (tg->config_json)
+        st = hq_scoring_of_config(tg->config_json, o->data_dir, prior, &sc);
+    else if (prior > 0)
+        st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                      "it needs the class weights of the run's loss, and the weight file %s has "
+                      "no run config.json beside it",
+                      what);
+    if (st && prior > 0) st = hq_fail_prefix(NULL, st, "--prior-correction on");
+    if (st == HQ_OK && o->tta) st = hq_tta_parse(o->tta, &sc.tta_hflip);
+    hq_model *m = NULL;
+    hq_model_opts mopts = {.max_batch = EVAL_BATCH, .threads = o->threads};
+    if (st == HQ_OK) st = hq_model_create_from_weights(tg->weights, &mopts, &m);
+    if (st == HQ_OK && hq_model_classes(m) != d->n_classes)
+        st = hq_failf(NULL, HQ_ERR_INVALID_ARG, "the weights have %d output classes, %s has %d",
+                      hq_model_classes(m), d->info->name, d->n_classes);
+    hq_backend *be = NULL;
+    evalctx ec = {NULL};
+    if (st == HQ_OK && o->backend && strcmp(o->backend, "sv") != 0) {
+        st = hq_backend_create(o->backend, o->backend_options, &be);
+        hq_qexec_options qo;
+        hq_qexec_options_init(&qo);
+        qo.shots = o->shots > 0 ? o->shots : 1000;
+        if (st == HQ_OK) st = hq_qexec_create(be, tg->run_id ? db : NULL, tg->run_id, &qo, &ec.qx);
+        if (st == HQ_OK) st = hq_model_set_qeval(m, eval_hook, &ec);
+    }
+    hq_pass pass = {.train = false};
+    if (st == HQ_OK) st = model_scores(m, d, EVAL_BATCH, &pass, &sc, mirror, scores);
+    hq_qexec_free(ec.qx);
+    hq_backend_free(be);
+    hq_model_free(m);
+    return st;
+}
+
+/* The dataset an evaluation is for: --dataset, else the members' common one. */
+static hq_status eval_dataset(const hq_eval_target *tg, const char *const *what, int n,
+                              const char *dataset, char ds[64]) {
+    snprintf(ds, 64, "%s", dataset ? dataset : "");
+    for (int i = 0; !dataset && i < n; i++) {
+        if (!tg[i].dataset[0]) continue;
+        if (!ds[0]) {
+            snprintf(ds, 64, "%s", tg[i].dataset);
+            continue;
+        }
+        if (strcmp(ds, tg[i].dataset) != 0)
+            for (int j = 0; j < i; j++)
+                if (tg[j].dataset[0])
+                    return hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                                    "an ensemble's members must be for one dataset: %s is for "
+                                    "%s, %s for %s",
+                                    what[j], tg[j].dataset, what[i], tg[i].dataset);
+    }
+    if (!ds[0])
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                        "a weight file does not say which dataset it is for: add --dataset NAME");
+    return HQ_OK;
+}
+
+hq_status hq_eval_ensemble(const char *const *what, int n_what, hq_split split,
+                           const hq_eval_opts *o, hq_metrics *out, int64_t *confusion,
+                           int64_t *n_confusion, char *dataset, size_t cap) {
     hq_eval_opts def = {0};
     if (!o) o = &def;
     memset(out, 0, sizeof *out);
     if (n_confusion) *n_confusion = 0;
-    bool tta_hflip = false;
+    if (n_what < 1 || n_what > HQ_EVAL_MAX_MEMBERS)
+        return hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                        "an evaluation takes 1 to %d weight files or runs, not %d",
+                        HQ_EVAL_MAX_MEMBERS, n_what);
+    bool tta_hflip = false; /* checked here, applied per member */
     hq_status st = o->tta ? hq_tta_parse(o->tta, &tta_hflip) : HQ_OK;
     if (st) return st;
     if (o->prior && strcmp(o->prior, "on") && strcmp(o->prior, "off"))
@@ -928,7 +998,9 @@ hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, h
                         o->prior);
     const char *path = o->db_path ? o->db_path : HQ_DEFAULT_DB;
     hq_jobdb *db = NULL;
-    if (!hq_is_regular_file(what)) {
+    bool runs = false;
+    for (int i = 0; i < n_what; i++) runs |= !hq_is_regular_file(what[i]);
+    if (runs) {
         hq_jobdb_options dbo;
         hq_jobdb_options_init(&dbo);
         dbo.no_create = true;
@@ -939,77 +1011,52 @@ hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, h
             db = NULL;
         }
     }
-    hq_eval_target tg = {0};
-    if (st == HQ_OK) st = hq_eval_target_find(what, db, path, &tg);
+    hq_eval_target *tg = hq_calloc((size_t)n_what, sizeof *tg);
+    if (st == HQ_OK && !tg) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+    for (int i = 0; st == HQ_OK && i < n_what; i++)
+        st = hq_eval_target_find(what[i], db, path, &tg[i]);
     char ds_name[64] = "";
-    snprintf(ds_name, sizeof ds_name, "%s", o->dataset ? o->dataset : tg.dataset);
-    if (st == HQ_OK && !ds_name[0])
-        st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                      "a weight file does not say which dataset it is for: add --dataset NAME");
-    /* score as the run did (tta, prior correction), unless the options say otherwise */
-    hq_scoring sc = {0};
-    int prior = o->prior ? !strcmp(o->prior, "on") : -1;
-    if (st == HQ_OK) {
-        if (tg.config_json)
-            st = hq_scoring_of_config(tg.config_json, o->data_dir, prior, &sc);
-        else if (prior > 0)
-            st = hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                          "it needs the class weights of the run's loss, and the weight file %s "
-                          "has no run config.json beside it",
-                          what);
-        if (st && prior > 0) st = hq_fail_prefix(NULL, st, "--prior-correction on");
-    }
-    if (o->tta) sc.tta_hflip = tta_hflip;
-    const char *weights = tg.weights;
-    int64_t run_id = tg.run_id;
+    if (st == HQ_OK) st = eval_dataset(tg, what, n_what, o->dataset, ds_name);
     hq_dataset *d = NULL;
     hq_medmnist_opts mo = {.data_dir = o->data_dir, .path = NULL, .size = 28};
     if (st == HQ_OK) st = hq_medmnist_load(ds_name, split, &mo, &d);
-    hq_model *m = NULL;
-    hq_model_opts mopts = {.max_batch = EVAL_BATCH, .threads = o->threads};
-    if (st == HQ_OK) st = hq_model_create_from_weights(weights, &mopts, &m);
-    if (st == HQ_OK && hq_model_classes(m) != d->n_classes)
-        st = hq_failf(NULL, HQ_ERR_INVALID_ARG, "the weights have %d output classes, %s has %d",
-                      hq_model_classes(m), ds_name, d->n_classes);
-    hq_backend *be = NULL;
-    evalctx ec = {NULL};
-    if (st == HQ_OK && o->backend && strcmp(o->backend, "sv") != 0) {
-        st = hq_backend_create(o->backend, o->backend_options, &be);
-        hq_qexec_options qo;
-        hq_qexec_options_init(&qo);
-        qo.shots = o->shots > 0 ? o->shots : 1000;
-        if (st == HQ_OK) st = hq_qexec_create(be, run_id ? db : NULL, run_id, &qo, &ec.qx);
-        if (st == HQ_OK) st = hq_model_set_qeval(m, eval_hook, &ec);
-    }
-    float *scores = NULL;
+    /* the ensemble's scores: the mean of its members' */
+    size_t len = d ? (size_t)d->n * (size_t)d->n_classes : 0;
+    float *scores = NULL, *member = NULL, *mirror = NULL;
     if (st == HQ_OK) {
-        scores = hq_malloc((size_t)d->n * (size_t)d->n_classes * sizeof *scores);
-        if (!scores) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
-    }
-    float *mirror = NULL;
-    if (st == HQ_OK && sc.tta_hflip) {
+        scores = hq_malloc(len * sizeof *scores);
+        member = n_what > 1 ? hq_malloc(len * sizeof *member) : scores;
         mirror = hq_malloc((size_t)EVAL_BATCH * (size_t)d->c * (size_t)d->h * (size_t)d->w *
                            sizeof *mirror);
-        if (!mirror) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
+        if (!scores || !member || !mirror) st = hq_failf(NULL, HQ_ERR_NOMEM, "out of memory");
     }
-    hq_pass pass = {.train = false};
-    if (st == HQ_OK) st = model_scores(m, d, EVAL_BATCH, &pass, &sc, mirror, scores);
-    hq_free(mirror);
+    for (int i = 0; st == HQ_OK && i < n_what; i++) {
+        float *dst = i ? member : scores;
+        st = eval_member(&tg[i], what[i], o, db, d, mirror, dst);
+        if (st && n_what > 1) st = hq_fail_prefix(NULL, st, "ensemble member %s", what[i]);
+        for (size_t k = 0; st == HQ_OK && i && k < len; k++) scores[k] += member[k];
+    }
+    for (size_t k = 0; st == HQ_OK && n_what > 1 && k < len; k++) scores[k] *= 1.0f / (float)n_what;
     if (st == HQ_OK) st = hq_metrics_evaluate(d->task, d->labels, scores, d->n, d->n_classes, out);
     if (st == HQ_OK && confusion) {
-        int64_t len = hq_metrics_confusion_len(d->task, d->n_classes);
-        if (len > 1024) len = 0;
-        if (len)
+        int64_t nc = hq_metrics_confusion_len(d->task, d->n_classes);
+        if (nc > 1024) nc = 0;
+        if (nc)
             st = hq_metrics_confusion(d->task, d->labels, scores, d->n, d->n_classes, confusion);
-        if (n_confusion) *n_confusion = len;
+        if (n_confusion) *n_confusion = nc;
     }
     if (dataset) snprintf(dataset, cap, "%s", ds_name);
+    if (member != scores) hq_free(member);
     hq_free(scores);
-    hq_qexec_free(ec.qx);
-    hq_backend_free(be);
-    hq_model_free(m);
+    hq_free(mirror);
     hq_dataset_free(d);
-    hq_eval_target_clear(&tg);
+    for (int i = 0; tg && i < n_what; i++) hq_eval_target_clear(&tg[i]);
+    hq_free(tg);
     hq_jobdb_close(db);
     return st;
+}
+
+hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, hq_metrics *out,
+                      int64_t *confusion, int64_t *n_confusion, char *dataset, size_t cap) {
+    return hq_eval_ensemble(&what, 1, split, o, out, confusion, n_confusion, dataset, cap);
 }

@@ -138,6 +138,19 @@ typedef struct hq_eval_opts {
 hq_status hq_eval_run(const char *what, hq_split split, const hq_eval_opts *o, hq_metrics *out,
                       int64_t *confusion, int64_t *n_confusion, char *dataset, size_t cap);
 
+/* The most members hq_eval_ensemble takes. */
+#define HQ_EVAL_MAX_MEMBERS 16
+
+/*
+ * Evaluate the ensemble of n_what (1..HQ_EVAL_MAX_MEMBERS) weight files or runs: each member
+ * is scored as hq_eval_run scores it (its own run's tta and prior correction, o's overrides
+ * applied to all), and the metrics are those of the mean of the members' class scores. The
+ * members must be for one dataset (o->dataset overrides it). One member is hq_eval_run.
+ */
+hq_status hq_eval_ensemble(const char *const *what, int n_what, hq_split split,
+                           const hq_eval_opts *o, hq_metrics *out, int64_t *confusion,
+                           int64_t *n_confusion, char *dataset, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
  */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 
 #include "core/rng.h"
 #include "db/jobdb.h"
+#include "nn/loss.h"
+#include "nn/model.h"
 #include "orchestrator/plan.h"
 #include "orchestrator/train.h"
 #include "tests/hq_test.h"
@@ -509,4 +512,128 @@ HQ_TEST(train_prior_correction_eval) {
     HQ_REQUIRE_OK(eval_opts(path, "off", "breastmnist", &ep, cp));
     HQ_CHECK(same_metrics(&ef, cf, &ep, cp));
     HQ_CHECK(ef.auc != eb.auc || ef.acc != eb.acc); /* tta is off: other scores */
+}
+
+static hq_status eval_members(const char *const *what, int n, const char *tta, hq_metrics *m,
+                              int64_t cm[4]) {
+    char db[4096];
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile("ls.db"));
+    hq_eval_opts eo = {.db_path = db, .data_dir = "data", .threads = 1, .tta = tta};
+    int64_t n_cm;
+    char ds[64];
+    return hq_eval_ensemble(what, n, HQ_SPLIT_TEST, &eo, m, cm, &n_cm, ds, sizeof ds);
+}
+
+/* the mean of the plain softmax scores of weight files w[0..n) on BreastMNIST's test split,
+ * computed here, apart from hq_eval_ensemble: a second implementation */
+static bool mean_scores_by_hand(const char *const *w, int n, hq_metrics *m) {
+    hq_medmnist_opts mo = {.data_dir = "data", .size = 28};
+    hq_dataset *d = NULL;
+    if (hq_medmnist_load("breastmnist", HQ_SPLIT_TEST, &mo, &d)) return false;
+    size_t len = (size_t)d->n * 2;
+    float *sum = hq_calloc(len, sizeof *sum), *p = hq_malloc(len * sizeof *p);
+    bool ok = sum && p;
+    for (int i = 0; ok && i < n; i++) {
+        hq_model *mod = NULL;
+        hq_model_opts o = {.max_batch = (int)d->n, .threads = 1};
+        hq_tensor x = hq_tensor_view(d->images, hq_shape4(d->n, d->c, d->h, d->w)), logits;
+        hq_pass pass = {.train = false};
+        ok = hq_model_create_from_weights(w[i], &o, &mod) == HQ_OK &&
+             hq_model_forward(mod, &x, &pass, &logits) == HQ_OK;
+        if (ok) hq_softmax_rows(p, logits.data, (int)d->n, 2);
+        for (size_t k = 0; ok && k < len; k++) sum[k] += p[k];
+        hq_model_free(mod);
+    }
+    for (size_t k = 0; ok && k < len; k++) sum[k] *= 1.0f / (float)n;
+    ok = ok && hq_metrics_evaluate(d->task, d->labels, sum, d->n, 2, m) == HQ_OK;
+    hq_free(sum);
+    hq_free(p);
+    hq_dataset_free(d);
+    return ok;
+}
+
+HQ_TEST(train_eval_ensemble) {
+    hq_train_result a, b, c;
+    HQ_REQUIRE(train_extra("", "ea", &a));
+    HQ_REQUIRE(train_extra("\"mixup\":0.2,", "eb", &b));
+    HQ_REQUIRE(train_extra("\"label_smoothing\":0.1,", "ec", &c));
+    /* an ensemble of one run with itself is that run, scored as it scores (tta hflip) */
+    hq_metrics m1, m2, m3, hand;
+    int64_t c1[4], c2[4], c3[4];
+    const char *aa[] = {"ea", "ea"}, *abc[] = {"ea", "eb", "ec"};
+    HQ_REQUIRE_OK(eval_members(aa, 1, NULL, &m1, c1));
+    HQ_REQUIRE_OK(eval_members(aa, 2, NULL, &m2, c2));
+    HQ_CHECK(same_metrics(&m1, c1, &m2, c2));
+    /* three runs: the metrics of the mean of their scores, computed apart */
+    HQ_REQUIRE_OK(eval_members(abc, 3, "none", &m3, c3));
+    char wa[4200], wb[4200], wc[4200];
+    snprintf(wa, sizeof wa, "%s/best.hqw", a.out_dir);
+    snprintf(wb, sizeof wb, "%s/best.hqw", b.out_dir);
+    snprintf(wc, sizeof wc, "%s/best.hqw", c.out_dir);
+    const char *w[] = {wa, wb, wc};
+    HQ_REQUIRE(mean_scores_by_hand(w, 3, &hand));
+    HQ_CHECK_EQ_INT(m3.n, 156);
+    HQ_CHECKF(m3.acc == hand.acc && m3.auc == hand.auc && m3.f1 == hand.f1,
+              "ensemble ACC %.6f AUC %.6f, by hand %.6f %.6f", m3.acc, m3.auc, hand.acc, hand.auc);
+    HQ_CHECK(c3[0] + c3[1] + c3[2] + c3[3] == 156);
+    /* and not any one member's */
+    for (int i = 0; i < 3; i++) {
+        hq_metrics one;
+        HQ_REQUIRE(mean_scores_by_hand(w + i, 1, &one));
+        HQ_CHECKF(one.auc != hand.auc, "member %d has the ensemble's AUC %.6f", i, hand.auc);
+    }
+    /* errors: members for other datasets, a missing member, too many */
+    char dir[4200], wr[4300], cr[4300];
+    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("retina-labelled"));
+    HQ_REQUIRE_OK(hq_mkdir_p(dir, 0755));
+    snprintf(wr, sizeof wr, "%s/best.hqw", dir);
+    snprintf(cr, sizeof cr, "%s/config.json", dir);
+    char *blob = NULL;
+    size_t len = 0;
+    HQ_REQUIRE_OK(hq_file_read(wa, 0, &blob, &len));
+    HQ_REQUIRE_OK(hq_file_write_atomic(wr, blob, len));
+    hq_free(blob);
+    const char *cfg = "{\"dataset\":\"retinamnist\",\"model\":{}}";
+    HQ_REQUIRE_OK(hq_file_write_atomic(cr, cfg, strlen(cfg)));
+    const char *mixed[] = {"ea", wr};
+    HQ_CHECK_FAILS(eval_members(mixed, 2, NULL, &m3, c3), HQ_ERR_INVALID_ARG,
+                   "an ensemble's members must be for one dataset: ea is for breastmnist");
+    const char *missing[] = {"ea", "no-such-run"};
+    HQ_CHECK_FAILS(eval_members(missing, 2, NULL, &m3, c3), HQ_ERR_NOT_FOUND, "no-such-run");
+    const char *many[HQ_EVAL_MAX_MEMBERS + 1];
+    for (int i = 0; i <= HQ_EVAL_MAX_MEMBERS; i++) many[i] = "ea";
+    HQ_CHECK_FAILS(eval_members(many, HQ_EVAL_MAX_MEMBERS + 1, NULL, &m3, c3), HQ_ERR_INVALID_ARG,
+                   "an evaluation takes 1 to 16 weight files or runs, not 17");
+    HQ_REQUIRE_OK(eval_members(many, HQ_EVAL_MAX_MEMBERS, NULL, &m2, c2));
+    HQ_CHECK(same_metrics(&m1, c1, &m2, c2));
+    /* --dataset with another class count */
+    char shared[4096];
+    snprintf(shared, sizeof shared, "%s", hq_test_shared("data/medmnist"));
+    hq_eval_opts eo = {.db_path = hq_test_tmpfile("ls.db"),
+                       .data_dir = shared,
+                       .threads = 1,
+                       .dataset = "retinamnist"};
+    char ds[64];
+    HQ_CHECK_FAILS(hq_eval_ensemble(abc, 3, HQ_SPLIT_VAL, &eo, &m3, NULL, NULL, ds, sizeof ds),
+                   HQ_ERR_INVALID_ARG,
+                   "ensemble member ea: the weights have 2 output classes, retinamnist has 5");
+    /* hqcnn eval A B C --json: the ensemble's metrics; 17 members: a usage error */
+    const char *bin = getenv("HQCNN_BIN");
+    HQ_REQUIRE(bin);
+    char db[4096], js[4096];
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile("ls.db"));
+    snprintf(js, sizeof js, "%s", hq_test_tmpfile("ens.json"));
+    char *args[] = {(char *)bin, "eval",       "ea",   "eb",        "ec", "--tta",  "none", "--db",
+                    db,          "--data-dir", "data", "--threads", "1",  "--json", NULL};
+    HQ_REQUIRE(run_cli(args, -1, NULL, js) == 0);
+    cJSON *j = hq_test_read_json(js);
+    HQ_REQUIRE(j);
+    HQ_CHECK_STR(cJSON_GetObjectItemCaseSensitive(j, "what")->valuestring, "ea + eb + ec");
+    HQ_CHECK(cJSON_GetObjectItemCaseSensitive(j, "members")->valueint == 3);
+    HQ_CHECK(fabs(cJSON_GetObjectItemCaseSensitive(j, "acc")->valuedouble - hand.acc) < 1e-6);
+    HQ_CHECK(fabs(cJSON_GetObjectItemCaseSensitive(j, "auc")->valuedouble - hand.auc) < 1e-6);
+    cJSON_Delete(j);
+    char *argm[HQ_EVAL_MAX_MEMBERS + 8] = {(char *)bin, "eval"};
+    for (int i = 0; i <= HQ_EVAL_MAX_MEMBERS; i++) argm[2 + i] = "ea";
+    HQ_CHECK_EQ_INT(run_cli(argm, -1, NULL, "/dev/null"), 2);
 }
