@@ -6,6 +6,10 @@
 #   scripts/results.sh [OUT.jsonl] [DATASET...]      (default: results.jsonl, all three)
 #   scripts/results.sh --summary OUT.jsonl
 #
+# HQCNN_RESULTS_SEEDS="0 1 2 3 4 5 6 7 8" trains more seeds (default "0 1 2"); the README's
+# ensembles are then `hqcnn eval --db runs/results.db results-D-K-sS results-D-K-s(S+3)
+# results-D-K-s(S+6)` for S = 0, 1, 2.
+#
 # Models are selected on the validation split (train.select); the test split is read once,
 # at the end of each run. One thread per run, so two runs can share a 2-core machine.
 set -eu
@@ -26,10 +30,11 @@ OUT=${1:-results.jsonl}
 [ $# -gt 0 ] && shift
 DATASETS=${*:-breastmnist pneumoniamnist retinamnist}
 DB=${HQCNN_RESULTS_DB:-runs/results.db}
+SEEDS=${HQCNN_RESULTS_SEEDS:-0 1 2}
 mkdir -p runs
 for d in $DATASETS; do
     for kind in sv classical; do
-        for s in 0 1 2; do
+        for s in $SEEDS; do
             name="results-$d-$kind-s$s"
             "$HQCNN" train --config "configs/$d-$kind.json" --seed "$s" --threads 1 \
                 --data-dir "$DATA_DIR" --db "$DB" --name "$name" --out "runs/$name" --quiet --json |
