@@ -958,21 +958,18 @@ static hq_status eval_member(const hq_eval_target *tg, const char *what, const h
 /* The dataset an evaluation is for: --dataset, else the members' common one. */
 static hq_status eval_dataset(const hq_eval_target *tg, const char *const *what, int n,
                               const char *dataset, char ds[64]) {
-    snprintf(ds, 64, "%s", dataset ? dataset : "");
+    int first = -1; /* the first member that names its dataset */
     for (int i = 0; !dataset && i < n; i++) {
         if (!tg[i].dataset[0]) continue;
-        if (!ds[0]) {
-            snprintf(ds, 64, "%s", tg[i].dataset);
-            continue;
-        }
-        if (strcmp(ds, tg[i].dataset) != 0)
-            for (int j = 0; j < i; j++)
-                if (tg[j].dataset[0])
-                    return hq_failf(NULL, HQ_ERR_INVALID_ARG,
-                                    "an ensemble's members must be for one dataset: %s is for "
-                                    "%s, %s for %s",
-                                    what[j], tg[j].dataset, what[i], tg[i].dataset);
+        if (first < 0)
+            first = i;
+        else if (strcmp(tg[first].dataset, tg[i].dataset) != 0)
+            return hq_failf(NULL, HQ_ERR_INVALID_ARG,
+                            "an ensemble's members must be for one dataset: %s is for %s, %s "
+                            "for %s",
+                            what[first], tg[first].dataset, what[i], tg[i].dataset);
     }
+    snprintf(ds, 64, "%s", dataset ? dataset : first >= 0 ? tg[first].dataset : "");
     if (!ds[0])
         return hq_failf(NULL, HQ_ERR_INVALID_ARG,
                         "a weight file does not say which dataset it is for: add --dataset NAME");
