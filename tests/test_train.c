@@ -637,3 +637,54 @@ HQ_TEST(train_eval_ensemble) {
     for (int i = 0; i <= HQ_EVAL_MAX_MEMBERS; i++) argm[2 + i] = "ea";
     HQ_CHECK_EQ_INT(run_cli(argm, -1, NULL, "/dev/null"), 2);
 }
+
+/* jobs stored for run `name` of the test database (-1 on error) */
+static int64_t run_jobs(const char *db_path, const char *name) {
+    hq_jobdb *db = NULL;
+    hq_jobdb_run r;
+    hq_jobdb_job *jobs = NULL;
+    int64_t n = -1;
+    if (hq_jobdb_open(db_path, NULL, &db) == HQ_OK && hq_jobdb_run_find(db, name, &r) == HQ_OK) {
+        if (hq_jobdb_job_list(db, r.id, HQ_JOB_MASK_ALL, &jobs, &n) != HQ_OK) n = -1;
+        hq_jobdb_jobs_free(jobs, n > 0 ? n : 0);
+        hq_jobdb_run_clear(&r);
+    }
+    hq_jobdb_close(db);
+    return n;
+}
+
+HQ_TEST(train_eval_ensemble_shot_backend) {
+    /* an ensemble on a shot-based backend: each member's circuits run as jobs of its own
+     * run and are cached there, so a member evaluated again submits nothing */
+    hq_train_result a, b;
+    HQ_REQUIRE(train_extra("", "sa", &a));
+    HQ_REQUIRE(train_extra("\"mixup\":0.2,", "sb", &b));
+    char db[4096];
+    snprintf(db, sizeof db, "%s", hq_test_tmpfile("ls.db"));
+    HQ_CHECK_EQ_INT(run_jobs(db, "sa"), 0);
+    hq_eval_opts o = {.db_path = db,
+                      .data_dir = "data",
+                      .threads = 1,
+                      .tta = "none",
+                      .backend = "sv-shots",
+                      .shots = 100000};
+    hq_metrics ms, mss, mab, exact;
+    int64_t cs[4], css[4], cab[4], cx[4], n_cm;
+    char ds[64];
+    const char *sa = "sa", *sasa[] = {"sa", "sa"}, *sab[] = {"sa", "sb"};
+    HQ_REQUIRE_OK(hq_eval_ensemble(&sa, 1, HQ_SPLIT_TEST, &o, &ms, cs, &n_cm, ds, sizeof ds));
+    int64_t ja = run_jobs(db, "sa");
+    HQ_CHECKF(ja > 0, "%lld jobs stored for sa", (long long)ja);
+    HQ_REQUIRE_OK(hq_eval_ensemble(sasa, 2, HQ_SPLIT_TEST, &o, &mss, css, &n_cm, ds, sizeof ds));
+    HQ_CHECK(same_metrics(&ms, cs, &mss, css));
+    HQ_CHECK_EQ_INT(run_jobs(db, "sa"), ja); /* both members from sa's cache */
+    HQ_CHECK_EQ_INT(run_jobs(db, "sb"), 0);
+    HQ_REQUIRE_OK(hq_eval_ensemble(sab, 2, HQ_SPLIT_TEST, &o, &mab, cab, &n_cm, ds, sizeof ds));
+    HQ_CHECK(run_jobs(db, "sb") > 0);
+    HQ_CHECK_EQ_INT(run_jobs(db, "sa"), ja);
+    /* 10^5 shots per circuit: close to the exact ensemble */
+    o.backend = NULL;
+    HQ_REQUIRE_OK(hq_eval_ensemble(sab, 2, HQ_SPLIT_TEST, &o, &exact, cx, &n_cm, ds, sizeof ds));
+    HQ_CHECKF(fabs(mab.auc - exact.auc) < 0.02, "AUC %.4f with shots, %.4f exact", mab.auc,
+              exact.auc);
+}
