@@ -174,10 +174,7 @@ static hq_status symbol_rows(study *s) {
             int nb = (int)HQ_MIN((int64_t)EVAL_BATCH, s->n_img - i);
             const float *src = d->images + (size_t)i * img;
             if (m == 1) {
-                for (size_t y = 0; y < (size_t)nb * (size_t)d->c * (size_t)d->h; y++)
-                    for (int xx = 0; xx < d->w; xx++)
-                        flip[y * (size_t)d->w + (size_t)xx] =
-                            src[y * (size_t)d->w + (size_t)(d->w - 1 - xx)];
+                hq_scoring_mirror(flip, src, (int64_t)nb * d->c * d->h, d->w);
                 src = flip;
             }
             hq_tensor x = hq_tensor_view((float *)src, hq_shape4(nb, d->c, d->h, d->w)), ang;
@@ -227,10 +224,8 @@ static hq_status head_metrics(study *s, const double *expect, hq_metrics *m, flo
         st = hq_model_forward_layers(s->m, s->q + 1, s->n_layers, &x, &pass, &logits);
         if (st == HQ_OK) hq_softmax_rows(scores + (size_t)i * (size_t)C, logits.data, nb, C);
     }
-    /* with tta: the mean of the image's and its mirror's scores */
-    for (int64_t r = 0; st == HQ_OK && s->scoring.tta_hflip && r < s->n_img * C; r++)
-        scores[r] = 0.5f * (scores[r] + scores[s->n_img * C + r]);
-    if (st == HQ_OK && s->scoring.unweight) hq_scores_unweight(scores, s->scoring.w, s->n_img, C);
+    /* rows [n_img, 2 n_img) are the mirrors' scores (tta) */
+    if (st == HQ_OK) hq_scoring_apply(&s->scoring, scores, scores + s->n_img * C, s->n_img, C);
     if (st == HQ_OK) st = hq_metrics_evaluate(s->d->task, s->d->labels, scores, s->n_img, C, m);
     hq_free(e);
     if (st == HQ_OK && scores_out)

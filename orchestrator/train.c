@@ -256,9 +256,6 @@ static hq_status model_scores(hq_model *m, const hq_dataset *d, int max_batch, c
                               const hq_scoring *sc, float *mirror, float *scores) {
     int C = d->n_classes;
     size_t img = (size_t)d->c * (size_t)d->h * (size_t)d->w;
-    if (C > HQ_CONFIG_MAX_CLASSES)
-        return hq_failf(NULL, HQ_ERR_UNSUPPORTED, "%d classes: evaluation handles up to %d", C,
-                        HQ_CONFIG_MAX_CLASSES);
     hq_status st = HQ_OK;
     for (int64_t i = 0; st == HQ_OK && i < d->n; i += max_batch) {
         int n = (int)HQ_MIN((int64_t)max_batch, d->n - i);
@@ -268,23 +265,25 @@ static hq_status model_scores(hq_model *m, const hq_dataset *d, int max_batch, c
         float *out = scores + (size_t)i * (size_t)C;
         if (st == HQ_OK) hq_softmax_rows(out, logits.data, n, C);
         if (st == HQ_OK && sc->tta_hflip) {
-            for (int64_t r = 0; r < (int64_t)n * d->c * d->h; r++) {
-                const float *row = src + (size_t)r * d->w;
-                float *dst = mirror + (size_t)r * d->w;
-                for (int xx = 0; xx < d->w; xx++) dst[xx] = row[d->w - 1 - xx];
-            }
+            hq_scoring_mirror(mirror, src, (int64_t)n * d->c * d->h, d->w);
             hq_tensor xf = hq_tensor_view(mirror, hq_shape4(n, d->c, d->h, d->w));
             st = hq_model_forward(m, &xf, pass, &logits);
-            float tmp[HQ_CONFIG_MAX_CLASSES];
-            for (int r = 0; st == HQ_OK && r < n; r++) {
-                hq_softmax_rows(tmp, logits.data + (size_t)r * (size_t)C, 1, C);
-                for (int k = 0; k < C; k++)
-                    out[(size_t)r * C + k] = 0.5f * (out[(size_t)r * C + k] + tmp[k]);
-            }
+            /* the mirror scores, in place of their logits (read by nothing else) */
+            if (st == HQ_OK) hq_softmax_rows(logits.data, logits.data, n, C);
         }
-        if (st == HQ_OK && sc->unweight) hq_scores_unweight(out, sc->w, n, C);
+        if (st == HQ_OK) hq_scoring_apply(sc, out, sc->tta_hflip ? logits.data : NULL, n, C);
     }
     return st;
+}
+
+void hq_scoring_mirror(float *restrict dst, const float *restrict src, int64_t rows, int w) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int x = 0; x < w; x++) dst[r * w + x] = src[r * w + (w - 1 - x)];
+}
+
+void hq_scoring_apply(const hq_scoring *sc, float *scores, const float *mirror, int64_t n, int c) {
+    for (int64_t r = 0; sc->tta_hflip && r < n * c; r++) scores[r] = 0.5f * (scores[r] + mirror[r]);
+    if (sc->unweight) hq_scores_unweight(scores, sc->w, n, c);
 }
 
 /* softmax scores (n, C) of a split; hooks the exact simulator if eval_exact */

@@ -82,6 +82,15 @@ typedef struct hq_scoring {
     float w[HQ_CONFIG_MAX_CLASSES]; /* the class weights when unweight */
 } hq_scoring;
 
+/* Finish a run's scores (n, c) in place: with tta, the mean with mirror (the softmax
+ * scores of the mirror images, same shape); with the prior correction, unweighted. The one
+ * definition of that order, for training, hqcnn eval and hqcnn study. */
+void hq_scoring_apply(const hq_scoring *sc, float *scores, const float *mirror, int64_t n, int c);
+
+/* The mirror images tta scores: dst = src with each of its `rows` rows of w pixels
+ * reversed (left-right; rows = images x channels x height). */
+void hq_scoring_mirror(float *restrict dst, const float *restrict src, int64_t rows, int w);
+
 /* An evaluation's --tta override: "none" or "hflip" into *hflip; anything else is
  * HQ_ERR_INVALID_ARG naming the two. */
 hq_status hq_tta_parse(const char *tta, bool *hflip);
