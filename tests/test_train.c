@@ -440,6 +440,25 @@ static hq_status eval_opts(const char *what, const char *prior, const char *data
     return hq_eval_run(what, HQ_SPLIT_TEST, &eo, m, cm, &n_cm, ds, sizeof ds);
 }
 
+/* A copy of weight file src for the eval error paths: with config NULL a bare file
+ * hq_test_tmpfile(name); else best.hqw in directory hq_test_tmpfile(name), with config
+ * (JSON text, damaged or not) as its run's config.json. The copy's path goes to out. */
+static bool copy_weights(const char *src, const char *name, const char *config, char *out,
+                         size_t cap) {
+    char dir[4096], cfg[4200];
+    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile(name));
+    snprintf(out, cap, config ? "%s/best.hqw" : "%s", dir);
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    char *blob = NULL;
+    size_t len = 0;
+    bool ok = (!config || hq_mkdir_p(dir, 0755) == HQ_OK) &&
+              hq_file_read(src, 0, &blob, &len) == HQ_OK &&
+              hq_file_write_atomic(out, blob, len) == HQ_OK &&
+              (!config || hq_file_write_atomic(cfg, config, strlen(config)) == HQ_OK);
+    hq_free(blob);
+    return ok;
+}
+
 static bool same_metrics(const hq_metrics *a, const int64_t *ca, const hq_metrics *b,
                          const int64_t *cb) {
     return a->n == b->n && a->acc == b->acc && a->auc == b->auc && a->f1 == b->f1 &&
@@ -485,24 +504,12 @@ HQ_TEST(train_prior_correction_eval) {
     HQ_CHECK_FAILS(eval_opts("pn", "on", NULL, &ef, cf), HQ_ERR_INVALID_ARG,
                    "this run trained without them (train.class_weights \"none\")");
     char bare[4200];
-    snprintf(bare, sizeof bare, "%s", hq_test_tmpfile("bare.hqw"));
-    char *blob = NULL;
-    size_t len = 0;
-    HQ_REQUIRE_OK(hq_file_read(path, 0, &blob, &len));
-    HQ_REQUIRE_OK(hq_file_write_atomic(bare, blob, len));
-    hq_free(blob);
+    HQ_REQUIRE(copy_weights(path, "bare.hqw", NULL, bare, sizeof bare));
     HQ_CHECK_FAILS(eval_opts(bare, "on", "breastmnist", &ef, cf), HQ_ERR_INVALID_ARG,
                    "has no run config.json beside it");
     /* a damaged config.json beside a weight file is named, not silently ignored */
-    char bad_dir[4200], bad_w[4300], bad_c[4300];
-    snprintf(bad_dir, sizeof bad_dir, "%s", hq_test_tmpfile("badcfg"));
-    HQ_REQUIRE_OK(hq_mkdir_p(bad_dir, 0755));
-    snprintf(bad_w, sizeof bad_w, "%s/best.hqw", bad_dir);
-    snprintf(bad_c, sizeof bad_c, "%s/config.json", bad_dir);
-    HQ_REQUIRE_OK(hq_file_read(path, 0, &blob, &len));
-    HQ_REQUIRE_OK(hq_file_write_atomic(bad_w, blob, len));
-    hq_free(blob);
-    HQ_REQUIRE_OK(hq_file_write_atomic(bad_c, "{\"dataset\":", 12));
+    char bad_w[4300];
+    HQ_REQUIRE(copy_weights(path, "badcfg", "{\"dataset\":", bad_w, sizeof bad_w));
     HQ_CHECK_FAILS(eval_opts(bad_w, NULL, "breastmnist", &ef, cf), HQ_ERR_PARSE,
                    "config.json is not a JSON object: fix it or move it away");
     /* plain scores (no tta, no correction): the run's own ones with both switched off */
@@ -583,18 +590,9 @@ HQ_TEST(train_eval_ensemble) {
         HQ_CHECKF(one.auc != hand.auc, "member %d has the ensemble's AUC %.6f", i, hand.auc);
     }
     /* errors: members for other datasets, a missing member, too many */
-    char dir[4200], wr[4300], cr[4300];
-    snprintf(dir, sizeof dir, "%s", hq_test_tmpfile("retina-labelled"));
-    HQ_REQUIRE_OK(hq_mkdir_p(dir, 0755));
-    snprintf(wr, sizeof wr, "%s/best.hqw", dir);
-    snprintf(cr, sizeof cr, "%s/config.json", dir);
-    char *blob = NULL;
-    size_t len = 0;
-    HQ_REQUIRE_OK(hq_file_read(wa, 0, &blob, &len));
-    HQ_REQUIRE_OK(hq_file_write_atomic(wr, blob, len));
-    hq_free(blob);
-    const char *cfg = "{\"dataset\":\"retinamnist\",\"model\":{}}";
-    HQ_REQUIRE_OK(hq_file_write_atomic(cr, cfg, strlen(cfg)));
+    char wr[4300];
+    HQ_REQUIRE(copy_weights(wa, "retina-labelled", "{\"dataset\":\"retinamnist\",\"model\":{}}", wr,
+                            sizeof wr));
     const char *mixed[] = {"ea", wr};
     HQ_CHECK_FAILS(eval_members(mixed, 2, NULL, &m3, c3), HQ_ERR_INVALID_ARG,
                    "an ensemble's members must be for one dataset: ea is for breastmnist");
